@@ -1,0 +1,1 @@
+"""Small helpers every stage uses: hashing, atomic writes, Parquet tables, paths."""

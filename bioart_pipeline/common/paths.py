@@ -1,0 +1,64 @@
+"""Where inputs live and where each stage writes: the one map of the file layout."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """`data_dir` holds what the studio owns (read-only to us); `outputs_dir` what we generate."""
+
+    data_dir: Path
+    outputs_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Workspace:
+        data_dir = Path(os.environ.get("BIOART_DATA_DIR", REPO_ROOT / "data"))
+        outputs_dir = Path(os.environ.get("BIOART_OUTPUTS_DIR", data_dir / "outputs"))
+        return cls(data_dir=data_dir.resolve(), outputs_dir=outputs_dir.resolve())
+
+    @property
+    def specs_dir(self) -> Path:
+        return self.data_dir / "loras"
+
+    @property
+    def terminology_file(self) -> Path:
+        return self.data_dir / "terminology.yaml"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.outputs_dir / "models"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Content-addressed files shared by all partitions (preprocessed images, latents)."""
+        return self.outputs_dir / "cache"
+
+    @property
+    def reviews_dir(self) -> Path:
+        return self.outputs_dir / "reviews"
+
+    @property
+    def releases_dir(self) -> Path:
+        return self.outputs_dir / "releases"
+
+    def stage_dir(self, stage: str, lora: str) -> Path:
+        """Per-partition output folder of a stage, e.g. outputs/captions/<lora>/."""
+        return self.outputs_dir / stage / lora
+
+    def resolve_input(self, relative: str | Path) -> Path:
+        """A path from a spec: relative paths are relative to the data folder."""
+        path = Path(relative)
+        return path if path.is_absolute() else self.data_dir / path
+
+    def display_path(self, path: Path) -> str:
+        """Path relative to the data folder where possible, so tables don't leak home dirs."""
+        try:
+            return path.resolve().relative_to(self.data_dir).as_posix()
+        except ValueError:
+            return path.as_posix()

@@ -1,0 +1,44 @@
+"""The one Definitions object, and the one place that picks the environment."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.orchestration import checks, sensors
+from bioart_pipeline.orchestration.assets import (
+    captioning,
+    evaluation,
+    licensing,
+    portfolio,
+    preprocessing,
+    release,
+    training,
+)
+from bioart_pipeline.orchestration.jobs import lora_pipeline
+from bioart_pipeline.orchestration.resources import StudioData, TrainingCompute
+
+
+def build_definitions(workspace: Workspace | None = None) -> dg.Definitions:
+    """Environment variables read here and nowhere else: BIOART_DATA_DIR,
+    BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE."""
+    workspace = workspace or Workspace.from_env()
+    stage_modules = [portfolio, preprocessing, captioning, licensing, training, evaluation,
+                     release]
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules(stage_modules),
+        asset_checks=dg.load_asset_checks_from_modules([checks]),
+        jobs=[lora_pipeline],
+        sensors=[sensors.lora_spec_sensor],
+        resources={
+            "studio": StudioData(data_dir=str(workspace.data_dir),
+                                 outputs_dir=str(workspace.outputs_dir)),
+            "compute": TrainingCompute(wandb_mode=os.environ.get("BIOART_WANDB_MODE",
+                                                                 "offline")),
+        },
+    )
+
+
+defs = build_definitions()

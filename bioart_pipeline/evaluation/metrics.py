@@ -1,0 +1,72 @@
+"""Model-free image measures: they mean the same on any model, random weights included."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from PIL import Image
+
+_SIZE = 32
+_BINS = 6
+
+
+def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """sRGB (0..1) to CIE Lab (D65)."""
+    linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    matrix = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                       [0.0193, 0.1192, 0.9505]])
+    xyz = linear @ matrix.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]),
+                     200 * (f[..., 1] - f[..., 2])], axis=-1)
+
+
+def palette(image: Image.Image) -> np.ndarray:
+    """Normalised Lab colour histogram (L 0..100, a/b -100..100)."""
+    rgb = np.asarray(image.convert("RGB").resize((64, 64)), dtype=np.float64) / 255.0
+    lab = _srgb_to_lab(rgb).reshape(-1, 3)
+    hist, _ = np.histogramdd(lab, bins=_BINS, range=[(0, 100), (-100, 100), (-100, 100)])
+    return hist.ravel() / hist.sum()
+
+
+def palette_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Total-variation distance between two palettes: 0 same colours, 1 no colour shared."""
+    return float(0.5 * np.abs(a - b).sum())
+
+
+def _vector(image: Image.Image) -> np.ndarray:
+    v = np.asarray(image.convert("RGB").resize((_SIZE, _SIZE)), dtype=np.float64).ravel()
+    v = v - v.mean()
+    return v / (np.linalg.norm(v) or 1.0)
+
+
+def similarity(a: Image.Image, b: Image.Image) -> float:
+    """Correlation of small colour thumbnails: 1.0 for the same picture."""
+    return float(_vector(a) @ _vector(b))
+
+
+def nearest_similarity(image: Image.Image, references: list[np.ndarray]) -> float:
+    """Similarity to the closest training image (pass `reference_vectors`): memorization."""
+    v = _vector(image)
+    return float(max(v @ r for r in references)) if references else 0.0
+
+
+def reference_vectors(images: list[Image.Image]) -> list[np.ndarray]:
+    return [_vector(i) for i in images]
+
+
+def diversity(images: list[Image.Image]) -> float:
+    """Mean pairwise dissimilarity among seeds: 0 when every seed gives the same image."""
+    pairs = list(itertools.combinations(images, 2))
+    if not pairs:
+        return 0.0
+    return float(np.mean([1.0 - similarity(a, b) for a, b in pairs]))
+
+
+def pixel_change(images: list[Image.Image], base: list[Image.Image]) -> float:
+    """Mean absolute pixel difference (0..1) against the base model's images, seed by seed."""
+    diffs = [np.abs(np.asarray(a.convert("RGB"), dtype=np.float64)
+                    - np.asarray(b.convert("RGB").resize(a.size), dtype=np.float64)).mean() / 255
+             for a, b in zip(images, base, strict=True)]
+    return float(np.mean(diffs))

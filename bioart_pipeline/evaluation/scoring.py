@@ -1,0 +1,123 @@
+"""Scores per XY cell and the recommendation rule.
+
+The rule (also written into the asset metadata): a (checkpoint, weight) cell is usable when
+  - style is present: its palette is closer to the training set than the base model's
+    (style_gain > min_style_gain),
+  - it is not memorized: no image is nearly a training image (memorization < max_memorization),
+  - it stays flexible: seeds still differ (diversity >= min_diversity_ratio x base diversity),
+  - it does not bleed: prompts without the trigger change less than prompts with it
+    (bleeding_ratio <= max_bleeding_ratio).
+The recommended checkpoint has the most usable weights (ties: larger mean style gain, then the
+earlier epoch); its usable weights form the weight range; the recommended weight is the usable
+weight with the largest style gain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from bioart_pipeline.evaluation import metrics
+
+BASE_LABEL = "base"  # the column rendered without any LoRA
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_style_gain: float = 0.0
+    max_memorization: float = 0.95
+    min_diversity_ratio: float = 0.5
+    max_bleeding_ratio: float = 1.0
+
+
+def score_cells(images: pd.DataFrame, training: list[Image.Image], trigger: str
+                ) -> pd.DataFrame:
+    """One row per (checkpoint, weight), base included, with every measure."""
+    train_palette = np.mean([metrics.palette(i) for i in training], axis=0)
+    references = metrics.reference_vectors(training)
+    loaded = {f: Image.open(f).convert("RGB") for f in images["file"]}
+    base = images[images["checkpoint"] == BASE_LABEL]
+    per_prompt = []
+    for (label, weight, p_index), cell in images.groupby(["checkpoint", "weight",
+                                                          "prompt_index"]):
+        pics = [loaded[f] for f in cell.sort_values("seed")["file"]]
+        base_pics = [loaded[f] for f in base[base["prompt_index"] == p_index]
+                     .sort_values("seed")["file"]]
+        per_prompt.append({
+            "checkpoint": label, "weight": weight, "prompt_index": p_index,
+            "has_trigger": trigger in cell["prompt"].iloc[0],
+            "palette_distance": metrics.palette_distance(
+                np.mean([metrics.palette(p) for p in pics], axis=0), train_palette),
+            "memorization": max(metrics.nearest_similarity(p, references) for p in pics),
+            "diversity": metrics.diversity(pics),
+            "change_vs_base": metrics.pixel_change(pics, base_pics),
+        })
+    return _summarise(pd.DataFrame(per_prompt))
+
+
+def _summarise(per_prompt: pd.DataFrame) -> pd.DataFrame:
+    base = per_prompt[per_prompt["checkpoint"] == BASE_LABEL]
+    base_palette = base[base["has_trigger"]]["palette_distance"].mean()
+    base_diversity = base["diversity"].mean() or 1e-9
+    rows = []
+    for (label, weight), cell in per_prompt.groupby(["checkpoint", "weight"], sort=False):
+        trig, plain = cell[cell["has_trigger"]], cell[~cell["has_trigger"]]
+        trigger_change = trig["change_vs_base"].mean()
+        rows.append({
+            "checkpoint": label, "weight": float(weight),
+            "palette_distance": trig["palette_distance"].mean(),
+            "style_gain": base_palette - trig["palette_distance"].mean(),
+            "memorization": trig["memorization"].max(),
+            "diversity_ratio": cell["diversity"].mean() / base_diversity,
+            "bleeding": plain["change_vs_base"].mean(),
+            "trigger_change": trigger_change,
+            "bleeding_ratio": plain["change_vs_base"].mean() / (trigger_change or 1e-9),
+        })
+    return pd.DataFrame(rows)
+
+
+def recommend(scores: pd.DataFrame, thresholds: Thresholds) -> dict:
+    """Apply the rule in the module docstring; `passes` is False when no cell is usable."""
+    cells = scores[scores["checkpoint"] != BASE_LABEL].copy()
+    cells["usable"] = ((cells["style_gain"] > thresholds.min_style_gain)
+                       & (cells["memorization"] < thresholds.max_memorization)
+                       & (cells["diversity_ratio"] >= thresholds.min_diversity_ratio)
+                       & (cells["bleeding_ratio"] <= thresholds.max_bleeding_ratio))
+    usable = cells[cells["usable"]]
+    result = {"thresholds": asdict(thresholds), "usable_cells": int(len(usable)),
+              "cells": int(len(cells))}
+    if usable.empty:
+        return {**result, "passes": False, "checkpoint": None, "weight": None,
+                "weight_range": None, "reasoning": _why_none(cells, thresholds)}
+    ranked = sorted(usable.groupby("checkpoint", sort=False),
+                    key=lambda kv: (-len(kv[1]), -kv[1]["style_gain"].mean(), _epoch(kv[0])))
+    label, chosen = ranked[0]
+    best = chosen.sort_values("style_gain", ascending=False).iloc[0]
+    return {**result, "passes": True, "checkpoint": label, "weight": float(best["weight"]),
+            "weight_range": [float(chosen["weight"].min()), float(chosen["weight"].max())],
+            "reasoning": [
+                f"{label} has {len(chosen)} usable weight(s) of {cells['weight'].nunique()}, "
+                "the most of any checkpoint",
+                f"weight {best['weight']:.2f} brings the palette closest to the training set "
+                f"(style gain {best['style_gain']:.3f})",
+                f"memorization {best['memorization']:.3f} < {thresholds.max_memorization}, "
+                f"diversity ratio {best['diversity_ratio']:.2f}, "
+                f"bleeding ratio {best['bleeding_ratio']:.2f}",
+            ]}
+
+
+def _epoch(label: str) -> int:
+    digits = "".join(ch for ch in label if ch.isdigit())
+    return int(digits) if digits else 0
+
+
+def _why_none(cells: pd.DataFrame, t: Thresholds) -> list[str]:
+    return [
+        f"{int((cells['style_gain'] <= t.min_style_gain).sum())} cells show no style gain",
+        f"{int((cells['memorization'] >= t.max_memorization).sum())} cells look memorized",
+        f"{int((cells['diversity_ratio'] < t.min_diversity_ratio).sum())} cells lost diversity",
+        f"{int((cells['bleeding_ratio'] > t.max_bleeding_ratio).sum())} cells bleed",
+    ]

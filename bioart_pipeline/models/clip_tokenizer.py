@@ -1,0 +1,75 @@
+"""The real CLIP BPE tokenizer, written offline from the vocabulary open_clip ships.
+
+SDXL's two tokenizers are both OpenAI CLIP's BPE (49,408 tokens); they differ only in
+the pad token. open_clip bundles the BPE merges, so no model hub is needed.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import open_clip.tokenizer as oc_tok
+
+BOS = "<|startoftext|>"
+EOS = "<|endoftext|>"
+VOCAB_SIZE = 49408
+MODEL_MAX_LENGTH = 77
+# Merges are lines 1 .. 49152-256-2 of the BPE file (line 0 is a version header).
+_N_MERGES = 49152 - 256 - 2
+
+
+def clip_merges() -> list[str]:
+    """The CLIP merges, as 'a b' strings, in rank order."""
+    with gzip.open(oc_tok.default_bpe(), "rt", encoding="utf-8") as fh:
+        lines = fh.read().split("\n")
+    return lines[1 : _N_MERGES + 1]
+
+
+def clip_vocab(merges: list[str]) -> dict[str, int]:
+    """Token -> id, built exactly as CLIP's SimpleTokenizer builds it."""
+    symbols = list(oc_tok.bytes_to_unicode().values())
+    tokens = symbols + [s + "</w>" for s in symbols]
+    tokens += ["".join(m.split()) for m in merges]
+    tokens += [BOS, EOS]
+    return {tok: i for i, tok in enumerate(tokens)}
+
+
+def _tokenizer_config(pad_token: str) -> dict:
+    # Mirrors SDXL base's tokenizer_config.json. model_max_length must be stored here:
+    # without it the loaded tokenizer has an "infinite" max length and the SDXL
+    # pipeline's padding="max_length" overflows the 77 text positions.
+    return {
+        "tokenizer_class": "CLIPTokenizer",
+        "model_max_length": MODEL_MAX_LENGTH,
+        "bos_token": BOS,
+        "eos_token": EOS,
+        "unk_token": EOS,
+        "pad_token": pad_token,
+        "do_lower_case": True,
+        "add_prefix_space": False,
+        "clean_up_tokenization_spaces": True,
+        "errors": "replace",
+    }
+
+
+def write_clip_tokenizer(folder: Path, pad_token: str = EOS) -> Path:
+    """Write vocab.json, merges.txt and the tokenizer config into `folder`.
+
+    pad_token: "<|endoftext|>" as SDXL's `tokenizer`, "!" as its `tokenizer_2`.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    merges = clip_merges()
+    vocab = clip_vocab(merges)
+    assert len(vocab) == VOCAB_SIZE, len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8"
+    )
+    config = _tokenizer_config(pad_token)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    special = {k: config[k] for k in ("bos_token", "eos_token", "unk_token", "pad_token")}
+    (folder / "special_tokens_map.json").write_text(json.dumps(special, indent=2) + "\n")
+    return folder

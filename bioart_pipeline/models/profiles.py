@@ -1,0 +1,167 @@
+"""Model profiles: which base model to train on, and how to load it.
+
+The tiny built-in profile and real SDXL share one loader, so everything downstream
+(training, export, evaluation) runs the same code on both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+
+import torch
+from diffusers import StableDiffusionXLPipeline
+
+from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl
+
+TINY_SOURCE = f"builtin:{TINY_VERSION}"
+SDXL_BASE_ID = "stabilityai/stable-diffusion-xl-base-1.0"
+# Single-file formats that are unpickled on load: arbitrary code execution.
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelProfile:
+    name: str
+    architecture: str  # "sdxl"; "flux" later
+    # "builtin:<version>", a hub id, a local diffusers folder or a single .safetensors file
+    source: str
+    resolution: int
+    bucket_step: int
+    min_side: int  # smallest accepted image side of the source portfolio
+    base_model_license: str
+    base_model_version: str  # kohya ss_base_model_version (A1111 needs the sdxl_ prefix)
+    # For a single-file source: a local diffusers folder holding the pipeline configs,
+    # since diffusers otherwise fetches them from the hub.
+    single_file_config: str | None = None
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.source.startswith("builtin:")
+
+
+_PROFILES = {
+    "tiny": ModelProfile(
+        name="tiny",
+        architecture="sdxl",
+        source=TINY_SOURCE,
+        resolution=128,
+        bucket_step=16,
+        min_side=512,  # stands in for SDXL on the same portfolio
+        base_model_license="LicenseRef-bioart-tiny-test-model",
+        base_model_version="sdxl_base_v1-0",
+    ),
+    "sdxl": ModelProfile(
+        name="sdxl",
+        architecture="sdxl",
+        source=SDXL_BASE_ID,
+        resolution=1024,
+        bucket_step=64,
+        min_side=512,
+        base_model_license="openrail++",
+        base_model_version="sdxl_base_v1-0",
+    ),
+}
+
+
+def get_profile(name: str, source: str | None = None) -> ModelProfile:
+    """A built-in profile by name; `source` overrides the sdxl weights location."""
+    key = name.strip().lower()
+    if key not in _PROFILES:
+        raise ValueError(f"unknown model profile {name!r}; known profiles: {', '.join(_PROFILES)}")
+    profile = _PROFILES[key]
+    if source is None or source == profile.source:
+        return profile
+    if profile.is_builtin:
+        raise ValueError(f"profile {key!r} is built in; its source cannot be overridden")
+    return dataclasses.replace(profile, source=str(source))
+
+
+def _check_not_pickle(source: str) -> None:
+    if source.lower().endswith(PICKLE_SUFFIXES):
+        raise ValueError(
+            f"refusing to load {source!r}: pickled checkpoints (.ckpt/.pt/.bin) can run "
+            "arbitrary code; convert it to .safetensors first"
+        )
+
+
+def _local_path(source: str) -> Path | None:
+    """The source as a local path, None for a hub id; missing explicit paths raise."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return path
+    if path.is_absolute() or source.startswith((".", "~")) or source.endswith(".safetensors"):
+        raise FileNotFoundError(f"model source {source!r} does not exist")
+    return None
+
+
+def tiny_folder(models_dir: Path) -> Path:
+    """Where the built-in tiny model is cached; the folder name carries its version."""
+    return Path(models_dir) / TINY_VERSION
+
+
+def load_sdxl_pipeline(
+    profile: ModelProfile, models_dir: Path, dtype: torch.dtype = torch.float32
+) -> StableDiffusionXLPipeline:
+    """Load the profile's SDXL pipeline; weights only ever from safetensors."""
+    if profile.architecture != "sdxl":
+        raise ValueError(f"profile {profile.name!r} is {profile.architecture!r}, not sdxl")
+    source = profile.source
+    if profile.is_builtin:
+        if source != TINY_SOURCE:
+            raise ValueError(f"unknown built-in model {source!r}; known: {TINY_SOURCE}")
+        folder = build_tiny_sdxl(tiny_folder(models_dir))
+        return StableDiffusionXLPipeline.from_pretrained(folder, dtype=dtype, use_safetensors=True)
+    _check_not_pickle(source)
+    path = _local_path(source)
+    if path is not None and path.is_file():
+        if path.suffix.lower() != ".safetensors":
+            raise ValueError(f"single-file checkpoints must be .safetensors, got {source!r}")
+        return StableDiffusionXLPipeline.from_single_file(
+            str(path), dtype=dtype, config=profile.single_file_config
+        )
+    # A local diffusers folder or a hub id: use_safetensors refuses pickled weights.
+    return StableDiffusionXLPipeline.from_pretrained(
+        str(path) if path is not None else source, dtype=dtype, use_safetensors=True
+    )
+
+
+def _sha256_files(files: list[Path], root: Path) -> str:
+    digest = hashlib.sha256()
+    for f in files:
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0")
+        with f.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _stat_key(files: list[Path]) -> str:
+    """Size and mtime of each file: cheap change detection for large weights."""
+    parts = [f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+def profile_fingerprint(profile: ModelProfile, models_dir: Path) -> str:
+    """A stable string identifying the exact base weights (a cache key for latents).
+
+    Tiny: its version plus a sha256 over all its weight files (cached latents depend
+    on the VAE, not only the UNet). Others: the source, plus size+mtime of the local
+    weight files.
+    """
+    if profile.is_builtin:
+        folder = build_tiny_sdxl(tiny_folder(models_dir))
+        files = sorted(folder.glob("*/*.safetensors"))
+        return f"{profile.source}@sha256:{_sha256_files(files, folder)}"
+    path = Path(profile.source).expanduser()
+    if path.is_file():
+        return f"{profile.source}@{_stat_key([path])}"
+    if path.is_dir():
+        return f"{profile.source}@{_stat_key(sorted(path.glob('*/*.safetensors')))}"
+    return profile.source
+
+
+def vae_scale_factor(pipe: StableDiffusionXLPipeline) -> int:
+    """Pixels per latent cell (8 for SDXL, 4 for the tiny model)."""
+    return 2 ** (len(pipe.vae.config.block_out_channels) - 1)

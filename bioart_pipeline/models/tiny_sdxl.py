@@ -1,0 +1,168 @@
+"""A tiny model with SDXL's architecture, built offline and deterministically.
+
+It is the embedded default and the test model: the same loader, training and export
+code runs on it as on real SDXL. Shapes follow diffusers' own SDXL test components,
+adjusted so that 128 px images give 32x32 latents and the tokenizers are CLIP's real
+ones (so prompts tokenize exactly as for SDXL).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import torch
+from diffusers import (
+    AutoencoderKL,
+    EulerDiscreteScheduler,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+)
+
+from bioart_pipeline.models.clip_tokenizer import (
+    EOS,
+    MODEL_MAX_LENGTH,
+    VOCAB_SIZE,
+    write_clip_tokenizer,
+)
+
+TINY_VERSION = "tiny-sdxl-v1"  # bump whenever any config below changes
+SEED = 0
+TE1_HIDDEN = 32
+TE2_HIDDEN = 64  # differs from TE1 so a swapped encoder fails loudly in tests
+TE2_PROJECTION = 32
+TIME_EMBED_DIM = 8
+
+# SDXL base's scheduler_config.json (EulerDiscreteScheduler).
+SCHEDULER_CONFIG = {
+    "num_train_timesteps": 1000,
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "prediction_type": "epsilon",
+    "timestep_spacing": "leading",
+    "steps_offset": 1,
+    "interpolation_type": "linear",
+    "use_karras_sigmas": False,
+}
+
+
+def _text_config(hidden: int, act: str) -> CLIPTextConfig:
+    # Real CLIP token ids for bos/eos: pooling then finds the first <|endoftext|>.
+    return CLIPTextConfig(
+        vocab_size=VOCAB_SIZE,
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=MODEL_MAX_LENGTH,
+        hidden_act=act,
+        projection_dim=TE2_PROJECTION,
+        layer_norm_eps=1e-5,
+        bos_token_id=49406,
+        eos_token_id=49407,
+        pad_token_id=1,
+    )
+
+
+def _unet() -> UNet2DConditionModel:
+    # ~2.2 M parameters; both levels carry cross-attention so LoRA targets exist at
+    # two resolutions, as in SDXL (which has them at 2 of its 3 levels).
+    return UNet2DConditionModel(
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=2,
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        mid_block_type="UNetMidBlock2DCrossAttn",
+        attention_head_dim=(2, 4),  # diffusers' name for the number of heads
+        transformer_layers_per_block=(1, 2),
+        use_linear_projection=True,
+        cross_attention_dim=TE1_HIDDEN + TE2_HIDDEN,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=TIME_EMBED_DIM,
+        projection_class_embeddings_input_dim=6 * TIME_EMBED_DIM + TE2_PROJECTION,
+        norm_num_groups=32,
+    )
+
+
+def _vae() -> AutoencoderKL:
+    # Three blocks = two downsamplings: factor 4, so 128 px -> 32x32 latents.
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(32, 64, 64),
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        latent_channels=4,
+        layers_per_block=1,
+        sample_size=128,
+        scaling_factor=0.13025,  # SDXL's VAE value, so the same code paths run
+    )
+
+
+def _seeded(factory):
+    torch.manual_seed(SEED)
+    return factory()
+
+
+def _components(folder: Path) -> dict:
+    """All pipeline components; tokenizers are written into `folder` first."""
+    write_clip_tokenizer(folder / "tokenizer", pad_token=EOS)
+    write_clip_tokenizer(folder / "tokenizer_2", pad_token="!")  # as SDXL base
+    return {
+        "unet": _seeded(_unet),
+        "vae": _seeded(_vae),
+        "text_encoder": _seeded(lambda: CLIPTextModel(_text_config(TE1_HIDDEN, "quick_gelu"))),
+        "text_encoder_2": _seeded(
+            lambda: CLIPTextModelWithProjection(_text_config(TE2_HIDDEN, "gelu"))
+        ),
+        "tokenizer": CLIPTokenizer.from_pretrained(folder / "tokenizer"),
+        "tokenizer_2": CLIPTokenizer.from_pretrained(folder / "tokenizer_2"),
+        "scheduler": EulerDiscreteScheduler(**SCHEDULER_CONFIG),
+    }
+
+
+def _write(folder: Path) -> None:
+    pipe = StableDiffusionXLPipeline(**_components(folder), force_zeros_for_empty_prompt=True)
+    # Tokenizers are already written; save the rest component by component so our
+    # tokenizer files stay the single source of truth.
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        getattr(pipe, name).save_pretrained(folder / name, safe_serialization=True)
+    pipe.scheduler.save_pretrained(folder / "scheduler")
+    pipe.save_config(folder)  # model_index.json
+
+
+def build_tiny_sdxl(folder: Path) -> Path:
+    """Write the tiny SDXL pipeline folder at `folder` (no-op if already complete).
+
+    Built in a temporary folder beside the target and renamed into place, so a
+    half-written folder is never mistaken for a model, and concurrent builders
+    are safe (the loser discards its identical copy).
+    """
+    folder = Path(folder)
+    if (folder / "model_index.json").is_file():
+        return folder
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} exists but is not a diffusers pipeline folder; remove it")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        _write(tmp)
+        os.replace(tmp, folder)
+    except OSError:
+        if not (folder / "model_index.json").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder

@@ -1,0 +1,1 @@
+"""One module per stage, in data-flow order."""

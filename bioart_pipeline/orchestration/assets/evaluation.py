@@ -1,0 +1,97 @@
+"""xy_plot_evaluation: the XY grid, per-cell metrics and the recommended checkpoint/weight."""
+
+
+import dagster as dg
+from PIL import Image
+
+from bioart_pipeline.common.charts import markdown_image
+from bioart_pipeline.common.files import (
+    atomic_path,
+    atomic_write_json,
+    read_json,
+    read_table,
+    sha256_json,
+    write_table,
+)
+from bioart_pipeline.evaluation.scoring import recommend, score_cells
+from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings, grid_image, render_xy
+from bioart_pipeline.licensing.manifest import training_rows
+from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.orchestration.assets.licensing import TABLE as MANIFEST_TABLE
+from bioart_pipeline.orchestration.assets.training import checkpoint_table
+from bioart_pipeline.orchestration.metadata import stage_result, table_md
+from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.resources import StudioData
+from bioart_pipeline.preprocessing.stage import preprocessed_file
+
+TABLE = "scores.parquet"
+RECOMMENDATION = "recommendation.json"
+GRID = "xy_grid.png"
+
+
+@dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch"},
+          deps=["lora_checkpoints"], pool="gpu")
+def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
+                       ) -> dg.MaterializeResult:
+    """Checkpoints x LoRA weights on the spec's prompts and fixed seeds, with a base column;
+    model-free metrics per cell and a recommendation by a documented rule."""
+    spec = studio.spec(context.partition_key)
+    workspace = studio.workspace
+    checkpoints = checkpoint_table(workspace, spec.name).sort_values("epoch")
+    profile = get_profile(spec.profile, spec.base_model)
+    ev = spec.evaluation
+    settings = XYSettings(prompts=spec.validation_prompts, weights=ev.weights, seeds=ev.seeds,
+                          steps=ev.steps, guidance_scale=ev.guidance_scale,
+                          size=profile.resolution)
+    key = sha256_json([list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds])[:16]
+    folder = workspace.stage_dir("xy_plot_evaluation", spec.name) / key
+    if not (folder / RECOMMENDATION).exists():
+        _evaluate(context, spec, workspace, checkpoints, profile, settings, folder)
+    else:
+        context.log.info(f"same checkpoints and settings already evaluated in {folder}")
+    scores = read_table(folder / TABLE)
+    recommendation = read_json(folder / RECOMMENDATION)
+    # The stage table lives beside the run folders so the next stage finds the current one.
+    path = workspace.stage_dir("xy_plot_evaluation", spec.name) / TABLE
+    version = write_table(scores.assign(evaluation=key), path)
+    with Image.open(folder / GRID) as grid:
+        grid_md = markdown_image(grid.copy(), "XY grid", max_side=900)
+    return stage_result(path, version, {
+        "evaluation_folder": dg.MetadataValue.path(str(folder)),
+        "xy_grid": dg.MetadataValue.md(grid_md),
+        "recommended_checkpoint": str(recommendation["checkpoint"]),
+        "recommended_weight": str(recommendation["weight"]),
+        "usable_weight_range": str(recommendation["weight_range"]),
+        "recommendation": dg.MetadataValue.json(recommendation),
+        "scores": table_md(scores.round(3), list(scores.columns)),
+        "note": "Scores on the tiny built-in model compare random-weight outputs: they exercise "
+                "the pipeline, they say nothing about style." if profile.is_builtin else "",
+    })
+
+
+def _evaluate(context, spec, workspace, checkpoints, profile, settings, folder) -> None:
+    manifest = training_rows(read_table(workspace.stage_dir("license_manifest", spec.name)
+                                        / MANIFEST_TABLE))
+    cache = workspace.cache_dir / "preprocessed"
+    training = [Image.open(preprocessed_file(cache, k)).convert("RGB") for k in manifest["key"]]
+    pipe = load_sdxl_pipeline(profile, workspace.models_dir)
+    marks = [Checkpoint(f"epoch {r.epoch}", r.file) for r in checkpoints.itertuples()]
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    images = render_xy(pipe, marks, settings, folder / "images")
+    context.log.info(f"rendered {len(images)} images for {len(marks)} checkpoints")
+    scores = score_cells(images, training, spec.trigger)
+    recommendation = recommend(scores, spec.evaluation.thresholds)
+    grid = grid_image(images, [m.label for m in marks], settings.weights)
+    with atomic_path(folder / GRID) as tmp:
+        grid.save(tmp, format="PNG")
+    write_table(images, folder / "images.parquet")
+    write_table(scores, folder / TABLE)
+    atomic_write_json(folder / RECOMMENDATION, recommendation)  # written last: the done marker
+
+
+def current_evaluation(workspace, lora: str) -> tuple[str, dict]:
+    """The evaluation folder key and recommendation the latest materialization points at."""
+    scores = read_table(workspace.stage_dir("xy_plot_evaluation", lora) / TABLE)
+    key = scores["evaluation"].iloc[0]
+    folder = workspace.stage_dir("xy_plot_evaluation", lora) / key
+    return key, read_json(folder / RECOMMENDATION)

@@ -1,0 +1,35 @@
+"""raw_portfolio: every image file of the LoRA's portfolio folders, with its provenance."""
+
+
+import dagster as dg
+
+from bioart_pipeline.common.files import write_table
+from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
+from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.resources import StudioData
+from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
+
+TABLE = "portfolio.parquet"
+
+
+@dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"})
+def raw_portfolio(context: dg.AssetExecutionContext, studio: StudioData) -> dg.MaterializeResult:
+    """Inventory of the studio's images (read-only): hash, format, size, license sidecar and
+    embedded rights metadata."""
+    spec = studio.spec(context.partition_key)
+    workspace = studio.workspace
+    folders = [PortfolioFolder(workspace.resolve_input(p), "train") for p in spec.portfolio]
+    folders += [PortfolioFolder(workspace.resolve_input(p), "regularization")
+                for p in spec.regularization]
+    table = scan_portfolio(folders, display=workspace.display_path)
+    path = workspace.stage_dir("raw_portfolio", spec.name) / TABLE
+    version = write_table(table, path)
+    unusable = table[table["status"] != "ok"]
+    context.log.info(f"{len(table)} image files, {len(unusable)} unusable")
+    return stage_result(path, version, {
+        "images": len(table),
+        "unusable": len(unusable),
+        "licenses": counts_md(table["license"].replace("", "(none)")),
+        "unusable_files": table_md(unusable, ["path", "status"]),
+        "preview": table_md(table, ["path", "width", "height", "license", "author"], 12),
+    })

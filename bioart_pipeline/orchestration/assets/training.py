@@ -1,0 +1,93 @@
+"""lora_checkpoints: train the LoRA through the compute resource; checkpoints every N epochs."""
+
+
+import dagster as dg
+import pandas as pd
+from PIL import Image
+
+from bioart_pipeline.common.charts import markdown_image
+from bioart_pipeline.common.files import read_json, read_table, write_table
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.licensing.manifest import training_rows
+from bioart_pipeline.models.profiles import get_profile, profile_fingerprint
+from bioart_pipeline.orchestration.assets.licensing import TABLE as MANIFEST_TABLE
+from bioart_pipeline.orchestration.assets.preprocessing import TABLE as PREPROCESSED_TABLE
+from bioart_pipeline.orchestration.metadata import stage_result, table_md
+from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.resources import StudioData, TrainingCompute
+from bioart_pipeline.preprocessing.stage import preprocessed_file
+from bioart_pipeline.specs import LoraSpec
+from bioart_pipeline.training.entrypoint import REPORT
+from bioart_pipeline.training.export import base_metadata
+from bioart_pipeline.training.job import TrainingImage, TrainingJob
+
+TABLE = "checkpoints.parquet"
+
+
+@dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch", "safetensors"},
+          deps=["license_manifest"], pool="gpu")
+def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
+                     compute: TrainingCompute) -> dg.MaterializeResult:
+    """LoRA checkpoints (kohya-format safetensors) every N epochs, with the loss curve.
+    A rerun with identical images, captions, config and base model reuses the finished run."""
+    spec = studio.spec(context.partition_key)
+    workspace = studio.workspace
+    job = build_job(spec, workspace, compute.wandb_mode)
+    key = job.cache_key(profile_fingerprint(job.profile, workspace.models_dir))
+    run_dir = workspace.stage_dir("lora_checkpoints", spec.name) / key
+    reused = (run_dir / REPORT).exists()
+    if reused:
+        context.log.info(f"identical inputs already trained in {run_dir}: reusing it")
+    else:
+        job.save(run_dir / "job.json")
+        compute.train(context, run_dir / "job.json", run_dir)
+    report = read_json(run_dir / REPORT)
+    table = pd.DataFrame([{**c, "run": key, "file": str(run_dir / c["file"])}
+                          for c in report["checkpoints"]])
+    path = workspace.stage_dir("lora_checkpoints", spec.name) / TABLE
+    version = write_table(table, path)
+    with Image.open(run_dir / "loss.png") as curve:
+        loss_md = markdown_image(curve.copy(), "loss curve")
+    return stage_result(path, version, {
+        "run_folder": dg.MetadataValue.path(str(run_dir)),
+        "reused_previous_run": reused,
+        "checkpoints": table_md(table, ["epoch", "step", "loss", "sha256"]),
+        "first_loss": float(report["losses"][0]), "final_loss": float(report["losses"][-1]),
+        "loss_curve": dg.MetadataValue.md(loss_md),
+        "optimizer_steps": int(report["optimizer_steps"]),
+        "training_seconds": float(report["seconds"]),
+        "device": report["device"], "mixed_precision": report["mixed_precision"],
+    })
+
+
+def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> TrainingJob:
+    """The training job from the manifest's included images and the spec's resolved preset."""
+    manifest = training_rows(read_table(workspace.stage_dir("license_manifest", spec.name)
+                                        / MANIFEST_TABLE))
+    if manifest.empty:
+        raise dg.Failure(f"{spec.name}: no image may train this LoRA (see license_manifest)")
+    buckets = read_table(workspace.stage_dir("preprocessed_images", spec.name)
+                         / PREPROCESSED_TABLE).set_index("key")
+    cache = workspace.cache_dir / "preprocessed"
+    images = tuple(
+        TrainingImage(key=row.key, file=str(preprocessed_file(cache, row.key)),
+                      caption=row.caption, role=row.role,
+                      bucket=(int(buckets.at[row.key, "bucket_width"]),
+                              int(buckets.at[row.key, "bucket_height"])))
+        for row in manifest.itertuples())
+    profile = get_profile(spec.profile, spec.base_model)
+    preset = spec.training
+    return TrainingJob(
+        lora=spec.name, profile=profile, preset=preset, images=images,
+        models_dir=str(workspace.models_dir), latent_cache_dir=str(workspace.cache_dir / "latents"),
+        export_metadata=base_metadata(
+            title=f"{spec.project} {spec.subject}", author=spec.author,
+            license_id=spec.release_license, trigger=spec.trigger,
+            resolution=profile.resolution, base_model_version=profile.base_model_version,
+            rank=preset.rank, alpha=preset.alpha, output_name=spec.release_stem()),
+        validation_prompts=spec.validation_prompts, wandb_mode=wandb_mode,
+    )
+
+
+def checkpoint_table(workspace: Workspace, lora: str) -> pd.DataFrame:
+    return read_table(workspace.stage_dir("lora_checkpoints", lora) / TABLE)

@@ -1,0 +1,41 @@
+"""Resources: where the data lives, and the compute that trains (local subprocess via Pipes)."""
+
+
+import sys
+from pathlib import Path
+
+import dagster as dg
+
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.specs import LoraSpec, load_spec
+
+
+class StudioData(dg.ConfigurableResource):
+    """The studio's data folder (read-only inputs) and the generated outputs folder."""
+
+    data_dir: str
+    outputs_dir: str
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace(Path(self.data_dir).resolve(), Path(self.outputs_dir).resolve())
+
+    def spec(self, partition_key: str) -> LoraSpec:
+        path = self.workspace.specs_dir / f"{partition_key}.yaml"
+        if not path.exists():
+            raise dg.Failure(f"no LoRA spec {path} for partition {partition_key!r}")
+        return load_spec(path)
+
+
+class TrainingCompute(dg.ConfigurableResource):
+    """Runs the training entrypoint in a child process through Dagster Pipes: crash isolation,
+    GPU memory released when it exits, logs streamed into the run."""
+
+    wandb_mode: str = "offline"  # "online" sends runs to wandb; "disabled" logs nothing
+
+    def train(self, context: dg.AssetExecutionContext, job_file: Path, run_dir: Path
+              ) -> dg.MaterializeResult:
+        command = [sys.executable, "-m", "bioart_pipeline.training.entrypoint",
+                   str(job_file), str(run_dir)]
+        invocation = dg.PipesSubprocessClient().run(command=command, context=context)
+        return invocation.get_materialize_result()

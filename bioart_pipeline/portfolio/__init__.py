@@ -1,0 +1,1 @@
+"""raw_portfolio: inventory of the studio's image files with their provenance. Read-only."""

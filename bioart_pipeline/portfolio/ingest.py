@@ -1,0 +1,110 @@
+"""Walk the portfolio folders and describe every image file; never open a file for writing."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+
+from bioart_pipeline.common.files import sha256_file
+from bioart_pipeline.portfolio.provenance import PROVENANCE_FIELDS, read_embedded, read_sidecar
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+DEFAULT_MAX_PIXELS = 64_000_000  # a 8000x8000 scan; beyond that we suspect a decompression bomb
+
+
+@dataclass(frozen=True)
+class PortfolioFolder:
+    path: Path
+    role: str  # "train" or "regularization"
+
+
+def scan_portfolio(
+    folders: list[PortfolioFolder], display: Any = str, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> pd.DataFrame:
+    """One row per image file found; `status` is "ok" or the reason it cannot be used.
+
+    `display` turns a path into the string stored in the table (relative to the data folder).
+    """
+    rows = []
+    for folder in folders:
+        if not folder.path.is_dir():
+            raise FileNotFoundError(f"portfolio folder {folder.path} does not exist")
+        for path in sorted(folder.path.rglob("*")):
+            if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+                rows.append(describe_file(path, folder, display, max_pixels))
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def describe_file(path: Path, folder: PortfolioFolder, display: Any, max_pixels: int
+                  ) -> dict[str, Any]:
+    row: dict[str, Any] = {"path": display(path), "role": folder.role, "file_bytes": 0}
+    try:
+        row["file_bytes"] = path.stat().st_size
+        row["sha256"] = sha256_file(path)
+    except OSError as exc:
+        return _row(row, status=f"unreadable file: {exc.strerror or exc}")
+    try:
+        provenance, sidecar = read_sidecar(path, folder.path)
+        row.update(provenance, license_sidecar=display(Path(sidecar)) if sidecar else "")
+    except ValueError as exc:
+        return _row(row, status=str(exc))
+    if row["file_bytes"] == 0:
+        return _row(row, status="empty file (0 bytes)")
+    row.update(_image_header(path, max_pixels))
+    return _row(row)
+
+
+def _image_header(path: Path, max_pixels: int) -> dict[str, Any]:
+    """Header facts and embedded rights; decoding pixels is the preprocessing stage's job."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                info = {
+                    "format": image.format or "",
+                    "mode": image.mode,
+                    "width": image.width,
+                    "height": image.height,
+                    "frames": getattr(image, "n_frames", 1),
+                    **read_embedded(image),
+                }
+    except Image.DecompressionBombError as exc:
+        return {"status": f"decompression bomb: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - any decoder error means "not a usable image"
+        return {"status": f"not a readable image: {type(exc).__name__}: {exc}"}
+    info["status"] = _header_problem(info, max_pixels)
+    return info
+
+
+def _header_problem(info: dict[str, Any], max_pixels: int) -> str:
+    if info["format"] not in ACCEPTED_FORMATS:
+        return f"unsupported format {info['format'] or 'unknown'} (accepted: PNG, JPEG, WebP, TIFF)"
+    if info["frames"] > 1:
+        return f"animated or multi-frame image ({info['frames']} frames)"
+    if info["width"] * info["height"] > max_pixels:
+        return (f"decompression bomb guard: {info['width']}x{info['height']} exceeds "
+                f"{max_pixels:,} pixels (raise max_pixels if the scan is genuine)")
+    return "ok"
+
+
+_EMBEDDED = ("exif_artist", "exif_copyright", "xmp_rights", "xmp_usage_terms",
+             "xmp_web_statement", "xmp_data_mining")
+_COLUMNS = ["sha256", "path", "role", "status", "format", "mode", "width", "height", "frames",
+            "file_bytes", *PROVENANCE_FIELDS, "license_sidecar", *_EMBEDDED]
+
+
+def _row(row: dict[str, Any], status: str | None = None) -> dict[str, Any]:
+    if status is not None:
+        row["status"] = status
+    out = {column: row.get(column) for column in _COLUMNS}
+    for column in ("sha256", "format", "mode", *PROVENANCE_FIELDS, "license_sidecar", *_EMBEDDED):
+        out[column] = out[column] or ""
+    for column in ("width", "height", "frames"):
+        out[column] = int(out[column] or 0)
+    return out

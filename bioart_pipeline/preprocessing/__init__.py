@@ -1,0 +1,1 @@
+"""preprocessed_images: decode, flatten onto the background, bucket, filter; content-addressed."""

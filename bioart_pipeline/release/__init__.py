@@ -1,0 +1,1 @@
+"""validated_release: the human review, the immutable release folder, and the audit."""

@@ -1,0 +1,124 @@
+"""The release folder: immutable once written; a changed input makes a new version.
+
+Contents: the LoRA ({project}_{subject}_{rank}_{epoch}.safetensors, kohya naming, allow-listed
+metadata and a provenance pointer), README.md (model card), the license manifest,
+ATTRIBUTION.md, the XY grid and scores, the training config, the review, SHA256SUMS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from safetensors.torch import load_file
+
+from bioart_pipeline.common.files import (
+    atomic_dir,
+    atomic_write_json,
+    read_json,
+    sha256_file,
+    sha256_json,
+)
+from bioart_pipeline.release.review import Review
+from bioart_pipeline.training.export import ALLOWED_METADATA, read_metadata, write_lora
+
+SUMS = "SHA256SUMS"
+FINGERPRINT = ".fingerprint"
+
+
+@dataclass(frozen=True)
+class ReleaseInputs:
+    lora: str
+    stem: str  # file name stem, e.g. cellula_cellstyle_32_10
+    checkpoint_file: Path
+    manifest_file: Path
+    attribution_file: Path
+    grid_file: Path
+    scores_file: Path
+    training_config: dict
+    review: Review
+    recommendation: dict
+    model_card: str
+    dagster_runs: dict[str, str]  # asset -> run id of its latest materialization
+
+
+def publish(releases_dir: Path, inputs: ReleaseInputs) -> tuple[Path, bool]:
+    """Write the next version, or return the latest one if its inputs are identical.
+    Returns (folder, created)."""
+    lora_dir = releases_dir / inputs.lora
+    fingerprint = _fingerprint(inputs)
+    versions = existing_versions(lora_dir)
+    if versions and (versions[-1] / FINGERPRINT).read_text() == fingerprint:
+        return versions[-1], False
+    version = f"v{len(versions) + 1}"
+    release_id = f"{inputs.lora}-{version}"
+    target = lora_dir / version
+    with atomic_dir(target) as tmp:
+        _write_contents(tmp, inputs, release_id)
+        (tmp / FINGERPRINT).write_text(fingerprint)
+        _write_sums(tmp)
+        _make_read_only(tmp)
+    return target, True
+
+
+def existing_versions(lora_dir: Path) -> list[Path]:
+    found = [p for p in lora_dir.glob("v*") if re.fullmatch(r"v\d+", p.name) and p.is_dir()]
+    return sorted(found, key=lambda p: int(p.name[1:]))
+
+
+def _fingerprint(inputs: ReleaseInputs) -> str:
+    review = dataclasses.asdict(inputs.review)
+    return sha256_json([sha256_file(inputs.checkpoint_file), sha256_file(inputs.manifest_file),
+                        review, inputs.stem, inputs.model_card])
+
+
+def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
+    manifest_copy = folder / "license_manifest.parquet"
+    shutil.copyfile(inputs.manifest_file, manifest_copy)
+    tensors = load_file(str(inputs.checkpoint_file))
+    metadata = {k: v for k, v in read_metadata(inputs.checkpoint_file).items()
+                if k in ALLOWED_METADATA and k != "modelspec.hash_sha256"}
+    metadata.update({"ss_output_name": inputs.stem, "bioart.release_id": release_id,
+                     "bioart.manifest_sha256": sha256_file(manifest_copy)})
+    write_lora(folder / f"{inputs.stem}.safetensors", tensors, metadata)
+    shutil.copyfile(inputs.attribution_file, folder / "ATTRIBUTION.md")
+    shutil.copyfile(inputs.grid_file, folder / "xy_grid.png")
+    shutil.copyfile(inputs.scores_file, folder / "xy_scores.parquet")
+    atomic_write_json(folder / "training_config.json", inputs.training_config)
+    atomic_write_json(folder / "review.json", dataclasses.asdict(inputs.review))
+    atomic_write_json(folder / "release.json", {"release_id": release_id, "lora": inputs.lora,
+                                    "recommendation": inputs.recommendation,
+                                    "dagster_runs": inputs.dagster_runs})
+    (folder / "README.md").write_text(inputs.model_card, encoding="utf-8")
+
+
+def _write_sums(folder: Path) -> None:
+    lines = [f"{sha256_file(p)}  {p.name}" for p in sorted(folder.iterdir())
+             if p.is_file() and p.name not in (SUMS, FINGERPRINT)]
+    (folder / SUMS).write_text("\n".join(lines) + "\n")
+
+
+def verify_sums(folder: Path) -> list[str]:
+    """Files whose bytes no longer match SHA256SUMS (or that are missing)."""
+    problems = []
+    for line in (folder / SUMS).read_text().splitlines():
+        digest, name = line.split("  ", 1)
+        path = folder / name
+        if not path.exists():
+            problems.append(f"{name}: missing")
+        elif sha256_file(path) != digest:
+            problems.append(f"{name}: sha256 differs from SHA256SUMS")
+    return problems
+
+
+def _make_read_only(folder: Path) -> None:
+    for path in folder.iterdir():
+        os.chmod(path, 0o444)
+
+
+def load_release_info(folder: Path) -> dict:
+    return read_json(folder / "release.json")

@@ -1,0 +1,46 @@
+"""The model card (Hugging Face format): what a user of the LoRA needs, no private paths."""
+
+from __future__ import annotations
+
+import pandas as pd
+import yaml
+
+from bioart_pipeline.release.review import Review
+
+
+def model_card(*, title: str, spec_type: str, trigger: str, release_license: str,
+               base_model: str, base_model_license: str, intended_use: str,
+               recommendation: dict, review: Review, manifest: pd.DataFrame, epoch: int,
+               rank: int, alpha: float) -> str:
+    included = manifest[manifest["included"]]
+    front = {
+        "license": "other", "license_name": release_license, "base_model": base_model,
+        "tags": ["lora", "stable-diffusion-xl", "scientific-illustration", spec_type],
+        "instance_prompt": trigger, "library_name": "diffusers",
+    }
+    licenses = included["license"].value_counts().to_dict()
+    lines = [
+        "---", yaml.safe_dump(front, sort_keys=True).strip(), "---", "",
+        f"# {title}", "",
+        f"A {spec_type} LoRA (rank {rank}, alpha {alpha:g}, epoch {epoch}) for {base_model}.",
+        "", "## Use", "",
+        f"- Trigger word: `{trigger}` (put it first in the prompt).",
+        f"- Recommended weight: {review.weight:g} "
+        f"(usable range {recommendation.get('weight_range')}).",
+        f"- Intended use: {intended_use}.",
+        "- Loads in ComfyUI and Automatic1111 as is (kohya key naming).", "",
+        "## Training data", "",
+        f"{len(included)} images; licenses: "
+        + ", ".join(f"{k} ({v})" for k, v in sorted(licenses.items())) + ".",
+        "Every image, its hash, license, author and source: `license_manifest.parquet`; "
+        "credits: `ATTRIBUTION.md`.", "",
+        "## Review", "",
+        f"Reviewed by {review.reviewer} on {review.reviewed_at}"
+        + (" (AUTOMATED DEMO REVIEW, not a human sign-off)" if review.demo else "") + ": "
+        f"{review.checkpoint} at weight {review.weight:g}. Notes: {review.notes or '-'}", "",
+        "## Limitations", "",
+        f"- Base model license: {base_model_license}; it applies to every use of this LoRA.",
+        "- Anatomical accuracy is not guaranteed: check outputs against the review checklist.",
+        "- Style may bleed into prompts without the trigger word at high weights.",
+    ]
+    return "\n".join(lines) + "\n"

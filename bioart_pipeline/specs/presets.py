@@ -1,0 +1,70 @@
+"""Training defaults per LoRA type, from the field's practice (shared/domain.md, preset table).
+
+A spec overrides any field under `training:`; everything else comes from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingPreset:
+    rank: int
+    alpha: float
+    learning_rate: float
+    lr_scheduler: str
+    warmup_steps: int
+    batch_size: int
+    grad_accumulation: int
+    epochs: int
+    noise_offset: float
+    caption_dropout: float
+    min_snr_gamma: float = 5.0
+    lr_num_cycles: int = 3
+    optimizer: str = "adamw"
+    mixed_precision: str = "bf16"
+    save_every_n_epochs: int = 5
+    seed: int = 42
+    train_text_encoder: bool = False
+    gradient_checkpointing: bool = True
+    max_grad_norm: float = 1.0
+
+    def with_overrides(self, overrides: dict[str, Any]) -> TrainingPreset:
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
+        return replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, TrainingPreset] = {
+    # The studio look: many subjects, one style; captions describe content only.
+    "style": TrainingPreset(
+        rank=32, alpha=32, learning_rate=1e-4, lr_scheduler="cosine_with_restarts",
+        warmup_steps=50, batch_size=2, grad_accumulation=4, epochs=15,
+        noise_offset=0.05, caption_dropout=0.1,
+    ),
+    # One structure from many angles: higher rank, alpha = rank / 2, gentler schedule.
+    "subject": TrainingPreset(
+        rank=64, alpha=32, learning_rate=1e-4, lr_scheduler="constant_with_warmup",
+        warmup_steps=100, batch_size=1, grad_accumulation=8, epochs=20,
+        noise_offset=0.03, caption_dropout=0.05,
+    ),
+    # Textures and fine detail.
+    "detail": TrainingPreset(
+        rank=32, alpha=16, learning_rate=1e-4, lr_scheduler="constant_with_warmup",
+        warmup_steps=100, batch_size=2, grad_accumulation=4, epochs=15,
+        noise_offset=0.0, caption_dropout=0.05,
+    ),
+    # A small colour-palette LoRA.
+    "palette": TrainingPreset(
+        rank=8, alpha=8, learning_rate=2e-4, lr_scheduler="cosine_with_restarts",
+        warmup_steps=50, batch_size=2, grad_accumulation=4, epochs=10,
+        noise_offset=0.1, caption_dropout=0.1,
+    ),
+}

@@ -1,0 +1,142 @@
+"""A LoRA spec: one YAML file in data/loras/ describes one LoRA and is one Dagster partition."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bioart_pipeline.evaluation.scoring import Thresholds
+from bioart_pipeline.specs.presets import PRESETS, TrainingPreset
+
+LORA_TYPES = tuple(PRESETS)
+INTENDED_USES = ("commercial", "internal", "non-commercial")
+BACKGROUNDS = ("#FFFFFF", "#FF00FF")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+
+
+class SpecError(ValueError):
+    """A spec file that cannot be used, with the file and the field at fault."""
+
+
+@dataclass(frozen=True)
+class EvaluationOptions:
+    weights: tuple[float, ...] = (0.4, 0.6, 0.8, 1.0, 1.2)
+    seeds: tuple[int, ...] = (1, 2)
+    steps: int = 20
+    guidance_scale: float = 5.0
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class LoraSpec:
+    name: str
+    type: str
+    project: str
+    subject: str
+    trigger: str
+    profile: str
+    intended_use: str
+    portfolio: tuple[str, ...]
+    validation_prompts: tuple[str, ...]
+    author: str
+    release_license: str
+    base_model: str | None = None
+    regularization: tuple[str, ...] = ()
+    background: str = "#FFFFFF"
+    license_policy: str = "exclude"
+    min_side: int | None = None
+    training: TrainingPreset = field(default_factory=lambda: PRESETS["style"])
+    evaluation: EvaluationOptions = field(default_factory=EvaluationOptions)
+    source_file: str = ""
+
+    def release_stem(self, epoch: int | None = None) -> str:
+        """`{project}_{subject}_{rank}_{epoch}`: the studio's release file naming."""
+        stem = f"{self.project}_{self.subject}_{self.training.rank}"
+        return f"{stem}_{epoch}" if epoch is not None else stem
+
+
+def list_spec_files(specs_dir: Path) -> list[Path]:
+    return sorted(p for p in specs_dir.glob("*.yaml") if not p.name.startswith("."))
+
+
+def load_spec(path: Path) -> LoraSpec:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"{path}: cannot read spec: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise SpecError(f"{path}: a spec must be a YAML mapping")
+    try:
+        return _parse(path, raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SpecError(f"{path}: {exc}") from exc
+
+
+def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
+    name = path.stem
+    if not _NAME.match(name):
+        raise ValueError(f"file name {name!r} must be lowercase letters, digits, '_' or '-'")
+    lora_type = _choice(raw, "type", LORA_TYPES)
+    preset = PRESETS[lora_type].with_overrides(raw.get("training") or {})
+    spec = LoraSpec(
+        name=name,
+        type=lora_type,
+        project=_required(raw, "project"),
+        subject=_required(raw, "subject"),
+        trigger=_required(raw, "trigger"),
+        profile=str(raw.get("profile", "tiny")),
+        intended_use=_choice(raw, "intended_use", INTENDED_USES),
+        portfolio=_paths(raw, "portfolio", required=True),
+        regularization=_paths(raw, "regularization", required=False),
+        validation_prompts=tuple(str(p) for p in _required(raw, "validation_prompts")),
+        author=_required(raw, "author"),
+        release_license=_required(raw, "release_license"),
+        base_model=raw.get("base_model"),
+        background=str(raw.get("background", "#FFFFFF")).upper(),
+        license_policy=_choice(raw, "license_policy", ("exclude", "fail"), default="exclude"),
+        min_side=raw.get("min_side"),
+        training=preset,
+        evaluation=_evaluation(raw.get("evaluation") or {}),
+        source_file=path.name,
+    )
+    if spec.background not in BACKGROUNDS:
+        raise ValueError(f"background must be one of {BACKGROUNDS}, got {spec.background!r}")
+    if not any(spec.trigger not in prompt for prompt in spec.validation_prompts):
+        raise ValueError("validation_prompts need one prompt without the trigger word "
+                         "(it shows whether the style bleeds into every image)")
+    return spec
+
+
+def _required(raw: dict[str, Any], key: str) -> Any:
+    value = raw.get(key)
+    if value in (None, "", []):
+        raise ValueError(f"missing required field {key!r}")
+    return value
+
+
+def _choice(raw: dict[str, Any], key: str, allowed: tuple[str, ...], default: str | None = None
+            ) -> str:
+    value = raw.get(key, default)
+    if value not in allowed:
+        raise ValueError(f"{key} must be one of {list(allowed)}, got {value!r}")
+    return str(value)
+
+
+def _paths(raw: dict[str, Any], key: str, required: bool) -> tuple[str, ...]:
+    value = _required(raw, key) if required else raw.get(key) or []
+    return tuple(str(v) for v in ([value] if isinstance(value, str) else value))
+
+
+def _evaluation(raw: dict[str, Any]) -> EvaluationOptions:
+    defaults = EvaluationOptions()
+    return EvaluationOptions(
+        weights=tuple(float(w) for w in raw.get("weights", defaults.weights)),
+        seeds=tuple(int(s) for s in raw.get("seeds", defaults.seeds)),
+        steps=int(raw.get("steps", defaults.steps)),
+        guidance_scale=float(raw.get("guidance_scale", defaults.guidance_scale)),
+        thresholds=Thresholds(**(raw.get("thresholds") or {})),
+    )

@@ -1,0 +1,93 @@
+"""Cached training inputs: VAE latents per image and bucket, text embeddings per caption.
+
+Encoding once instead of every step is the main speed and memory win of LoRA training.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from bioart_pipeline.common.files import atomic_path, sha256_bytes
+from bioart_pipeline.training.job import TrainingImage
+
+
+@dataclass
+class TextEmbedding:
+    prompt_embeds: torch.Tensor  # (77, hidden te1 + te2)
+    pooled: torch.Tensor  # (projection te2)
+
+
+def latent_cache_folder(cache_dir: Path, base_fingerprint: str) -> Path:
+    """Latents depend on the VAE weights: one folder per base model fingerprint."""
+    return cache_dir / sha256_bytes(base_fingerprint.encode())[:16]
+
+
+@torch.no_grad()
+def cache_latents(vae: torch.nn.Module, images: tuple[TrainingImage, ...], folder: Path,
+                  device: torch.device) -> tuple[dict[str, torch.Tensor], int]:
+    """Latent (C, h, w) per image key, scaled for the UNet; returns (latents, newly encoded)."""
+    latents, encoded = {}, 0
+    for image in tqdm(images, desc="cache latents", unit="img", leave=False):
+        path = folder / f"{image.key}.safetensors"
+        if not path.exists():
+            _encode_to(vae, image, path, device)
+            encoded += 1
+        latents[image.key] = load_file(path)["latents"]
+    return latents, encoded
+
+
+def _encode_to(vae: torch.nn.Module, image: TrainingImage, path: Path, device: torch.device
+               ) -> None:
+    pixels = np.asarray(Image.open(image.file).convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+    if (pixels.shape[1], pixels.shape[0]) != tuple(image.bucket):
+        raise ValueError(f"{image.file} is {pixels.shape[1]}x{pixels.shape[0]}, "
+                         f"expected its bucket {image.bucket}")
+    batch = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).to(device, vae.dtype)
+    # The distribution mean: deterministic, and what the cache key promises.
+    mean = vae.encode(batch).latent_dist.mean[0].float() * vae.config.scaling_factor
+    with atomic_path(path) as tmp:
+        save_file({"latents": mean.cpu().contiguous()}, str(tmp))
+
+
+@torch.no_grad()
+def encode_captions(pipe, captions: list[str], device: torch.device
+                    ) -> dict[str, TextEmbedding]:
+    """Frozen text encoders: every distinct caption (and "" for caption dropout) once."""
+    out = {}
+    for caption in tqdm(sorted(set(captions) | {""}), desc="encode captions", leave=False):
+        embeds, _, pooled, _ = pipe.encode_prompt(caption, device=device,
+                                                  do_classifier_free_guidance=False)
+        out[caption] = TextEmbedding(embeds[0].float().cpu(), pooled[0].float().cpu())
+    return out
+
+
+def bucket_batches(images: tuple[TrainingImage, ...], batch_size: int, epoch_seed: int
+                   ) -> list[list[TrainingImage]]:
+    """Shuffled batches, each from one bucket (tensors in a batch must share a shape)."""
+    rng = random.Random(epoch_seed)
+    by_bucket: dict[tuple[int, int], list[TrainingImage]] = defaultdict(list)
+    for image in images:
+        by_bucket[tuple(image.bucket)].append(image)
+    batches = []
+    for bucket in sorted(by_bucket):
+        members = by_bucket[bucket][:]
+        rng.shuffle(members)
+        batches += [members[i:i + batch_size] for i in range(0, len(members), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def time_ids(bucket: tuple[int, int]) -> torch.Tensor:
+    """SDXL micro-conditioning: original size, crop offset, target size, as (h, w) pairs.
+    Buckets are trimmed only by a sliver, so the crop offset is (0, 0), as at inference."""
+    width, height = bucket
+    return torch.tensor([height, width, 0, 0, height, width], dtype=torch.float32)

@@ -1,0 +1,76 @@
+"""Run one training job: `python -m bioart_pipeline.training.entrypoint JOB.json RUN_DIR`.
+
+Under Dagster Pipes it streams logs and reports the materialization; run by hand it logs to
+the console. Checkpoints and report.json land in RUN_DIR; report.json is written last, so a
+run folder without it is an unfinished run, never a result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from bioart_pipeline.common.files import atomic_write_json
+from bioart_pipeline.training.job import TrainingJob
+from bioart_pipeline.training.loop import TrainingResult, train_lora
+
+REPORT = "report.json"
+
+
+class _ConsoleReporter:
+    def __init__(self) -> None:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+        self._log = logging.getLogger("bioart.training")
+
+    def log(self, message: str) -> None:
+        self._log.info(message)
+
+
+class _PipesReporter:
+    def __init__(self, pipes: Any) -> None:
+        self._pipes = pipes
+
+    def log(self, message: str) -> None:
+        self._pipes.log.info(message)
+
+
+def run(job_file: Path, run_dir: Path, reporter: Any) -> dict[str, Any]:
+    job = TrainingJob.load(job_file)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    reporter.log(f"training {job.lora}: {len(job.images)} images, {job.preset.epochs} epochs, "
+                 f"rank {job.preset.rank}, alpha {job.preset.alpha}")
+    result = train_lora(job, run_dir, reporter)
+    report = _report(result)
+    atomic_write_json(run_dir / REPORT, report)
+    return report
+
+
+def _report(result: TrainingResult) -> dict[str, Any]:
+    return {"checkpoints": result.checkpoints, "losses": result.losses, **result.details}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("job", type=Path, help="training job JSON written by the orchestrator")
+    parser.add_argument("run_dir", type=Path, help="folder for checkpoints and the report")
+    args = parser.parse_args(argv)
+    from dagster_pipes import is_dagster_pipes_process, open_dagster_pipes
+
+    if not is_dagster_pipes_process():
+        run(args.job, args.run_dir, _ConsoleReporter())
+        return 0
+    with open_dagster_pipes() as pipes:
+        report = run(args.job, args.run_dir, _PipesReporter(pipes))
+        pipes.report_asset_materialization(metadata={
+            "final_loss": {"raw_value": report["losses"][-1], "type": "float"},
+            "optimizer_steps": {"raw_value": report["optimizer_steps"], "type": "int"},
+            "training_seconds": {"raw_value": report["seconds"], "type": "float"},
+        })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Export a peft LoRA in kohya naming, the format ComfyUI and Automatic1111 load as-is.
+
+Traps handled here (see shared/engineering-notes.md): `.alpha` is the real alpha, not the rank;
+text-encoder-1 keys keep the `text_model` level that transformers >= 5.6 dropped; DoRA is
+refused; metadata comes from an allow-list, so nothing about the training set leaks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors.torch import save
+
+from bioart_pipeline.common.files import atomic_write_bytes
+
+# Keys a loader reads or a lawyer needs; anything else is dropped on export.
+ALLOWED_METADATA = (
+    "modelspec.sai_model_spec", "modelspec.architecture", "modelspec.implementation",
+    "modelspec.title", "modelspec.author", "modelspec.date", "modelspec.license",
+    "modelspec.trigger_phrase", "modelspec.resolution", "modelspec.hash_sha256",
+    "modelspec.description",
+    "ss_base_model_version", "ss_network_module", "ss_network_dim", "ss_network_alpha",
+    "ss_output_name",
+    "bioart.release_id", "bioart.manifest_sha256", "bioart.epoch", "bioart.step",
+)
+_PREFIXES = {"unet": "lora_unet_", "text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"}
+
+
+class ExportError(ValueError):
+    pass
+
+
+def kohya_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha: float
+                     ) -> dict[str, torch.Tensor]:
+    """`peft_state` maps "unet" / "text_encoder" / "text_encoder_2" to the peft state dict
+    of that model (keys like `...to_q.lora_A.weight`)."""
+    out: dict[str, torch.Tensor] = {}
+    for component, state in peft_state.items():
+        for key, tensor in state.items():
+            if "lora_magnitude_vector" in key:
+                raise ExportError("DoRA adapters cannot be written in kohya format (kohya's "
+                                  "dora_scale has another shape and axis); train without DoRA")
+            module, kind = _split(key)
+            name = _PREFIXES[component] + _module_name(component, module)
+            out[f"{name}.{kind}.weight"] = tensor.detach().to("cpu").contiguous()
+            out.setdefault(f"{name}.alpha", torch.tensor(float(alpha)))
+    return out
+
+
+def _split(key: str) -> tuple[str, str]:
+    for peft_kind, kohya_kind in (("lora_A", "lora_down"), ("lora_B", "lora_up")):
+        marker = f".{peft_kind}."
+        if marker in key:
+            return key.split(marker)[0], kohya_kind
+    raise ExportError(f"not a LoRA weight key: {key}")
+
+
+def _module_name(component: str, module: str) -> str:
+    # CLIPTextModel lost its `text_model.` level in transformers 5; ComfyUI expects it.
+    if component.startswith("text_encoder") and not module.startswith("text_model."):
+        module = "text_model." + module
+    return module.replace(".", "_")
+
+
+def tensor_hash(tensors: Mapping[str, torch.Tensor]) -> str:
+    """sha256 over the tensor bytes only (the safetensors body), as ModelSpec defines it."""
+    blob = save(dict(tensors))
+    header_len = struct.unpack("<Q", blob[:8])[0]
+    return hashlib.sha256(blob[8 + header_len:]).hexdigest()
+
+
+def write_lora(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+               ) -> Path:
+    """Write a kohya LoRA with allow-listed string metadata plus its tensor hash."""
+    unknown = sorted(set(metadata) - set(ALLOWED_METADATA))
+    if unknown:
+        raise ExportError(f"metadata keys not on the allow-list: {unknown}")
+    meta = {k: str(v) for k, v in metadata.items()}
+    meta["modelspec.hash_sha256"] = "0x" + tensor_hash(tensors)
+    return atomic_write_bytes(path, save(dict(tensors), metadata=meta))
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The safetensors header metadata, read without loading any tensor."""
+    with open(path, "rb") as handle:
+        header_len = struct.unpack("<Q", handle.read(8))[0]
+        header = json.loads(handle.read(header_len))
+    return dict(header.get("__metadata__", {}))
+
+
+def base_metadata(title: str, author: str, license_id: str, trigger: str, resolution: int,
+                  base_model_version: str, rank: int, alpha: float, output_name: str
+                  ) -> dict[str, str]:
+    return {
+        "modelspec.sai_model_spec": "1.0.0",
+        "modelspec.architecture": "stable-diffusion-xl-v1-base/lora",
+        "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
+        "modelspec.title": title, "modelspec.author": author,
+        "modelspec.license": license_id, "modelspec.trigger_phrase": trigger,
+        "modelspec.resolution": f"{resolution}x{resolution}",
+        "ss_base_model_version": base_model_version, "ss_network_module": "networks.lora",
+        "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
+        "ss_output_name": output_name,
+    }

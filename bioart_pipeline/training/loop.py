@@ -1,0 +1,267 @@
+"""The training loop: one readable function, every knob from the resolved preset."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from diffusers import DDPMScheduler
+from diffusers.optimization import get_scheduler
+from diffusers.training_utils import compute_snr
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict
+
+from bioart_pipeline.common.charts import line_chart
+from bioart_pipeline.common.files import atomic_path, atomic_write_json, sha256_file
+from bioart_pipeline.models.profiles import load_sdxl_pipeline, profile_fingerprint
+from bioart_pipeline.training.data import (
+    bucket_batches,
+    cache_latents,
+    encode_captions,
+    latent_cache_folder,
+    time_ids,
+)
+from bioart_pipeline.training.export import kohya_state_dict, write_lora
+from bioart_pipeline.training.job import TrainingJob
+
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
+
+
+class Reporter(Protocol):
+    def log(self, message: str) -> None: ...
+
+
+class TrainingDiverged(RuntimeError):
+    """Loss became NaN or infinite; the message says where and what to change."""
+
+
+@dataclass
+class TrainingResult:
+    run_dir: Path
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)  # mean loss per optimizer step
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingResult:
+    preset, started = job.preset, time.perf_counter()
+    torch.manual_seed(preset.seed)
+    accelerator = Accelerator(mixed_precision=_precision(preset.mixed_precision, reporter))
+    device = accelerator.device
+    pipe = load_sdxl_pipeline(job.profile, Path(job.models_dir)).to(device)
+    for module in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
+        module.requires_grad_(False)
+    fingerprint = profile_fingerprint(job.profile, Path(job.models_dir))
+    latents, encoded = cache_latents(
+        pipe.vae, job.images, latent_cache_folder(Path(job.latent_cache_dir), fingerprint), device)
+    reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
+    embeddings = (None if preset.train_text_encoder
+                  else encode_captions(pipe, [i.caption for i in job.images], device))
+    params = _add_adapters(pipe, preset)
+    if preset.gradient_checkpointing and device.type == "cuda":
+        pipe.unet.enable_gradient_checkpointing()
+    elif preset.gradient_checkpointing:
+        reporter.log("gradient checkpointing off on the CPU: it only saves GPU memory")
+    optimizer = _optimizer(preset.optimizer, params, preset.learning_rate)
+    batches_per_epoch = math.ceil(len(job.images) / preset.batch_size)  # upper bound
+    steps_per_epoch = math.ceil(batches_per_epoch / preset.grad_accumulation)
+    total_steps = steps_per_epoch * preset.epochs
+    warmup = min(preset.warmup_steps, total_steps // 4)
+    if warmup < preset.warmup_steps:
+        reporter.log(f"warmup shortened from {preset.warmup_steps} to {warmup} steps: the run "
+                     f"has only {total_steps} optimizer steps")
+    lr_scheduler = get_scheduler(preset.lr_scheduler, optimizer, num_warmup_steps=warmup,
+                                 num_training_steps=total_steps, num_cycles=preset.lr_num_cycles)
+    unet, optimizer, lr_scheduler = accelerator.prepare(pipe.unet, optimizer, lr_scheduler)
+    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    result = TrainingResult(run_dir=run_dir)
+    tracker = _Tracker(job, run_dir)
+    step, rng = 0, random.Random(preset.seed)
+    for epoch in range(1, preset.epochs + 1):
+        batches = bucket_batches(job.images, preset.batch_size, preset.seed * 1000 + epoch)
+        window: list[float] = []
+        for index, batch in enumerate(batches):
+            with accelerator.autocast():
+                loss = _batch_loss(pipe, unet, noise_scheduler, batch, latents, embeddings,
+                                   preset, rng, device)
+            _guard(loss, step + 1, epoch, preset.learning_rate, accelerator.mixed_precision)
+            accelerator.backward(loss / preset.grad_accumulation)
+            window.append(loss.item())
+            if (index + 1) % preset.grad_accumulation and index + 1 < len(batches):
+                continue
+            grad_norm = accelerator.clip_grad_norm_(params, preset.max_grad_norm)
+            optimizer.step()
+            lr_scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            result.losses.append(sum(window) / len(window))
+            tracker.log(step, result.losses[-1], lr_scheduler.get_last_lr()[0], float(grad_norm))
+            window = []
+        reporter.log(f"epoch {epoch}/{preset.epochs}: step {step}, loss {result.losses[-1]:.4f}")
+        if epoch % preset.save_every_n_epochs == 0 or epoch == preset.epochs:
+            info = _save_checkpoint(job, accelerator, pipe, run_dir, epoch, step,
+                                    result.losses[-1])
+            result.checkpoints.append(info)
+            reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {step})")
+    tracker.finish()
+    result.details = {
+        "device": str(device), "mixed_precision": accelerator.mixed_precision,
+        "optimizer_steps": step, "epochs": preset.epochs, "images": len(job.images),
+        "latents_encoded": encoded, "warmup_steps": warmup,
+        "seconds": round(time.perf_counter() - started, 1),
+        "trainable_parameters": sum(p.numel() for p in params),
+        "base_model": fingerprint,
+    }
+    _write_loss_curve(result, run_dir)
+    return result
+
+
+def _precision(requested: str, reporter: Reporter) -> str:
+    """bf16 where the GPU supports it; fp32 on the CPU (autocast there is slower, not faster)."""
+    if not torch.cuda.is_available():
+        if requested != "no":
+            reporter.log(f"no CUDA device: training in fp32 instead of {requested}")
+        return "no"
+    if requested == "bf16" and not torch.cuda.is_bf16_supported():
+        reporter.log("this GPU has no bf16: using fp16 (the VAE stays fp32, latents are cached)")
+        return "fp16"
+    return requested
+
+
+def _add_adapters(pipe, preset) -> list[torch.nn.Parameter]:
+    unet_config = LoraConfig(r=preset.rank, lora_alpha=preset.alpha,
+                             init_lora_weights="gaussian", target_modules=UNET_TARGETS)
+    pipe.unet.add_adapter(unet_config)
+    models = [pipe.unet]
+    if preset.train_text_encoder:
+        te_config = LoraConfig(r=preset.rank, lora_alpha=preset.alpha,
+                               init_lora_weights="gaussian", target_modules=TEXT_ENCODER_TARGETS)
+        for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+            encoder.add_adapter(te_config)
+            models.append(encoder)
+    params = [p for m in models for p in m.parameters() if p.requires_grad]
+    for p in params:  # LoRA weights train in fp32 even when the base runs in half precision
+        p.data = p.data.float()
+    return params
+
+
+def _optimizer(name: str, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
+    if name == "adafactor":
+        from transformers.optimization import Adafactor
+        return Adafactor(params, lr=lr, scale_parameter=False, relative_step=False,
+                         warmup_init=False)
+    if name == "adamw8bit":
+        try:
+            import bitsandbytes as bnb
+        except ImportError as exc:
+            raise ValueError("optimizer adamw8bit needs bitsandbytes on a CUDA machine; "
+                             "use adamw or adafactor") from exc
+        return bnb.optim.AdamW8bit(params, lr=lr, weight_decay=1e-2)
+    raise ValueError(f"unknown optimizer {name!r}: use adamw, adafactor or adamw8bit")
+
+
+def _batch_loss(pipe, unet, noise_scheduler, batch, latents, embeddings, preset, rng, device
+                ) -> torch.Tensor:
+    x0 = torch.stack([latents[image.key] for image in batch]).to(device)
+    captions = ["" if rng.random() < preset.caption_dropout else image.caption for image in batch]
+    prompt_embeds, pooled = _conditioning(pipe, captions, embeddings, device)
+    noise = torch.randn_like(x0)
+    if preset.noise_offset:
+        noise += preset.noise_offset * torch.randn(x0.shape[0], x0.shape[1], 1, 1, device=device)
+    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],),
+                              device=device)
+    noisy = noise_scheduler.add_noise(x0, noise, timesteps)
+    added = {"text_embeds": pooled,
+             "time_ids": torch.stack([time_ids(image.bucket) for image in batch]).to(device)}
+    prediction = unet(noisy, timesteps, prompt_embeds, added_cond_kwargs=added).sample
+    v_prediction = noise_scheduler.config.prediction_type == "v_prediction"
+    target = noise_scheduler.get_velocity(x0, noise, timesteps) if v_prediction else noise
+    per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean((1, 2, 3))
+    return (per_sample * _min_snr_weights(noise_scheduler, timesteps, preset.min_snr_gamma,
+                                          v_prediction)).mean()
+
+
+def _conditioning(pipe, captions, embeddings, device) -> tuple[torch.Tensor, torch.Tensor]:
+    if embeddings is not None:
+        return (torch.stack([embeddings[c].prompt_embeds for c in captions]).to(device),
+                torch.stack([embeddings[c].pooled for c in captions]).to(device))
+    prompt_embeds, _, pooled, _ = pipe.encode_prompt(captions, device=device,
+                                                     do_classifier_free_guidance=False)
+    return prompt_embeds, pooled
+
+
+def _min_snr_weights(noise_scheduler, timesteps, gamma: float, v_prediction: bool
+                     ) -> torch.Tensor:
+    """Min-SNR-gamma loss weights (Hang et al. 2023); 1.0 everywhere when gamma is 0."""
+    if not gamma:
+        return torch.ones_like(timesteps, dtype=torch.float32)
+    snr = compute_snr(noise_scheduler, timesteps)
+    clipped = torch.clamp(snr, max=gamma)
+    return clipped / (snr + 1) if v_prediction else clipped / snr
+
+
+def _guard(loss: torch.Tensor, step: int, epoch: int, lr: float, precision: str) -> None:
+    if torch.isfinite(loss):
+        return
+    raise TrainingDiverged(
+        f"loss became {loss.item()} at step {step} (epoch {epoch}). Likely cause: the learning "
+        f"rate {lr:g} is too high for this data, or half-precision overflow "
+        f"(mixed precision: {precision}). Fix: lower learning_rate (try {lr / 10:g}), use bf16 "
+        "instead of fp16, and keep the VAE in fp32 (or use the fp16-fix SDXL VAE).")
+
+
+def _save_checkpoint(job, accelerator, pipe, run_dir: Path, epoch: int, step: int, loss: float
+                     ) -> dict[str, Any]:
+    state = {"unet": get_peft_model_state_dict(accelerator.unwrap_model(pipe.unet))}
+    if job.preset.train_text_encoder:
+        state["text_encoder"] = get_peft_model_state_dict(pipe.text_encoder)
+        state["text_encoder_2"] = get_peft_model_state_dict(pipe.text_encoder_2)
+    path = run_dir / f"epoch_{epoch:04d}.safetensors"
+    metadata = {**job.export_metadata, "bioart.epoch": str(epoch), "bioart.step": str(step),
+                "modelspec.date": datetime.now(UTC).date().isoformat()}
+    write_lora(path, kohya_state_dict(state, job.preset.alpha), metadata)
+    info = {"epoch": epoch, "step": step, "loss": round(loss, 6), "file": path.name,
+            "sha256": sha256_file(path)}
+    atomic_write_json(path.with_suffix(".json"), info)
+    return info
+
+
+def _write_loss_curve(result: TrainingResult, run_dir: Path) -> None:
+    steps = [c["step"] - 1 for c in result.checkpoints]
+    chart = line_chart(result.losses, "training loss per optimizer step (blue: checkpoints)",
+                       marks=steps)
+    with atomic_path(run_dir / "loss.png") as tmp:
+        chart.save(tmp, format="PNG")
+
+
+class _Tracker:
+    """wandb run: offline unless the job turns it on, so no data leaves the studio."""
+
+    def __init__(self, job: TrainingJob, run_dir: Path):
+        self.run = None
+        if job.wandb_mode == "disabled":
+            return
+        import wandb
+
+        self.run = wandb.init(project=job.wandb_project, mode=job.wandb_mode, dir=str(run_dir),
+                              name=f"{job.lora}-{run_dir.name}", config=job.preset.to_dict(),
+                              settings=wandb.Settings(silent=True))
+
+    def log(self, step: int, loss: float, lr: float, grad_norm: float) -> None:
+        if self.run is not None:
+            self.run.log({"loss": loss, "lr": lr, "grad_norm": grad_norm}, step=step)
+
+    def finish(self) -> None:
+        if self.run is not None:
+            self.run.finish()

@@ -1,0 +1,142 @@
+"""Model-profile layer: real CLIP tokenizer, tiny SDXL build and the shared loader."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # never touch a model hub from tests
+
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from transformers import CLIPTokenizer  # noqa: E402
+
+from bioart_pipeline.models.clip_tokenizer import write_clip_tokenizer  # noqa: E402
+from bioart_pipeline.models.profiles import (  # noqa: E402
+    get_profile,
+    load_sdxl_pipeline,
+    profile_fingerprint,
+    tiny_folder,
+    vae_scale_factor,
+)
+from bioart_pipeline.models.tiny_sdxl import build_tiny_sdxl  # noqa: E402
+
+CAT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def tiny_pipe(models_dir):
+    return load_sdxl_pipeline(get_profile("tiny"), models_dir)
+
+
+def test_clip_tokenizer_is_real_clip(tmp_path):
+    tok = CLIPTokenizer.from_pretrained(write_clip_tokenizer(tmp_path), model_max_length=77)
+    assert tok("a photo of a cat").input_ids == CAT_IDS
+    assert len(tok) == 49408
+
+
+def test_pipeline_tokenizers_match_sdxl(tiny_pipe):
+    for tok, pad in ((tiny_pipe.tokenizer, "<|endoftext|>"), (tiny_pipe.tokenizer_2, "!")):
+        assert tok.model_max_length == 77
+        assert tok.pad_token == pad
+        assert tok("a photo of a cat").input_ids == CAT_IDS
+        assert len(tok) <= tiny_pipe.text_encoder.config.vocab_size
+
+
+def test_tiny_build_is_deterministic(tmp_path):
+    a, b = build_tiny_sdxl(tmp_path / "a"), build_tiny_sdxl(tmp_path / "b")
+    weights = sorted(p.relative_to(a) for p in a.glob("*/*.safetensors"))
+    assert len(weights) == 4  # unet, vae, two text encoders
+    for rel in weights:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert not list(a.rglob("*.bin")), "weights must be safetensors only"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"], "partial folder left"
+
+
+def test_build_refuses_foreign_folder(tmp_path):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "notes.txt").write_text("not a model")
+    with pytest.raises(FileExistsError):
+        build_tiny_sdxl(tmp_path / "x")
+
+
+def test_tiny_generates_deterministically(tiny_pipe):
+    assert vae_scale_factor(tiny_pipe) == 4
+
+    def generate():
+        gen = torch.Generator().manual_seed(0)
+        return tiny_pipe("a photo of a cat", num_inference_steps=2, generator=gen).images[0]
+
+    first, second = generate(), generate()
+    assert first.size == (128, 128)
+    assert np.array_equal(np.asarray(first), np.asarray(second))
+
+
+def test_unet_size_and_training_step(tiny_pipe):
+    unet = tiny_pipe.unet
+    n_params = sum(p.numel() for p in unet.parameters())
+    assert 1_000_000 <= n_params <= 3_000_000, n_params
+    cfg = unet.config
+    assert cfg.addition_embed_type == "text_time"
+    assert cfg.cross_attention_dim == (
+        tiny_pipe.text_encoder.config.hidden_size + tiny_pipe.text_encoder_2.config.hidden_size
+    )
+    latents = torch.randn(2, 4, 32, 32, requires_grad=True)
+    cond = torch.randn(2, 77, cfg.cross_attention_dim)
+    added = {
+        "text_embeds": torch.randn(2, tiny_pipe.text_encoder_2.config.projection_dim),
+        "time_ids": torch.tensor([[128.0, 128, 0, 0, 128, 128]] * 2),
+    }
+    out = unet(latents, torch.tensor([10, 900]), cond, added_cond_kwargs=added).sample
+    assert out.shape == latents.shape
+    out.pow(2).mean().backward()
+    assert latents.grad is not None and torch.isfinite(latents.grad).all()
+    assert unet.conv_in.weight.grad is not None
+    unet.zero_grad(set_to_none=True)
+
+
+def test_local_folder_goes_through_same_loader(models_dir, tiny_pipe):
+    folder = tiny_folder(models_dir)  # built by the tiny_pipe fixture
+    pipe = load_sdxl_pipeline(get_profile("sdxl", source=str(folder)), models_dir)
+    assert pipe.unet.config == tiny_pipe.unet.config
+
+
+def test_fingerprint_is_stable(models_dir, tiny_pipe):
+    tiny = get_profile("tiny")
+    fp = profile_fingerprint(tiny, models_dir)
+    assert fp.startswith("builtin:tiny-sdxl-v1@sha256:")
+    assert fp == profile_fingerprint(tiny, models_dir)
+    assert profile_fingerprint(get_profile("sdxl"), models_dir) == get_profile("sdxl").source
+
+
+def test_profiles():
+    sdxl, tiny = get_profile("sdxl"), get_profile("tiny")
+    assert sdxl.source == "stabilityai/stable-diffusion-xl-base-1.0"
+    assert (sdxl.resolution, sdxl.bucket_step) == (1024, 64)
+    assert (tiny.resolution, tiny.bucket_step) == (128, 16)
+    assert sdxl.min_side == tiny.min_side == 512
+    assert sdxl.base_model_version == tiny.base_model_version == "sdxl_base_v1-0"
+    assert get_profile("sdxl", source="/m/x.safetensors").source == "/m/x.safetensors"
+
+
+def test_unknown_profile_is_clear():
+    with pytest.raises(ValueError, match="known profiles: tiny, sdxl"):
+        get_profile("sd15")
+
+
+@pytest.mark.parametrize("name", ["model.ckpt", "model.pt", "pytorch_model.bin"])
+def test_pickled_single_file_refused(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"not unpickled")
+    with pytest.raises(ValueError, match="safetensors"):
+        load_sdxl_pipeline(get_profile("sdxl", source=str(path)), tmp_path)
+
+
+def test_missing_single_file_is_clear(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_sdxl_pipeline(get_profile("sdxl", source=str(tmp_path / "no.safetensors")), tmp_path)
