@@ -58,7 +58,7 @@ class Workspace:
 
     def display_path(self, path: Path) -> str:
         """Path relative to the data folder where possible, so tables don't leak home dirs."""
-        try:
-            return path.resolve().relative_to(self.data_dir).as_posix()
+        try:  # abspath, not resolve: a symlinked portfolio folder keeps its data-relative name
+            return Path(os.path.abspath(path)).relative_to(self.data_dir).as_posix()
         except ValueError:
             return path.as_posix()

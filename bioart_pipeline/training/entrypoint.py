@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("job", type=Path, help="training job JSON written by the orchestrator")
     parser.add_argument("run_dir", type=Path, help="folder for checkpoints and the report")
     args = parser.parse_args(argv)
-    from dagster_pipes import is_dagster_pipes_process, open_dagster_pipes
+    from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
-    if not is_dagster_pipes_process():
+    if not PipesEnvVarParamsLoader().is_dagster_pipes_process():
         run(args.job, args.run_dir, _ConsoleReporter())
         return 0
     with open_dagster_pipes() as pipes:

@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+# Dagster reads dagster.yaml from DAGSTER_HOME: the repository root.
+export DAGSTER_HOME := $(CURDIR)
+# Nothing downloads model weights; wandb keeps its runs on disk unless turned on.
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export WANDB_MODE ?= offline
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test ui lint browser sample-portfolio clean
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+## demo: materialize every asset of the sample LoRAs on the tiny model, offline, on CPU
+demo: $(STAMP)
+	$(VENV)/bin/bioart demo
+
+## test: the whole test suite, the real-browser UI test included
+test: $(STAMP) browser
+	$(PY) -m pytest -q
+
+## ui: the Dagster UI on http://127.0.0.1:3000 (loopback only)
+ui: $(STAMP)
+	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check bioart_pipeline tests
+
+# Debian's chromium for the browser test (Playwright's own browser download is not possible).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+## sample-portfolio: regenerate data/portfolio deterministically
+sample-portfolio: $(STAMP)
+	$(PY) -m bioart_pipeline.sample_portfolio
+
+clean:
+	rm -rf data/outputs storage history logs schedules .logs_queue .nux .telemetry wandb

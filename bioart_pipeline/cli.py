@@ -1,0 +1,102 @@
+"""`bioart`: the demo run and the human review, from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.release.review import CHECKLIST, Review, latest_review, record_review
+
+RELEASE = "validated_release"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bioart", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="materialize every asset for every LoRA spec")
+    demo.add_argument("--lora", action="append", help="only these partitions")
+    review = commands.add_parser("review", help="record a human review of the current XY plot")
+    review.add_argument("lora")
+    review.add_argument("--reviewer", required=True)
+    review.add_argument("--checkpoint", help="e.g. 'epoch 10' (default: the recommendation)")
+    review.add_argument("--weight", type=float, help="default: the recommended weight")
+    decision = review.add_mutually_exclusive_group(required=True)
+    decision.add_argument("--approve", action="store_true")
+    decision.add_argument("--reject", action="store_true")
+    review.add_argument("--answer", action="append", default=[], metavar="ITEM=pass|fail|not shown",
+                        help=f"checklist answers; items: {', '.join(CHECKLIST)}")
+    review.add_argument("--notes", default="")
+    args = parser.parse_args(argv)
+    return run_demo(args.lora) if args.command == "demo" else run_review(args)
+
+
+def run_review(args: argparse.Namespace) -> int:
+    from bioart_pipeline.orchestration.assets.evaluation import current_evaluation
+
+    workspace = Workspace.from_env()
+    evaluation, recommendation = current_evaluation(workspace, args.lora)
+    answers = dict(item.split("=", 1) for item in args.answer)
+    path = record_review(workspace.reviews_dir, Review(
+        lora=args.lora, evaluation=evaluation, reviewer=args.reviewer,
+        checkpoint=args.checkpoint or recommendation["checkpoint"],
+        weight=args.weight if args.weight is not None else recommendation["weight"],
+        approved=args.approve, checklist=answers, notes=args.notes))
+    print(f"review of evaluation {evaluation} recorded: {path}")
+    return 0
+
+
+def run_demo(only: list[str] | None) -> int:
+    """Everything up to the XY plot, a review labelled as the demo's, then the release."""
+    import dagster as dg
+
+    from bioart_pipeline.definitions import build_definitions
+    from bioart_pipeline.orchestration.partitions import register_spec_partitions
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print("set DAGSTER_HOME (the Makefile sets it to the repository root)", file=sys.stderr)
+        return 2
+    workspace = Workspace.from_env()
+    instance = dg.DagsterInstance.get()
+    register_spec_partitions(instance, workspace)
+    defs = build_definitions(workspace)
+    job = defs.resolve_job_def("lora_pipeline")
+    keys = only or instance.get_dynamic_partitions("lora_specs")
+    graph = [k for k in defs.resolve_asset_graph().get_all_asset_keys()
+             if k.to_user_string() != RELEASE]
+    for key in keys:
+        print(f"== {key}: portfolio -> XY plot")
+        if not job.execute_in_process(partition_key=key, instance=instance, asset_selection=graph,
+                                      raise_on_error=False).success:
+            print(f"{key}: run failed; see the Dagster UI (make ui) for the step logs")
+            return 1
+        _demo_review(workspace, key)
+        print(f"== {key}: release (gated by the blocking checks)")
+        release = job.execute_in_process(
+            partition_key=key, instance=instance, raise_on_error=False,
+            asset_selection=[dg.AssetKey("xy_plot_evaluation"), dg.AssetKey(RELEASE)])
+        if not release.success:
+            print(f"{key}: release refused; see the check results in the Dagster UI")
+            return 1
+        metadata = release.asset_materializations_for_node(RELEASE)[0].metadata
+        print(f"{key}: release at {metadata['release_folder'].value}")
+    return 0
+
+
+def _demo_review(workspace: Workspace, lora: str) -> None:
+    from bioart_pipeline.orchestration.assets.evaluation import current_evaluation
+
+    evaluation, recommendation = current_evaluation(workspace, lora)
+    if latest_review(workspace.reviews_dir, lora, evaluation) is not None:
+        return
+    record_review(workspace.reviews_dir, Review(
+        lora=lora, evaluation=evaluation, reviewer="demo-reviewer (automated, not a human)",
+        checkpoint=recommendation["checkpoint"], weight=recommendation["weight"],
+        approved=bool(recommendation["passes"]), demo=True,
+        notes="Recorded by `make demo` on the tiny built-in model; a real release needs a "
+              "person's review with `bioart review`."))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

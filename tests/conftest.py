@@ -1,0 +1,49 @@
+"""Shared fixtures: a private data folder that reuses the sample portfolio read-only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_DATA = REPO / "data"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+
+def quick_spec(name: str = "test_style", **overrides) -> dict:
+    """The sample style spec with a short training run (the pipeline is the same)."""
+    spec = yaml.safe_load((SAMPLE_DATA / "loras" / "cellula_style.yaml").read_text())
+    spec["training"] = {"epochs": 2, "save_every_n_epochs": 1, "batch_size": 4,
+                        "grad_accumulation": 1, "warmup_steps": 0}
+    spec["evaluation"] = {"weights": [0.5, 1.0], "seeds": [1, 2], "steps": 4}
+    spec.update(overrides)
+    return spec
+
+
+def make_data_dir(root: Path, specs: dict[str, dict] | None = None) -> Path:
+    """data/ with the sample portfolio (symlinked, never written) and quick specs."""
+    data = root / "data"
+    (data / "loras").mkdir(parents=True)
+    (data / "portfolio").symlink_to(SAMPLE_DATA / "portfolio", target_is_directory=True)
+    shutil.copy(SAMPLE_DATA / "terminology.yaml", data / "terminology.yaml")
+    for name, spec in (specs or {"test_style": quick_spec()}).items():
+        (data / "loras" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
+    return data
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return make_data_dir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny model build for the whole session."""
+    return tmp_path_factory.mktemp("models")

@@ -1,0 +1,117 @@
+"""The whole graph, materialized in-process by Dagster on the tiny model, for one partition."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bioart_pipeline.cli import _demo_review
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.definitions import build_definitions
+from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.release.bundle import verify_sums
+from bioart_pipeline.training.export import read_metadata
+from tests.conftest import make_data_dir
+
+PARTITION = "test_style"
+ALL_BUT_RELEASE = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_images", "captions",
+                                            "license_manifest", "lora_checkpoints",
+                                            "xy_plot_evaluation")]
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run the chain once for the module; tests inspect what it left behind."""
+    data_dir = make_data_dir(tmp_path_factory.mktemp("e2e"))
+    workspace = Workspace(data_dir, tmp_path_factory.mktemp("outputs"))
+    defs = build_definitions(workspace)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("lora_specs", [PARTITION])
+    job = defs.resolve_job_def("lora_pipeline")
+    first = job.execute_in_process(partition_key=PARTITION, instance=instance,
+                                   asset_selection=ALL_BUT_RELEASE)
+    _demo_review(workspace, PARTITION)
+    release = job.execute_in_process(
+        partition_key=PARTITION, instance=instance,
+        asset_selection=[dg.AssetKey("xy_plot_evaluation"), dg.AssetKey("validated_release")])
+    return {"workspace": workspace, "first": first, "release": release, "job": job,
+            "instance": instance}
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    return result.asset_materializations_for_node(asset)[0].metadata
+
+
+def test_every_stage_materializes(pipeline_run: dict) -> None:
+    assert pipeline_run["first"].success
+    assert pipeline_run["release"].success
+    checks = pipeline_run["first"].get_asset_check_evaluations()
+    assert {c.check_name: c.passed for c in checks} == {
+        "no_refused_image_trains": True, "recommendation_passes": True}
+
+
+def test_non_commercial_image_is_kept_out_of_the_commercial_lora(pipeline_run: dict) -> None:
+    workspace = pipeline_run["workspace"]
+    manifest = pd.read_parquet(workspace.stage_dir("license_manifest", PARTITION)
+                               / "manifest.parquet")
+    nc = manifest[manifest["license"].str.contains("NC")]
+    assert len(nc) == 1 and not nc["included"].iloc[0]
+    assert nc["verdict"].iloc[0] == "refused"
+    assert manifest["included"].sum() == len(manifest) - 1
+    assert "CC-BY-4.0" in set(manifest["license"])
+    attribution = (workspace.stage_dir("license_manifest", PARTITION) / "ATTRIBUTION.md")
+    assert "creativecommons.org/licenses/by/4.0" in attribution.read_text()
+
+
+def test_training_reports_checkpoints_and_loss(pipeline_run: dict) -> None:
+    meta = _metadata(pipeline_run["first"], "lora_checkpoints")
+    assert meta["optimizer_steps"].value > 0
+    table = pd.read_parquet(meta["table"].value)
+    assert list(table["epoch"]) == [1, 2]
+    assert all(Path(f).exists() for f in table["file"])
+
+
+def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
+    folder = Path(_metadata(pipeline_run["release"], "validated_release")["release_folder"].value)
+    names = {p.name for p in folder.iterdir()}
+    assert {"README.md", "ATTRIBUTION.md", "license_manifest.parquet", "xy_grid.png",
+            "training_config.json", "review.json", "SHA256SUMS"} <= names
+    lora = next(folder.glob("cellula_cellstyle_32_*.safetensors"))
+    assert verify_sums(folder) == []
+    keys = load_file(str(lora))
+    assert keys and all(k.startswith("lora_unet_") for k in keys)
+    metadata = read_metadata(lora)
+    assert metadata["ss_base_model_version"].startswith("sdxl_")
+    assert metadata["bioart.release_id"] == f"{PARTITION}-v1"
+    assert not any("portfolio" in v or "/" in v for k, v in metadata.items()
+                   if not k.startswith("modelspec.implementation"))
+
+
+def test_released_lora_changes_the_image_when_loaded_by_diffusers(pipeline_run: dict) -> None:
+    workspace = pipeline_run["workspace"]
+    folder = Path(_metadata(pipeline_run["release"], "validated_release")["release_folder"].value)
+    pipe = load_sdxl_pipeline(get_profile("tiny"), workspace.models_dir)
+    pipe.set_progress_bar_config(disable=True)
+
+    def render() -> torch.Tensor:
+        out = pipe("cellulastyle, a nucleus", num_inference_steps=3, output_type="pt",
+                   generator=torch.Generator().manual_seed(0))
+        return out.images
+
+    before = render()
+    pipe.load_lora_weights(str(next(folder.glob("*.safetensors"))))
+    assert not torch.allclose(before, render())
+
+
+def test_rerun_does_no_redundant_work(pipeline_run: dict) -> None:
+    job, instance = pipeline_run["job"], pipeline_run["instance"]
+    again = job.execute_in_process(partition_key=PARTITION, instance=instance)
+    assert again.success
+    assert _metadata(again, "preprocessed_images")["processed"].value == 0
+    assert _metadata(again, "lora_checkpoints")["reused_previous_run"].value is True
+    assert _metadata(again, "validated_release")["new_version"].value is False
