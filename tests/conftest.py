@@ -22,7 +22,7 @@ def quick_spec(name: str = "test_style", **overrides) -> dict:
     spec = yaml.safe_load((SAMPLE_DATA / "loras" / "cellula_style.yaml").read_text())
     spec["training"] = {"epochs": 2, "save_every_n_epochs": 1, "batch_size": 4,
                         "grad_accumulation": 1, "warmup_steps": 0}
-    spec["evaluation"] = {"weights": [0.5, 1.0], "seeds": [1, 2], "steps": 4}
+    spec["evaluation"] = {**spec["evaluation"], "weights": [0.5, 1.0], "seeds": [1, 2], "steps": 4}
     spec.update(overrides)
     return spec
 
