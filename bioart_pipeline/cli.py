@@ -10,6 +10,8 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.release.review import CHECKLIST, Review, latest_review, record_review
 
 RELEASE = "validated_release"
+# Dagster's console logger prints every engine event at DEBUG; the demo shows INFO and up.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,13 +70,13 @@ def run_demo(only: list[str] | None) -> int:
     for key in keys:
         print(f"== {key}: portfolio -> XY plot")
         if not job.execute_in_process(partition_key=key, instance=instance, asset_selection=graph,
-                                      raise_on_error=False).success:
+                                      run_config=QUIET, raise_on_error=False).success:
             print(f"{key}: run failed; see the Dagster UI (make ui) for the step logs")
             return 1
         _demo_review(workspace, key)
         print(f"== {key}: release (gated by the blocking checks)")
         release = job.execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False,
+            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET,
             asset_selection=[dg.AssetKey("xy_plot_evaluation"), dg.AssetKey(RELEASE)])
         if not release.success:
             print(f"{key}: release refused; see the check results in the Dagster UI")

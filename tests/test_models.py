@@ -19,7 +19,7 @@ from bioart_pipeline.models.profiles import (  # noqa: E402
     tiny_folder,
     vae_scale_factor,
 )
-from bioart_pipeline.models.tiny_sdxl import build_tiny_sdxl  # noqa: E402
+from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl  # noqa: E402
 
 CAT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
 
@@ -109,7 +109,7 @@ def test_local_folder_goes_through_same_loader(models_dir, tiny_pipe):
 def test_fingerprint_is_stable(models_dir, tiny_pipe):
     tiny = get_profile("tiny")
     fp = profile_fingerprint(tiny, models_dir)
-    assert fp.startswith("builtin:tiny-sdxl-v1@sha256:")
+    assert fp.startswith(f"builtin:{TINY_VERSION}@sha256:")
     assert fp == profile_fingerprint(tiny, models_dir)
     assert profile_fingerprint(get_profile("sdxl"), models_dir) == get_profile("sdxl").source
 

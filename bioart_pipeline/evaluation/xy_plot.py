@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from diffusers.utils import logging as diffusers_logging
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
@@ -34,7 +35,8 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
               ) -> pd.DataFrame:
     """One row per generated image: prompt, checkpoint, weight, seed, file.
     The base model (weight 0) is rendered first, before any adapter is loaded."""
-    pipe.set_progress_bar_config(disable=True)
+    # diffusers warns for every UNet-only LoRA that it found no text-encoder keys.
+    diffusers_logging.set_verbosity_error()
     rows = _render_cells(pipe, BASE_LABEL, 0.0, settings, out_dir)
     cells = len(checkpoints) * len(settings.weights)
     with tqdm(total=cells, desc="xy plot", unit="cell", leave=False) as progress:
@@ -51,19 +53,20 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
 
 def _render_cells(pipe, label: str, weight: float, settings: XYSettings, out_dir: Path
                   ) -> list[dict]:
+    """Every prompt x seed of one (checkpoint, weight) cell in a single batch."""
+    jobs = [(p_index, prompt, seed) for p_index, prompt in enumerate(settings.prompts)
+            for seed in settings.seeds]
+    images = pipe(prompt=[prompt for _, prompt, _ in jobs],
+                  generator=[torch.Generator("cpu").manual_seed(seed) for _, _, seed in jobs],
+                  num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
+                  height=settings.size, width=settings.size).images
     rows = []
-    for p_index, prompt in enumerate(settings.prompts):
-        # One batch per cell: every seed of this prompt at once.
-        generators = [torch.Generator("cpu").manual_seed(s) for s in settings.seeds]
-        images = pipe(prompt=[prompt] * len(settings.seeds), generator=generators,
-                      num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
-                      height=settings.size, width=settings.size).images
-        for seed, image in zip(settings.seeds, images, strict=True):
-            file = out_dir / f"p{p_index}_{label.replace(' ', '')}_w{weight:.2f}_s{seed}.png"
-            with atomic_path(file) as tmp:
-                image.save(tmp, format="PNG")
-            rows.append({"prompt_index": p_index, "prompt": prompt, "checkpoint": label,
-                         "weight": weight, "seed": seed, "file": str(file)})
+    for (p_index, prompt, seed), image in zip(jobs, images, strict=True):
+        file = out_dir / f"p{p_index}_{label.replace(' ', '')}_w{weight:.2f}_s{seed}.png"
+        with atomic_path(file) as tmp:
+            image.save(tmp, format="PNG")
+        rows.append({"prompt_index": p_index, "prompt": prompt, "checkpoint": label,
+                     "weight": weight, "seed": seed, "file": str(file)})
     return rows
 
 

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 from diffusers import StableDiffusionXLPipeline
+from diffusers.utils import logging as diffusers_logging
+from transformers.utils import logging as transformers_logging
 
 from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl
 
@@ -104,7 +106,17 @@ def tiny_folder(models_dir: Path) -> Path:
 def load_sdxl_pipeline(
     profile: ModelProfile, models_dir: Path, dtype: torch.dtype = torch.float32
 ) -> StableDiffusionXLPipeline:
-    """Load the profile's SDXL pipeline; weights only ever from safetensors."""
+    """Load the profile's SDXL pipeline; weights only ever from safetensors.
+    Per-component progress bars are off: they flood Dagster's logs."""
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+    pipe = _load(profile, models_dir, dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype
+          ) -> StableDiffusionXLPipeline:
     if profile.architecture != "sdxl":
         raise ValueError(f"profile {profile.name!r} is {profile.architecture!r}, not sdxl")
     source = profile.source

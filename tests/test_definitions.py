@@ -1,0 +1,70 @@
+"""The code location loads, with every asset, check, sensor and job in one Definitions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import dagster as dg
+
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.definitions import build_definitions, defs
+from bioart_pipeline.orchestration.partitions import register_spec_partitions
+
+STAGES = ["raw_portfolio", "preprocessed_images", "captions", "license_manifest",
+          "lora_checkpoints", "xy_plot_evaluation", "validated_release"]
+PACKAGE = Path(__file__).resolve().parents[1] / "bioart_pipeline"
+
+
+def test_definitions_hold_the_seven_partitioned_assets() -> None:
+    graph = defs.resolve_asset_graph()
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(STAGES)
+    for key in graph.get_all_asset_keys():
+        partitions = graph.get(key).partitions_def
+        assert isinstance(partitions, dg.DynamicPartitionsDefinition)
+        assert partitions.name == "lora_specs"
+    assert defs.resolve_job_def("lora_pipeline") is not None
+    assert {s.name for s in defs.sensors} == {"lora_spec_sensor"}
+
+
+def test_lineage_runs_portfolio_to_release() -> None:
+    graph = defs.resolve_asset_graph()
+    for upstream, downstream in zip(STAGES, STAGES[1:], strict=False):
+        parents = {k.to_user_string() for k in graph.get(dg.AssetKey(downstream)).parent_keys}
+        assert upstream in parents, f"{downstream} does not depend on {upstream}"
+
+
+def test_gpu_assets_share_one_pool() -> None:
+    graph = defs.resolve_asset_graph()
+    pools = {k.to_user_string(): graph.get(k).pools for k in graph.get_all_asset_keys()}
+    assert pools["lora_checkpoints"] == {"gpu"}
+    assert pools["xy_plot_evaluation"] == {"gpu"}
+
+
+def test_new_spec_files_become_partitions(data_dir: Path, tmp_path: Path) -> None:
+    workspace = Workspace(data_dir, tmp_path / "outputs")
+    instance = dg.DagsterInstance.ephemeral()
+    assert register_spec_partitions(instance, workspace) == ["test_style"]
+    (data_dir / "loras" / "another_lora.yaml").write_text(
+        (data_dir / "loras" / "test_style.yaml").read_text())
+    defs_here = build_definitions(workspace)
+    sensor = defs_here.resolve_sensor_def("lora_spec_sensor")
+    with dg.build_resources({}) as _:
+        context = dg.build_sensor_context(instance=instance, resources=defs_here.resources)
+        result = sensor(context)
+    requests = result.dynamic_partitions_requests
+    assert [list(r.partition_keys) for r in requests] == [["another_lora"]]
+
+
+def test_core_layer_does_not_import_dagster() -> None:
+    """The remote training process imports only the core (plus dagster-pipes)."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        if "orchestration" in path.parts or path.name in ("definitions.py", "cli.py"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "dagster" or n.startswith("dagster.") for n in names):
+                offenders.append(str(path.relative_to(PACKAGE)))
+    assert offenders == []

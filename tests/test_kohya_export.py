@@ -1,0 +1,84 @@
+"""An exported kohya file, loaded by diffusers, renders what the in-memory peft model renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from peft import LoraConfig
+from peft.utils import get_peft_model_state_dict
+from safetensors.torch import load_file
+
+from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.training.export import ExportError, kohya_state_dict, read_metadata, write_lora
+from bioart_pipeline.training.loop import TEXT_ENCODER_TARGETS, UNET_TARGETS
+
+RANK, ALPHA = 8, 4  # subject-style alpha = rank / 2: a wrong .alpha doubles the strength
+
+
+def _pipe(models_dir: Path):
+    pipe = load_sdxl_pipeline(get_profile("tiny"), models_dir)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _render(pipe, scale: float) -> torch.Tensor:
+    return pipe("cellulamito, a mitochondrion", num_inference_steps=3, output_type="pt",
+                generator=torch.Generator().manual_seed(0),
+                cross_attention_kwargs={"scale": scale}).images
+
+
+def _trained_pipe(models_dir: Path):
+    """LoRA weights drawn at random (init_lora_weights=False): the effect is visible."""
+    torch.manual_seed(0)
+    pipe = _pipe(models_dir)
+    pipe.unet.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, init_lora_weights=False,
+                                     target_modules=UNET_TARGETS))
+    for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+        encoder.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, init_lora_weights=False,
+                                       target_modules=TEXT_ENCODER_TARGETS))
+    return pipe
+
+
+def test_exported_file_matches_in_memory_model(models_dir: Path, tmp_path: Path) -> None:
+    trained = _trained_pipe(models_dir)
+    state = {name: get_peft_model_state_dict(getattr(trained, name))
+             for name in ("unet", "text_encoder", "text_encoder_2")}
+    path = write_lora(tmp_path / "lora.safetensors", kohya_state_dict(state, ALPHA),
+                      {"ss_network_dim": str(RANK), "ss_network_alpha": str(ALPHA)})
+    fresh = _pipe(models_dir)
+    fresh.load_lora_weights(str(path))
+    for scale in (1.0, 0.5):
+        expected, got = _render(trained, scale), _render(fresh, scale)
+        assert torch.allclose(expected, got, atol=1e-4), f"scale {scale}"
+    assert not torch.allclose(_render(trained, 1.0), _render(_pipe(models_dir), 1.0), atol=1e-3)
+
+
+def test_key_names_are_the_ones_comfyui_maps(models_dir: Path) -> None:
+    trained = _trained_pipe(models_dir)
+    state = {name: get_peft_model_state_dict(getattr(trained, name))
+             for name in ("unet", "text_encoder", "text_encoder_2")}
+    keys = kohya_state_dict(state, ALPHA)
+    prefixes = {k.split("_", 2)[1] for k in keys}
+    assert prefixes == {"unet", "te1", "te2"}
+    te_keys = [k for k in keys if k.startswith(("lora_te1_", "lora_te2_"))]
+    assert all(k.startswith(("lora_te1_text_model_encoder_layers_",
+                             "lora_te2_text_model_encoder_layers_")) for k in te_keys)
+    assert all(k.endswith((".lora_down.weight", ".lora_up.weight", ".alpha")) for k in keys)
+    assert {float(v) for k, v in keys.items() if k.endswith(".alpha")} == {float(ALPHA)}
+
+
+def test_dora_and_unlisted_metadata_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="DoRA"):
+        kohya_state_dict({"unet": {"a.to_q.lora_magnitude_vector": torch.ones(2)}}, 1.0)
+    with pytest.raises(ExportError, match="allow-list"):
+        write_lora(tmp_path / "x.safetensors", {"k": torch.ones(1)}, {"ss_dataset_dirs": "x"})
+
+
+def test_metadata_values_are_strings_with_tensor_hash(tmp_path: Path) -> None:
+    tensors = {"lora_unet_x.lora_down.weight": torch.ones(2, 2)}
+    path = write_lora(tmp_path / "x.safetensors", tensors, {"ss_network_dim": "2"})
+    metadata = read_metadata(path)
+    assert metadata["modelspec.hash_sha256"].startswith("0x")
+    assert load_file(str(path)).keys() == tensors.keys()
