@@ -32,7 +32,7 @@ _PREFIXES = {"unet": "lora_unet_", "text_encoder": "lora_te1_", "text_encoder_2"
 
 
 class ExportError(ValueError):
-    pass
+    """The adapter cannot be written in a format loaders read correctly."""
 
 
 def kohya_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha: float
