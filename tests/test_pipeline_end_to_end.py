@@ -88,8 +88,13 @@ def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
     metadata = read_metadata(lora)
     assert metadata["ss_base_model_version"].startswith("sdxl_")
     assert metadata["bioart.release_id"] == f"{PARTITION}-v1"
-    assert not any("portfolio" in v or "/" in v for k, v in metadata.items()
-                   if not k.startswith("modelspec.implementation"))
+    # Nothing that lists or locates the training set leaves in the file.
+    workspace = pipeline_run["workspace"]
+    manifest = pd.read_parquet(folder / "license_manifest.parquet")
+    private = [str(workspace.data_dir), str(workspace.outputs_dir), "portfolio",
+               *(Path(p).stem for p in manifest["path"])]
+    assert not [v for v in metadata.values() for p in private if p in v]
+    assert not {"ss_dataset_dirs", "ss_tag_frequency", "ss_datasets"} & set(metadata)
 
 
 def test_released_lora_changes_the_image_when_loaded_by_diffusers(pipeline_run: dict) -> None:
