@@ -1,25 +1,21 @@
 """Model-profile layer: real CLIP tokenizer, tiny SDXL build and the shared loader."""
 
-import os
+from pathlib import Path
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # never touch a model hub from tests
+import numpy as np
+import pytest
+import torch
+from transformers import CLIPTokenizer
 
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from transformers import CLIPTokenizer  # noqa: E402
-
-from bioart_pipeline.models.clip_tokenizer import write_clip_tokenizer  # noqa: E402
-from bioart_pipeline.models.profiles import (  # noqa: E402
+from bioart_pipeline.models.clip_tokenizer import write_clip_tokenizer
+from bioart_pipeline.models.profiles import (
     get_profile,
     load_sdxl_pipeline,
     profile_fingerprint,
     tiny_folder,
     vae_scale_factor,
 )
-from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl  # noqa: E402
+from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl
 
 CAT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
 
