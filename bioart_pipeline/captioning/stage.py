@@ -8,8 +8,7 @@ from typing import Any
 import pandas as pd
 
 from bioart_pipeline.captioning.terminology import Terminology, tidy
-
-CAPTION_SUFFIX = ".txt"
+from bioart_pipeline.portfolio.ingest import CAPTION_SUFFIX
 
 
 class CaptionsMissing(RuntimeError):
@@ -43,7 +42,9 @@ def caption_images(preprocessed: pd.DataFrame, resolve: Any, trigger: str, lora_
             missing.append(record["path"])
             continue
         raw = sidecar.read_text(encoding="utf-8").strip()
-        caption, fired = assemble(raw, trigger, lora_type, terminology, apply_terms=False)
+        # Regularization images teach the base concept: they must not carry the trigger.
+        own_trigger = trigger if record["role"] == "train" else ""
+        caption, fired = assemble(raw, own_trigger, lora_type, terminology, apply_terms=False)
         rows.append({"source_sha256": record["source_sha256"], "key": record["key"],
                      "path": record["path"], "caption": caption, "raw_caption": raw,
                      "origin": "artist", "replacements": "; ".join(fired)})

@@ -11,7 +11,15 @@ import pandas as pd
 from PIL import Image
 
 from bioart_pipeline.common.files import sha256_file
-from bioart_pipeline.portfolio.provenance import PROVENANCE_FIELDS, read_embedded, read_sidecar
+from bioart_pipeline.portfolio.provenance import (
+    FOLDER_DEFAULT,
+    PROVENANCE_FIELDS,
+    SIDECAR_SUFFIX,
+    read_embedded,
+    read_sidecar,
+)
+
+CAPTION_SUFFIX = ".txt"  # artist captions beside the image
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
@@ -27,7 +35,8 @@ class PortfolioFolder:
 def scan_portfolio(
     folders: list[PortfolioFolder], display: Any = str, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> pd.DataFrame:
-    """One row per image file found; `status` is "ok" or the reason it cannot be used.
+    """One row per file found (sidecars and hidden files aside); `status` is "ok" or the
+    reason it cannot be used, so a stray GIF or PDF is listed, not silently skipped.
 
     `display` turns a path into the string stored in the table (relative to the data folder).
     """
@@ -36,9 +45,15 @@ def scan_portfolio(
         if not folder.path.is_dir():
             raise FileNotFoundError(f"portfolio folder {folder.path} does not exist")
         for path in sorted(folder.path.rglob("*")):
-            if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            if path.is_file() and not _is_sidecar_or_hidden(path):
                 rows.append(describe_file(path, folder, display, max_pixels))
     return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def _is_sidecar_or_hidden(path: Path) -> bool:
+    name = path.name
+    return (name.startswith(".") or name.endswith(SIDECAR_SUFFIX) or name == FOLDER_DEFAULT
+            or path.suffix.lower() == CAPTION_SUFFIX)
 
 
 def describe_file(path: Path, folder: PortfolioFolder, display: Any, max_pixels: int
@@ -56,6 +71,9 @@ def describe_file(path: Path, folder: PortfolioFolder, display: Any, max_pixels:
         return _row(row, status=str(exc))
     if row["file_bytes"] == 0:
         return _row(row, status="empty file (0 bytes)")
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        return _row(row, status=f"unsupported file type {path.suffix or '(no extension)'} "
+                                "(accepted: PNG, JPEG, WebP, TIFF)")
     row.update(_image_header(path, max_pixels))
     return _row(row)
 

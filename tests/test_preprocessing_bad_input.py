@@ -1,0 +1,150 @@
+"""Every kind of bad input ends in the quarantine with its reason; good images go on."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
+from bioart_pipeline.preprocessing.stage import (
+    PreprocessOptions,
+    preprocess_portfolio,
+    preprocessed_file,
+)
+
+MAX_PIXELS = 2_000_000
+
+
+def _drawing(seed: int, size: tuple[int, int] = (640, 640), mode: str = "RGB") -> Image.Image:
+    """A flat illustration: sharp outlines, distinct per seed."""
+    rng = random.Random(seed)
+    image = Image.new(mode, size, "white" if mode != "RGBA" else (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    for _ in range(8):
+        x, y = rng.randrange(size[0] - 150), rng.randrange(size[1] - 150)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256), 255)
+        draw.ellipse([x, y, x + rng.randint(60, 150), y + rng.randint(60, 150)],
+                     fill=colour[: len(mode)], outline=(20, 20, 40, 255)[: len(mode)], width=6)
+    return image
+
+
+@pytest.fixture
+def portfolio(tmp_path: Path) -> Path:
+    root = tmp_path / "portfolio"
+    root.mkdir()
+    for seed in range(3):
+        _drawing(seed).save(root / f"good_{seed}.png")
+    _drawing(10).save(root / "ünïcode name (1).png")
+    png = io.BytesIO()
+    _drawing(11).save(png, format="PNG")
+    (root / "truncated.png").write_bytes(png.getvalue()[: len(png.getvalue()) // 2])
+    _drawing(12).convert("CMYK").save(root / "cmyk.jpg", quality=95)
+    grey16 = (np.asarray(_drawing(13).convert("L"), dtype=np.uint16) * 257)
+    Image.fromarray(grey16).save(root / "sixteen_bit.png")
+    _drawing(14, mode="RGBA").convert("P", palette=Image.Palette.ADAPTIVE).save(
+        root / "palette_alpha.png", transparency=0)
+    _rotated_jpeg(root / "rotated.jpg")
+    frames = [_drawing(15), _drawing(16)]
+    frames[0].save(root / "animated.png", save_all=True, append_images=frames[1:])
+    frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
+    (root / "empty.png").write_bytes(b"")
+    (root / "notes.png").write_text("not an image at all")
+    _drawing(17, size=(1600, 1400)).save(root / "huge.png")
+    shutil.copy(root / "good_0.png", root / "good_0_copy.png")
+    _drawing(1).save(root / "good_1_resaved.jpg", quality=90)
+    _drawing(18).filter(ImageFilter.GaussianBlur(12)).save(root / "blurry.png")
+    _drawing(19, size=(300, 300)).save(root / "tiny.png")
+    return root
+
+
+def _rotated_jpeg(path: Path) -> None:
+    """Stored landscape with EXIF orientation 6: displayed portrait."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _drawing(20, size=(800, 600)).save(path, exif=exif)
+
+
+@pytest.fixture
+def outcome(portfolio: Path, tmp_path: Path) -> pd.DataFrame:
+    raw = scan_portfolio([PortfolioFolder(portfolio, "train")], display=lambda p: p.name,
+                         max_pixels=MAX_PIXELS)
+    options = PreprocessOptions(resolution=256, bucket_step=32, min_side=512,
+                                max_pixels=MAX_PIXELS)
+    result = preprocess_portfolio(raw, lambda name: portfolio / name, tmp_path / "cache",
+                                  options)
+    return result.table.set_index("path")
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("truncated.png", "truncated"),
+    ("animated.png", "animated"),
+    ("animated.gif", "unsupported file type .gif"),
+    ("empty.png", "empty file"),
+    ("notes.png", "not a readable image"),
+    ("huge.png", "decompression bomb"),
+    ("good_0_copy.png", "exact duplicate of good_0.png"),
+    ("good_1_resaved.jpg", "near duplicate of good_1.png"),
+    ("blurry.png", "blurry"),
+    ("tiny.png", "too small: short side 300 px"),
+])
+def test_bad_input_is_quarantined_with_its_reason(outcome: pd.DataFrame, name: str,
+                                                  reason: str) -> None:
+    assert reason in outcome.at[name, "status"]
+
+
+@pytest.mark.parametrize("name", ["good_0.png", "good_1.png", "good_2.png", "cmyk.jpg",
+                                  "sixteen_bit.png", "palette_alpha.png", "rotated.jpg",
+                                  "ünïcode name (1).png"])
+def test_good_and_convertible_images_are_processed(outcome: pd.DataFrame, name: str,
+                                                   tmp_path: Path) -> None:
+    assert outcome.at[name, "status"] == "ok"
+    with Image.open(preprocessed_file(tmp_path / "cache", outcome.at[name, "key"])) as out:
+        assert out.mode == "RGB"
+        assert out.size == (outcome.at[name, "bucket_width"], outcome.at[name, "bucket_height"])
+
+
+def test_exif_rotation_is_applied(outcome: pd.DataFrame) -> None:
+    row = outcome.loc["rotated.jpg"]
+    assert row["bucket_height"] > row["bucket_width"]
+
+
+def test_transparency_becomes_the_background_colour(outcome: pd.DataFrame,
+                                                    tmp_path: Path) -> None:
+    with Image.open(preprocessed_file(tmp_path / "cache",
+                                      outcome.at["palette_alpha.png", "key"])) as out:
+        assert out.getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_sixteen_bit_is_scaled_not_clipped(outcome: pd.DataFrame, tmp_path: Path) -> None:
+    with Image.open(preprocessed_file(tmp_path / "cache",
+                                      outcome.at["sixteen_bit.png", "key"])) as out:
+        pixels = np.asarray(out)
+    assert pixels.max() == 255 and 0 < pixels.mean() < 255 and len(np.unique(pixels)) > 4
+
+
+def test_source_files_are_never_modified(portfolio: Path, tmp_path: Path) -> None:
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in portfolio.iterdir()}
+    raw = scan_portfolio([PortfolioFolder(portfolio, "train")], display=lambda p: p.name)
+    preprocess_portfolio(raw, lambda name: portfolio / name, tmp_path / "c2",
+                         PreprocessOptions(resolution=256, bucket_step=32))
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in portfolio.iterdir()}
+    assert before == after
+
+
+def test_unchanged_images_are_not_processed_again(portfolio: Path, tmp_path: Path) -> None:
+    options = PreprocessOptions(resolution=256, bucket_step=32)
+    folders = [PortfolioFolder(portfolio, "train")]
+    first = preprocess_portfolio(scan_portfolio(folders, display=lambda p: p.name),
+                                 lambda n: portfolio / n, tmp_path / "c3", options)
+    _drawing(42).save(portfolio / "new_one.png")
+    second = preprocess_portfolio(scan_portfolio(folders, display=lambda p: p.name),
+                                  lambda n: portfolio / n, tmp_path / "c3", options)
+    assert first.processed > 5
+    assert second.processed == 1
