@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.release.audit import audit, format_report
 from bioart_pipeline.release.review import CHECKLIST, Review, latest_review, record_review
 
 RELEASE = "validated_release"
@@ -30,8 +33,21 @@ def main(argv: list[str] | None = None) -> int:
     review.add_argument("--answer", action="append", default=[], metavar="ITEM=pass|fail|not shown",
                         help=f"checklist answers; items: {', '.join(CHECKLIST)}")
     review.add_argument("--notes", default="")
+    audit = commands.add_parser("audit", help="trace a released LoRA back to its training data")
+    audit.add_argument("path", type=Path, help="a release folder or its .safetensors file")
+    audit.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
-    return run_demo(args.lora) if args.command == "demo" else run_review(args)
+    handlers = {"demo": lambda: run_demo(args.lora), "review": lambda: run_review(args),
+                "audit": lambda: run_audit(args.path, args.json)}
+    return handlers[args.command]()
+
+
+def run_audit(path: Path, as_json: bool) -> int:
+    """Exit 0 when every check passes, 1 with the list of problems otherwise."""
+    workspace = Workspace.from_env()
+    report = audit(path, workspace.data_dir, workspace.releases_dir)
+    print(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
+    return 0 if report.ok else 1
 
 
 def run_review(args: argparse.Namespace) -> int:

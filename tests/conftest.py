@@ -27,11 +27,16 @@ def quick_spec(name: str = "test_style", **overrides) -> dict:
     return spec
 
 
-def make_data_dir(root: Path, specs: dict[str, dict] | None = None) -> Path:
-    """data/ with the sample portfolio (symlinked, never written) and quick specs."""
+def make_data_dir(root: Path, specs: dict[str, dict] | None = None, copy: bool = False
+                  ) -> Path:
+    """data/ with the sample portfolio (symlinked, so never written; or a copy a test may
+    alter) and quick specs."""
     data = root / "data"
     (data / "loras").mkdir(parents=True)
-    (data / "portfolio").symlink_to(SAMPLE_DATA / "portfolio", target_is_directory=True)
+    if copy:
+        shutil.copytree(SAMPLE_DATA / "portfolio", data / "portfolio")
+    else:
+        (data / "portfolio").symlink_to(SAMPLE_DATA / "portfolio", target_is_directory=True)
     shutil.copy(SAMPLE_DATA / "terminology.yaml", data / "terminology.yaml")
     for name, spec in (specs or {"test_style": quick_spec()}).items():
         (data / "loras" / f"{name}.yaml").write_text(yaml.safe_dump(spec))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from bioart_pipeline import cli
 from bioart_pipeline.cli import _demo_review
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
@@ -27,7 +29,7 @@ ALL_BUT_RELEASE = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_image
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Run the chain once for the module; tests inspect what it left behind."""
-    data_dir = make_data_dir(tmp_path_factory.mktemp("e2e"))
+    data_dir = make_data_dir(tmp_path_factory.mktemp("e2e"), copy=True)
     workspace = Workspace(data_dir, tmp_path_factory.mktemp("outputs"))
     defs = build_definitions(workspace)
     instance = dg.DagsterInstance.ephemeral()
@@ -120,3 +122,40 @@ def test_rerun_does_no_redundant_work(pipeline_run: dict) -> None:
     assert _metadata(again, "preprocessed_images")["processed"].value == 0
     assert _metadata(again, "lora_checkpoints")["reused_previous_run"].value is True
     assert _metadata(again, "validated_release")["new_version"].value is False
+
+
+def _release_folder(pipeline_run: dict) -> Path:
+    return Path(_metadata(pipeline_run["release"], "validated_release")["release_folder"].value)
+
+
+def test_audit_lists_exactly_the_training_images(pipeline_run: dict, capsys, monkeypatch
+                                                 ) -> None:
+    workspace = pipeline_run["workspace"]
+    monkeypatch.setenv("BIOART_DATA_DIR", str(workspace.data_dir))
+    monkeypatch.setenv("BIOART_OUTPUTS_DIR", str(workspace.outputs_dir))
+    assert cli.main(["audit", str(_release_folder(pipeline_run)), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    manifest = pd.read_parquet(workspace.stage_dir("license_manifest", PARTITION)
+                               / "manifest.parquet")
+    trained = sorted(manifest[manifest["included"]]["path"])
+    assert [i["path"] for i in report["images"]] == trained
+    assert all(i["on_disk"] == "verified" for i in report["images"])
+    assert report["ok"] and report["base_model"]["source"] == "builtin:tiny-sdxl-v2"
+    assert set(report["dagster_runs"]) >= {"raw_portfolio", "lora_checkpoints"}
+
+
+def test_audit_names_an_altered_training_image(pipeline_run: dict, capsys, monkeypatch
+                                               ) -> None:
+    workspace = pipeline_run["workspace"]
+    monkeypatch.setenv("BIOART_DATA_DIR", str(workspace.data_dir))
+    monkeypatch.setenv("BIOART_OUTPUTS_DIR", str(workspace.outputs_dir))
+    target = workspace.data_dir / "portfolio" / "mitochondria" / "mito_crosssection_01.png"
+    original = target.read_bytes()
+    try:
+        target.write_bytes(original + b"tampered")
+        lora = next(_release_folder(pipeline_run).glob("*.safetensors"))
+        assert cli.main(["audit", str(lora)]) == 1
+        out = capsys.readouterr().out
+        assert "portfolio/mitochondria/mito_crosssection_01.png: changed since training" in out
+    finally:
+        target.write_bytes(original)

@@ -1,0 +1,140 @@
+"""`bioart audit`: from a released LoRA back to every image that trained it, re-verified.
+
+The LoRA's metadata points at its release (release id, manifest sha256); the release folder
+holds the manifest, config, review and run ids; the images are re-hashed where still on disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from safetensors.torch import load_file
+
+from bioart_pipeline.common.files import read_json, sha256_file
+from bioart_pipeline.release.bundle import verify_sums
+from bioart_pipeline.training.export import read_metadata, tensor_hash
+
+MANIFEST = "license_manifest.parquet"
+
+
+@dataclass
+class AuditReport:
+    release_id: str = ""
+    release_folder: str = ""
+    lora_file: str = ""
+    base_model: dict[str, Any] = field(default_factory=dict)
+    training_config: dict[str, Any] = field(default_factory=dict)
+    dagster_runs: dict[str, str] = field(default_factory=dict)
+    review: dict[str, Any] = field(default_factory=dict)
+    images: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def audit(path: Path, data_dir: Path, releases_dir: Path) -> AuditReport:
+    report = AuditReport()
+    lora = _lora_file(path, report)
+    if lora is None:
+        return report
+    report.lora_file = str(lora)
+    metadata = read_metadata(lora)
+    report.release_id = metadata.get("bioart.release_id", "")
+    if not report.release_id:
+        report.problems.append(f"{lora.name} carries no provenance pointer (bioart.release_id)")
+        return report
+    folder = _release_folder(lora, report.release_id, releases_dir)
+    if folder is None:
+        report.problems.append(f"release {report.release_id} not found under {releases_dir}")
+        return report
+    report.release_folder = str(folder)
+    _check_files(folder, lora, metadata, report)
+    _describe(folder, report)
+    _check_images(folder / MANIFEST, data_dir, report)
+    return report
+
+
+def _lora_file(path: Path, report: AuditReport) -> Path | None:
+    if path.is_dir():
+        found = sorted(path.glob("*.safetensors"))
+        if len(found) != 1:
+            report.problems.append(f"{path} holds {len(found)} .safetensors files, expected 1")
+            return None
+        return found[0]
+    if not path.is_file() or path.suffix != ".safetensors":
+        report.problems.append(f"{path} is neither a release folder nor a .safetensors file")
+        return None
+    return path
+
+
+def _release_folder(lora: Path, release_id: str, releases_dir: Path) -> Path | None:
+    candidates = [lora.parent, *sorted(releases_dir.glob("*/v*"))]
+    for folder in candidates:
+        info = folder / "release.json"
+        if info.is_file() and read_json(info).get("release_id") == release_id:
+            return folder
+    return None
+
+
+def _check_files(folder: Path, lora: Path, metadata: dict[str, str], report: AuditReport
+                 ) -> None:
+    report.problems += [f"release file {p}" for p in verify_sums(folder)]
+    manifest_sha = sha256_file(folder / MANIFEST)
+    if manifest_sha != metadata.get("bioart.manifest_sha256"):
+        report.problems.append("the manifest's sha256 differs from the pointer in the LoRA")
+    if "0x" + tensor_hash(load_file(str(lora))) != metadata.get("modelspec.hash_sha256"):
+        report.problems.append("the LoRA's tensors differ from its modelspec.hash_sha256")
+
+
+def _describe(folder: Path, report: AuditReport) -> None:
+    config = read_json(folder / "training_config.json")
+    profile = config.get("profile", {})
+    report.base_model = {"source": profile.get("source", ""),
+                         "license": profile.get("base_model_license", ""),
+                         "fingerprint": config.get("base_model_fingerprint", "")}
+    report.training_config = config.get("preset", {})
+    report.dagster_runs = read_json(folder / "release.json").get("dagster_runs", {})
+    report.review = read_json(folder / "review.json")
+
+
+def _check_images(manifest_file: Path, data_dir: Path, report: AuditReport) -> None:
+    manifest = pd.read_parquet(manifest_file)
+    for row in manifest[manifest["included"]].sort_values("path").to_dict("records"):
+        on_disk = _verify(data_dir / row["path"], row["source_sha256"])
+        if on_disk != "verified":
+            report.problems.append(f"{row['path']}: {on_disk}")
+        report.images.append({
+            "path": row["path"], "sha256": row["source_sha256"], "license": row["license"],
+            "author": row["author"], "source": row["source"], "caption": row["caption"],
+            "verdict": row["verdict"], "on_disk": on_disk})
+
+
+def _verify(path: Path, expected: str) -> str:
+    if not path.is_file():
+        return "missing"
+    return "verified" if sha256_file(path) == expected else "changed since training"
+
+
+def format_report(report: AuditReport) -> str:
+    lines = [f"release {report.release_id or '?'}: {report.release_folder or '-'}",
+             f"LoRA: {report.lora_file}",
+             f"base model: {report.base_model.get('source', '?')} "
+             f"(license {report.base_model.get('license', '?')})",
+             f"review: {report.review.get('reviewer', '?')} {report.review.get('reviewed_at', '')}",
+             f"dagster runs: {report.dagster_runs}",
+             f"training config: {report.training_config}",
+             f"{len(report.images)} training images:"]
+    lines += [f"  [{i['on_disk']}] {i['path']}  sha256 {i['sha256'][:16]}  {i['license']}  "
+              f"{i['author']}  {i['source']}\n      caption: {i['caption']}"
+              for i in report.images]
+    lines.append("OK: everything checks out" if report.ok else
+                 "PROBLEMS:\n" + "\n".join(f"  - {p}" for p in report.problems))
+    return "\n".join(lines)
