@@ -57,6 +57,15 @@ def test_every_stage_materializes(pipeline_run: dict) -> None:
         "no_refused_image_trains": True, "recommendation_passes": True}
 
 
+def test_each_stage_names_the_data_versions_it_read(pipeline_run: dict) -> None:
+    first = pipeline_run["first"]
+    materializations = [e.materialization for e in first.get_asset_materialization_events()]
+    versions = {m.asset_key.to_user_string(): m.tags.get("dagster/data_version")
+                for m in materializations}
+    read = _metadata(first, "license_manifest")["upstream_data_versions"].value
+    assert all(read.values()) and read == {k: versions[k] for k in ("raw_portfolio", "preprocessed_images", "captions")}
+
+
 def test_non_commercial_image_is_kept_out_of_the_commercial_lora(pipeline_run: dict) -> None:
     workspace = pipeline_run["workspace"]
     manifest = pd.read_parquet(workspace.stage_dir("license_manifest", PARTITION)

@@ -7,6 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+# The one Parquet table each stage writes per partition; the next stage reads it.
+STAGE_TABLES = {
+    "raw_portfolio": "portfolio.parquet",
+    "preprocessed_images": "preprocessed.parquet",
+    "captions": "captions.parquet",
+    "license_manifest": "manifest.parquet",
+    "lora_checkpoints": "checkpoints.parquet",
+    "xy_plot_evaluation": "scores.parquet",
+}
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,12 @@ class Workspace:
     def stage_dir(self, stage: str, lora: str) -> Path:
         """Per-partition output folder of a stage, e.g. outputs/captions/<lora>/."""
         return self.outputs_dir / stage / lora
+
+    def table(self, stage: str, lora: str) -> Path:
+        return self.stage_dir(stage, lora) / STAGE_TABLES[stage]
+
+    def tables(self, lora: str, *stages: str) -> dict[str, Path]:
+        return {stage: self.table(stage, lora) for stage in stages}
 
     def resolve_input(self, relative: str | Path) -> Path:
         """A path from a spec: relative paths are relative to the data folder."""

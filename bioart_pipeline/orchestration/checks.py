@@ -6,7 +6,6 @@ import dagster as dg
 from bioart_pipeline.common.files import read_table
 from bioart_pipeline.licensing.rules import REFUSED
 from bioart_pipeline.orchestration.assets.evaluation import current_evaluation, xy_plot_evaluation
-from bioart_pipeline.orchestration.assets.licensing import TABLE as MANIFEST_TABLE
 from bioart_pipeline.orchestration.assets.licensing import license_manifest
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
@@ -17,8 +16,7 @@ from bioart_pipeline.orchestration.resources import StudioData
 def no_refused_image_trains(context: dg.AssetCheckExecutionContext, studio: StudioData
                             ) -> dg.AssetCheckResult:
     spec = studio.spec(context.partition_key)
-    manifest = read_table(studio.workspace.stage_dir("license_manifest", spec.name)
-                          / MANIFEST_TABLE)
+    manifest = read_table(studio.workspace.table("license_manifest", spec.name))
     offending = manifest[(manifest["verdict"] == REFUSED) & manifest["included"]]
     return dg.AssetCheckResult(
         passed=offending.empty,

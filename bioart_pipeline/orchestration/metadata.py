@@ -6,6 +6,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from bioart_pipeline.common.files import sha256_file
+
 
 def table_md(frame: pd.DataFrame, columns: list[str], limit: int = 40) -> dg.MetadataValue:
     """A Markdown table preview (the UI renders it); long tables are cut with a note."""
@@ -24,11 +26,20 @@ def counts_md(series: pd.Series) -> dg.MetadataValue:
     return dg.MetadataValue.json({str(k): int(v) for k, v in series.value_counts().items()})
 
 
-def stage_result(table_path: Path, table_version: str, metadata: dict) -> dg.MaterializeResult:
+def stage_result(table_path: Path, table_version: str, metadata: dict,
+                 upstream: dict[str, Path] | None = None) -> dg.MaterializeResult:
     """Every stage reports its Parquet table and uses the table's hash as its data version,
-    so lineage in the UI follows exact content."""
+    and names the data versions of the upstream tables it read: lineage follows content."""
+    versions = {name: data_version(path) for name, path in (upstream or {}).items()}
     return dg.MaterializeResult(
         metadata={"table": dg.MetadataValue.path(str(table_path)),
-                  "table_sha256": table_version, **metadata},
+                  "table_sha256": table_version,
+                  **({"upstream_data_versions": dg.MetadataValue.json(versions)}
+                     if versions else {}),
+                  **metadata},
         data_version=dg.DataVersion(table_version[:16]),
     )
+
+
+def data_version(table_path: Path) -> str:
+    return sha256_file(table_path)[:16]

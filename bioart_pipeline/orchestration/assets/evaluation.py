@@ -17,14 +17,13 @@ from bioart_pipeline.evaluation.scoring import recommend, score_cells
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings, grid_image, render_xy
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
-from bioart_pipeline.orchestration.assets.licensing import TABLE as MANIFEST_TABLE
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 
-TABLE = "scores.parquet"
+SCORES = "scores.parquet"
 RECOMMENDATION = "recommendation.json"
 GRID = "xy_grid.png"
 
@@ -49,10 +48,10 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
         _evaluate(context, spec, workspace, checkpoints, profile, settings, folder)
     else:
         context.log.info(f"same checkpoints and settings already evaluated in {folder}")
-    scores = read_table(folder / TABLE)
+    scores = read_table(folder / SCORES)
     recommendation = read_json(folder / RECOMMENDATION)
     # The stage table lives beside the run folders so the next stage finds the current one.
-    path = workspace.stage_dir("xy_plot_evaluation", spec.name) / TABLE
+    path = workspace.table("xy_plot_evaluation", spec.name)
     version = write_table(scores.assign(evaluation=key), path)
     with Image.open(folder / GRID) as grid:
         grid_md = markdown_image(grid.copy(), "XY grid", max_side=900)
@@ -66,12 +65,11 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
         "scores": table_md(scores.round(3), list(scores.columns)),
         "note": "Scores on the tiny built-in model compare random-weight outputs: they exercise "
                 "the pipeline, they say nothing about style." if profile.is_builtin else "",
-    })
+    }, upstream=workspace.tables(spec.name, "lora_checkpoints", "license_manifest"))
 
 
 def _evaluate(context, spec, workspace, checkpoints, profile, settings, folder) -> None:
-    manifest = training_rows(read_table(workspace.stage_dir("license_manifest", spec.name)
-                                        / MANIFEST_TABLE))
+    manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
     cache = workspace.cache_dir / "preprocessed"
     training = [Image.open(preprocessed_file(cache, k)).convert("RGB") for k in manifest["key"]]
     pipe = load_sdxl_pipeline(profile, workspace.models_dir)
@@ -85,13 +83,13 @@ def _evaluate(context, spec, workspace, checkpoints, profile, settings, folder) 
     with atomic_path(folder / GRID) as tmp:
         grid.save(tmp, format="PNG")
     write_table(images, folder / "images.parquet")
-    write_table(scores, folder / TABLE)
+    write_table(scores, folder / SCORES)
     atomic_write_json(folder / RECOMMENDATION, recommendation)  # written last: the done marker
 
 
 def current_evaluation(workspace, lora: str) -> tuple[str, dict]:
     """The evaluation folder key and recommendation the latest materialization points at."""
-    scores = read_table(workspace.stage_dir("xy_plot_evaluation", lora) / TABLE)
+    scores = read_table(workspace.table("xy_plot_evaluation", lora))
     key = scores["evaluation"].iloc[0]
     folder = workspace.stage_dir("xy_plot_evaluation", lora) / key
     return key, read_json(folder / RECOMMENDATION)

@@ -5,14 +5,10 @@ import dagster as dg
 
 from bioart_pipeline.common.files import atomic_write_text, read_table, write_table
 from bioart_pipeline.licensing.manifest import attribution_markdown, build_manifest
-from bioart_pipeline.orchestration.assets.captioning import TABLE as CAPTIONS_TABLE
-from bioart_pipeline.orchestration.assets.portfolio import TABLE as PORTFOLIO_TABLE
-from bioart_pipeline.orchestration.assets.preprocessing import TABLE as PREPROCESSED_TABLE
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 
-TABLE = "manifest.parquet"
 ATTRIBUTION = "ATTRIBUTION.md"
 
 
@@ -25,21 +21,20 @@ def license_manifest(context: dg.AssetExecutionContext, studio: StudioData
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
     manifest = build_manifest(
-        raw=read_table(workspace.stage_dir("raw_portfolio", spec.name) / PORTFOLIO_TABLE),
-        preprocessed=read_table(workspace.stage_dir("preprocessed_images", spec.name)
-                                / PREPROCESSED_TABLE),
-        captions=read_table(workspace.stage_dir("captions", spec.name) / CAPTIONS_TABLE),
+        raw=read_table(workspace.table("raw_portfolio", spec.name)),
+        preprocessed=read_table(workspace.table("preprocessed_images", spec.name)),
+        captions=read_table(workspace.table("captions", spec.name)),
         intended_use=spec.intended_use, license_policy=spec.license_policy,
     )
     folder = workspace.stage_dir("license_manifest", spec.name)
-    version = write_table(manifest, folder / TABLE)
+    version = write_table(manifest, workspace.table("license_manifest", spec.name))
     atomic_write_text(folder / ATTRIBUTION, attribution_markdown(manifest, spec.name))
     excluded = manifest[~manifest["included"]]
     if len(excluded):
         context.log.warning(f"{len(excluded)} image(s) EXCLUDED from {spec.name} by license: "
                             + "; ".join(f"{r.path} ({r.verdict_reason})"
                                         for r in excluded.itertuples()))
-    return stage_result(folder / TABLE, version, {
+    return stage_result(workspace.table("license_manifest", spec.name), version, {
         "intended_use": spec.intended_use,
         "training_images": int(manifest["included"].sum()),
         "excluded": len(excluded),
@@ -48,4 +43,4 @@ def license_manifest(context: dg.AssetExecutionContext, studio: StudioData
         "licenses": counts_md(manifest["license"]),
         "attribution": dg.MetadataValue.path(str(folder / ATTRIBUTION)),
         "manifest": table_md(manifest, ["path", "license", "author", "verdict", "included"]),
-    })
+    }, upstream=workspace.tables(spec.name, "raw_portfolio", "preprocessed_images", "captions"))

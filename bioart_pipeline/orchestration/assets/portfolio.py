@@ -9,8 +9,6 @@ from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
 
-TABLE = "portfolio.parquet"
-
 
 @dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"})
 def raw_portfolio(context: dg.AssetExecutionContext, studio: StudioData) -> dg.MaterializeResult:
@@ -22,7 +20,7 @@ def raw_portfolio(context: dg.AssetExecutionContext, studio: StudioData) -> dg.M
     folders += [PortfolioFolder(workspace.resolve_input(p), "regularization")
                 for p in spec.regularization]
     table = scan_portfolio(folders, display=workspace.display_path)
-    path = workspace.stage_dir("raw_portfolio", spec.name) / TABLE
+    path = workspace.table("raw_portfolio", spec.name)
     version = write_table(table, path)
     unusable = table[table["status"] != "ok"]
     context.log.info(f"{len(table)} image files, {len(unusable)} unusable")

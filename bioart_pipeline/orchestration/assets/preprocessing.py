@@ -7,7 +7,6 @@ from PIL import Image
 from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_table, write_table
 from bioart_pipeline.models.profiles import get_profile
-from bioart_pipeline.orchestration.assets.portfolio import TABLE as PORTFOLIO_TABLE
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
@@ -16,8 +15,6 @@ from bioart_pipeline.preprocessing.stage import (
     preprocess_portfolio,
     preprocessed_file,
 )
-
-TABLE = "preprocessed.parquet"
 
 
 @dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"},
@@ -32,11 +29,11 @@ def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
     options = PreprocessOptions(background=spec.background, resolution=profile.resolution,
                                 bucket_step=profile.bucket_step,
                                 min_side=spec.min_side or profile.min_side)
-    raw = read_table(workspace.stage_dir("raw_portfolio", spec.name) / PORTFOLIO_TABLE)
+    raw = read_table(workspace.table("raw_portfolio", spec.name))
     cache = workspace.cache_dir / "preprocessed"
     result = preprocess_portfolio(raw, workspace.resolve_input, cache, options)
     table = result.table
-    path = workspace.stage_dir("preprocessed_images", spec.name) / TABLE
+    path = workspace.table("preprocessed_images", spec.name)
     version = write_table(table, path)
     ok, quarantined = table[table["status"] == "ok"], table[table["status"] != "ok"]
     context.log.info(f"{len(ok)} usable, {len(quarantined)} quarantined; "
@@ -50,7 +47,7 @@ def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
         "contact_sheet": dg.MetadataValue.md(
             markdown_image(_contact_sheet([preprocessed_file(cache, k) for k in ok["key"]]),
                            "preprocessed images")),
-    })
+    }, upstream=workspace.tables(spec.name, "raw_portfolio"))
 
 
 def _contact_sheet(files: list, columns: int = 8, cell: int = 96) -> Image.Image:

@@ -8,11 +8,10 @@ import dagster as dg
 
 from bioart_pipeline.common.files import read_json, read_table, sha256_file
 from bioart_pipeline.models.profiles import get_profile
-from bioart_pipeline.orchestration.assets.evaluation import GRID, current_evaluation
-from bioart_pipeline.orchestration.assets.evaluation import TABLE as SCORES_TABLE
+from bioart_pipeline.orchestration.assets.evaluation import GRID, SCORES, current_evaluation
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
-from bioart_pipeline.orchestration.assets.licensing import TABLE as MANIFEST_TABLE
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
+from bioart_pipeline.orchestration.metadata import data_version
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
@@ -45,7 +44,8 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         raise dg.Failure(f"reviewed checkpoint {review.checkpoint!r} is not among "
                          f"{list(checkpoints['epoch'])}")
     row = chosen.iloc[0]
-    manifest_dir = workspace.stage_dir("license_manifest", spec.name)
+    manifest_file = workspace.table("license_manifest", spec.name)
+    manifest_dir = manifest_file.parent
     eval_dir = workspace.stage_dir("xy_plot_evaluation", spec.name) / evaluation
     profile = get_profile(spec.profile, spec.base_model)
     report = read_json(Path(row["file"]).parent / REPORT)
@@ -54,13 +54,13 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         release_license=spec.release_license, base_model=profile.source,
         base_model_license=profile.base_model_license, intended_use=spec.intended_use,
         recommendation=recommendation, review=review,
-        manifest=read_table(manifest_dir / MANIFEST_TABLE), epoch=int(row["epoch"]),
+        manifest=read_table(manifest_file), epoch=int(row["epoch"]),
         rank=spec.training.rank, alpha=spec.training.alpha)
     folder, created = publish(workspace.releases_dir, ReleaseInputs(
         lora=spec.name, stem=spec.release_stem(int(row["epoch"])),
-        checkpoint_file=Path(row["file"]), manifest_file=manifest_dir / MANIFEST_TABLE,
+        checkpoint_file=Path(row["file"]), manifest_file=manifest_file,
         attribution_file=manifest_dir / ATTRIBUTION, grid_file=eval_dir / GRID,
-        scores_file=eval_dir / SCORES_TABLE,
+        scores_file=eval_dir / SCORES,
         training_config={"preset": spec.training.to_dict(),
                          "profile": dataclasses.asdict(profile),
                          "base_model_fingerprint": report["base_model"],
@@ -74,7 +74,11 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
                   "lora_file": dg.MetadataValue.path(str(lora_file)),
                   "new_version": created, "checkpoint": review.checkpoint,
                   "weight": review.weight, "reviewer": review.reviewer,
-                  "demo_review": review.demo},
+                  "demo_review": review.demo,
+                  "upstream_data_versions": dg.MetadataValue.json({
+                      stage: data_version(path) for stage, path in workspace.tables(
+                          spec.name, "license_manifest", "lora_checkpoints",
+                          "xy_plot_evaluation").items()})},
         data_version=dg.DataVersion(sha256_file(folder / SUMS)[:16]),
     )
 

@@ -10,8 +10,6 @@ from bioart_pipeline.common.files import read_json, read_table, write_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import get_profile, profile_fingerprint
-from bioart_pipeline.orchestration.assets.licensing import TABLE as MANIFEST_TABLE
-from bioart_pipeline.orchestration.assets.preprocessing import TABLE as PREPROCESSED_TABLE
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData, TrainingCompute
@@ -20,8 +18,6 @@ from bioart_pipeline.specs import LoraSpec
 from bioart_pipeline.training.entrypoint import REPORT
 from bioart_pipeline.training.export import base_metadata
 from bioart_pipeline.training.job import TrainingImage, TrainingJob
-
-TABLE = "checkpoints.parquet"
 
 
 @dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch", "safetensors"},
@@ -44,7 +40,7 @@ def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
     report = read_json(run_dir / REPORT)
     table = pd.DataFrame([{**c, "run": key, "file": str(run_dir / c["file"])}
                           for c in report["checkpoints"]])
-    path = workspace.stage_dir("lora_checkpoints", spec.name) / TABLE
+    path = workspace.table("lora_checkpoints", spec.name)
     version = write_table(table, path)
     with Image.open(run_dir / "loss.png") as curve:
         loss_md = markdown_image(curve.copy(), "loss curve")
@@ -57,17 +53,15 @@ def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
         "optimizer_steps": int(report["optimizer_steps"]),
         "training_seconds": float(report["seconds"]),
         "device": report["device"], "mixed_precision": report["mixed_precision"],
-    })
+    }, upstream=workspace.tables(spec.name, "license_manifest", "preprocessed_images"))
 
 
 def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> TrainingJob:
     """The training job from the manifest's included images and the spec's resolved preset."""
-    manifest = training_rows(read_table(workspace.stage_dir("license_manifest", spec.name)
-                                        / MANIFEST_TABLE))
+    manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
     if manifest.empty:
         raise dg.Failure(f"{spec.name}: no image may train this LoRA (see license_manifest)")
-    buckets = read_table(workspace.stage_dir("preprocessed_images", spec.name)
-                         / PREPROCESSED_TABLE).set_index("key")
+    buckets = read_table(workspace.table("preprocessed_images", spec.name)).set_index("key")
     cache = workspace.cache_dir / "preprocessed"
     images = tuple(
         TrainingImage(key=row.key, file=str(preprocessed_file(cache, row.key)),
@@ -90,4 +84,4 @@ def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> Training
 
 
 def checkpoint_table(workspace: Workspace, lora: str) -> pd.DataFrame:
-    return read_table(workspace.stage_dir("lora_checkpoints", lora) / TABLE)
+    return read_table(workspace.table("lora_checkpoints", lora))
