@@ -63,7 +63,8 @@ def test_each_stage_names_the_data_versions_it_read(pipeline_run: dict) -> None:
     versions = {m.asset_key.to_user_string(): m.tags.get("dagster/data_version")
                 for m in materializations}
     read = _metadata(first, "license_manifest")["upstream_data_versions"].value
-    assert all(read.values()) and read == {k: versions[k] for k in ("raw_portfolio", "preprocessed_images", "captions")}
+    assert all(read.values())
+    assert read == {k: versions[k] for k in ("raw_portfolio", "preprocessed_images", "captions")}
 
 
 def test_non_commercial_image_is_kept_out_of_the_commercial_lora(pipeline_run: dict) -> None:
