@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test ui lint browser sample-portfolio clean
+.PHONY: demo test ui lint browser sample-portfolio clean bench
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -44,3 +44,7 @@ sample-portfolio: $(STAMP)
 
 clean:
 	rm -rf data/outputs storage history logs schedules .logs_queue .nux .telemetry wandb
+
+## bench: benchmarks that print figures (not part of make test)
+bench: $(STAMP)
+	$(PY) benchmarks/preprocessing.py

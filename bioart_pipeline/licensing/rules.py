@@ -60,7 +60,8 @@ def license_url(spdx: str) -> str:
 def judge(spdx: str, intended_use: str, *, author: str = "", source: str = "",
           link: str = "", embedded_conflict: str = "", data_mining: str = "") -> Verdict:
     """The verdict for one image under the spec's intended use."""
-    if data_mining.upper().startswith("DMI-PROHIBITED"):
+    # PLUS writes the value as a URI (http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-...).
+    if "DMI-PROHIBITED" in data_mining.upper():
         return Verdict(REFUSED, f"embedded IPTC data-mining prohibition ({data_mining})")
     if embedded_conflict:
         status = REFUSED if intended_use == "commercial" else SIGNOFF
