@@ -22,6 +22,7 @@ from bioart_pipeline.common.files import (
     sha256_bytes,
     sha256_json,
 )
+from bioart_pipeline.portfolio.ingest import DEFAULT_MAX_PIXELS
 from bioart_pipeline.preprocessing.buckets import fit_to_bucket, nearest_bucket
 from bioart_pipeline.preprocessing.images import ImageRejected, dhash, hamming, load_rgb, sharpness
 
@@ -36,7 +37,7 @@ class PreprocessOptions:
     min_side: int = 512
     blur_threshold: float = 20.0
     near_duplicate_bits: int = 3
-    max_pixels: int = 64_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
     def cache_key(self, source_sha256: str) -> str:
         pixels = {k: v for k, v in asdict(self).items()

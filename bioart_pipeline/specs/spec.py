@@ -48,7 +48,9 @@ class LoraSpec:
     regularization: tuple[str, ...] = ()
     background: str = "#FFFFFF"
     license_policy: str = "exclude"
-    min_side: int | None = None
+    # Overrides of the preprocessing filters: min_side, blur_threshold, near_duplicate_bits,
+    # max_pixels (defaults: the model profile's min_side and PreprocessOptions).
+    preprocessing: dict[str, float] = field(default_factory=dict)
     training: TrainingPreset = field(default_factory=lambda: PRESETS["style"])
     evaluation: EvaluationOptions = field(default_factory=EvaluationOptions)
     source_file: str = ""
@@ -98,7 +100,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
         base_model=raw.get("base_model"),
         background=str(raw.get("background", "#FFFFFF")).upper(),
         license_policy=_choice(raw, "license_policy", ("exclude", "fail"), default="exclude"),
-        min_side=raw.get("min_side"),
+        preprocessing=_preprocessing(raw.get("preprocessing") or {}),
         training=preset,
         evaluation=_evaluation(raw.get("evaluation") or {}),
         source_file=path.name,
@@ -129,6 +131,17 @@ def _choice(raw: dict[str, Any], key: str, allowed: tuple[str, ...], default: st
 def _paths(raw: dict[str, Any], key: str, required: bool) -> tuple[str, ...]:
     value = _required(raw, key) if required else raw.get(key) or []
     return tuple(str(v) for v in ([value] if isinstance(value, str) else value))
+
+
+PREPROCESSING_KEYS = ("min_side", "blur_threshold", "near_duplicate_bits", "max_pixels")
+
+
+def _preprocessing(raw: dict[str, Any]) -> dict[str, float]:
+    unknown = sorted(set(raw) - set(PREPROCESSING_KEYS))
+    if unknown:
+        raise ValueError(f"unknown preprocessing option(s) {unknown}; known: {PREPROCESSING_KEYS}")
+    return {key: float(value) if key == "blur_threshold" else int(value)
+            for key, value in raw.items()}
 
 
 def _evaluation(raw: dict[str, Any]) -> EvaluationOptions:

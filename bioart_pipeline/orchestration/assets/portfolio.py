@@ -7,7 +7,7 @@ from bioart_pipeline.common.files import write_table
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
-from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
+from bioart_pipeline.portfolio.ingest import DEFAULT_MAX_PIXELS, PortfolioFolder, scan_portfolio
 
 
 @dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"})
@@ -19,7 +19,9 @@ def raw_portfolio(context: dg.AssetExecutionContext, studio: StudioData) -> dg.M
     folders = [PortfolioFolder(workspace.resolve_input(p), "train") for p in spec.portfolio]
     folders += [PortfolioFolder(workspace.resolve_input(p), "regularization")
                 for p in spec.regularization]
-    table = scan_portfolio(folders, display=workspace.display_path)
+    table = scan_portfolio(folders, display=workspace.display_path,
+                           max_pixels=int(spec.preprocessing.get("max_pixels",
+                                                                 DEFAULT_MAX_PIXELS)))
     path = workspace.table("raw_portfolio", spec.name)
     version = write_table(table, path)
     unusable = table[table["status"] != "ok"]

@@ -28,7 +28,7 @@ def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
     profile = get_profile(spec.profile, spec.base_model)
     options = PreprocessOptions(background=spec.background, resolution=profile.resolution,
                                 bucket_step=profile.bucket_step,
-                                min_side=spec.min_side or profile.min_side)
+                                **{"min_side": profile.min_side, **spec.preprocessing})
     raw = read_table(workspace.table("raw_portfolio", spec.name))
     cache = workspace.cache_dir / "preprocessed"
     result = preprocess_portfolio(raw, workspace.resolve_input, cache, options)

@@ -1,0 +1,53 @@
+"""LoRA spec files: presets by type, overrides, and clear errors for bad specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bioart_pipeline.specs import SpecError, list_spec_files, load_spec
+from tests.conftest import SAMPLE_DATA, quick_spec
+
+
+def _write(tmp_path: Path, spec: dict, name: str = "my_lora") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def test_sample_specs_load_with_their_presets() -> None:
+    specs = {p.stem: load_spec(p) for p in list_spec_files(SAMPLE_DATA / "loras")}
+    assert set(specs) == {"cellula_style", "cellula_mitochondria"}
+    style, subject = specs["cellula_style"], specs["cellula_mitochondria"]
+    assert style.training.alpha == style.training.rank
+    assert subject.training.alpha == subject.training.rank / 2
+    assert subject.training.lr_scheduler == "constant_with_warmup"
+    assert style.release_stem(10) == "cellula_cellstyle_32_10"
+
+
+def test_overrides_apply(tmp_path: Path) -> None:
+    spec = load_spec(_write(tmp_path, quick_spec(preprocessing={"blur_threshold": 5,
+                                                                "min_side": 256})))
+    assert spec.training.epochs == 2
+    assert spec.preprocessing == {"blur_threshold": 5.0, "min_side": 256}
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"type": "portrait"}, "type must be one of"),
+    ({"intended_use": "whatever"}, "intended_use must be one of"),
+    ({"training": {"rnak": 4}}, "unknown training option"),
+    ({"preprocessing": {"blur": 1}}, "unknown preprocessing option"),
+    ({"trigger": ""}, "missing required field 'trigger'"),
+    ({"background": "#123456"}, "background must be one of"),
+    ({"validation_prompts": ["cellulastyle, a cell"]}, "without the trigger word"),
+])
+def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        load_spec(_write(tmp_path, {**quick_spec(), **change}))
+
+
+def test_file_name_is_the_partition_key(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="lowercase"):
+        load_spec(_write(tmp_path, quick_spec(), name="My LoRA"))
