@@ -20,7 +20,7 @@ from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 
 from bioart_pipeline.common.charts import line_chart
-from bioart_pipeline.common.files import atomic_path, atomic_write_json, sha256_file
+from bioart_pipeline.common.files import atomic_path, atomic_write_json, read_json, sha256_file
 from bioart_pipeline.models.profiles import load_sdxl_pipeline, profile_fingerprint
 from bioart_pipeline.training.data import (
     bucket_batches,
@@ -31,6 +31,7 @@ from bioart_pipeline.training.data import (
 )
 from bioart_pipeline.training.export import kohya_state_dict, write_lora
 from bioart_pipeline.training.job import TrainingJob
+from bioart_pipeline.training.state import load_state, save_state
 
 UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
@@ -54,7 +55,6 @@ class TrainingResult:
 
 def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingResult:
     preset, started = job.preset, time.perf_counter()
-    torch.manual_seed(preset.seed)
     accelerator = Accelerator(mixed_precision=_precision(preset.mixed_precision, reporter))
     device = accelerator.device
     pipe = load_sdxl_pipeline(job.profile, Path(job.models_dir)).to(device)
@@ -66,6 +66,7 @@ def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingR
     reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
     embeddings = (None if preset.train_text_encoder
                   else encode_captions(pipe, [i.caption for i in job.images], device))
+    torch.manual_seed(preset.seed)  # here: loading or building a model may reseed torch
     params = _add_adapters(pipe, preset)
     if preset.gradient_checkpointing and device.type == "cuda":
         pipe.unet.enable_gradient_checkpointing()
@@ -84,9 +85,16 @@ def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingR
     unet, optimizer, lr_scheduler = accelerator.prepare(pipe.unet, optimizer, lr_scheduler)
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     result = TrainingResult(run_dir=run_dir)
+    rng = random.Random(preset.seed)
+    models = _lora_models(pipe, preset)
+    resumed = load_state(run_dir, models, optimizer, lr_scheduler, rng)
+    first_epoch, step = 1, 0
+    if resumed:
+        first_epoch, step, result.losses = resumed.epoch + 1, resumed.step, resumed.losses
+        result.checkpoints = _saved_checkpoints(run_dir, resumed.epoch)
+        reporter.log(f"resuming after epoch {resumed.epoch} (step {step}) from {run_dir}")
     tracker = _Tracker(job, run_dir)
-    step, rng = 0, random.Random(preset.seed)
-    for epoch in range(1, preset.epochs + 1):
+    for epoch in range(first_epoch, preset.epochs + 1):
         batches = bucket_batches(job.images, preset.batch_size, preset.seed * 1000 + epoch)
         window: list[float] = []
         for index, batch in enumerate(batches):
@@ -111,6 +119,7 @@ def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingR
             info = _save_checkpoint(job, accelerator, pipe, run_dir, epoch, step,
                                     result.losses[-1])
             result.checkpoints.append(info)
+            save_state(run_dir, epoch, step, result.losses, models, optimizer, lr_scheduler, rng)
             reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {step})")
     tracker.finish()
     result.details = {
@@ -152,6 +161,16 @@ def _add_adapters(pipe, preset) -> list[torch.nn.Parameter]:
     for p in params:  # LoRA weights train in fp32 even when the base runs in half precision
         p.data = p.data.float()
     return params
+
+
+def _lora_models(pipe, preset) -> dict[str, torch.nn.Module]:
+    names = ["unet"] + (["text_encoder", "text_encoder_2"] if preset.train_text_encoder else [])
+    return {name: getattr(pipe, name) for name in names}
+
+
+def _saved_checkpoints(run_dir: Path, up_to_epoch: int) -> list[dict[str, Any]]:
+    infos = [read_json(p) for p in sorted(run_dir.glob("epoch_*.json"))]
+    return [info for info in infos if info["epoch"] <= up_to_epoch]
 
 
 def _optimizer(name: str, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:

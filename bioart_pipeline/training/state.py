@@ -1,0 +1,108 @@
+"""Resumable training state, saved with each checkpoint: LoRA weights, optimizer, scheduler,
+random generators, step and epoch. Tensors go to safetensors and the rest to JSON, so resuming
+never unpickles anything."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+
+from bioart_pipeline.common.files import atomic_dir, atomic_write_json, read_json
+
+STATE_DIR = "state"
+
+
+@dataclass
+class Resumed:
+    epoch: int  # last completed epoch
+    step: int
+    losses: list[float]
+
+
+def save_state(run_dir: Path, epoch: int, step: int, losses: list[float],
+               models: dict[str, torch.nn.Module], optimizer, lr_scheduler,
+               rng: random.Random) -> None:
+    """Replace the run's state folder atomically: a kill mid-save keeps the previous one."""
+    with atomic_dir(run_dir / STATE_DIR) as folder:
+        lora = {f"{name}.{key}": tensor.detach().cpu().contiguous()
+                for name, model in models.items()
+                for key, tensor in get_peft_model_state_dict(model).items()}
+        save_file(lora, str(folder / "lora.safetensors"))
+        optimizer_state = optimizer.state_dict()
+        tensors, scalars = _split_optimizer_state(optimizer_state["state"])
+        tensors["torch_rng"] = torch.get_rng_state()
+        save_file(tensors, str(folder / "tensors.safetensors"))
+        atomic_write_json(folder / "state.json", {
+            "epoch": epoch, "step": step, "losses": losses,
+            "optimizer_scalars": scalars, "param_groups": optimizer_state["param_groups"],
+            "lr_scheduler": _json_safe(lr_scheduler.state_dict()),
+            "python_rng": _rng_to_json(rng.getstate()),
+        })
+
+
+def load_state(run_dir: Path, models: dict[str, torch.nn.Module], optimizer, lr_scheduler,
+               rng: random.Random) -> Resumed | None:
+    """Restore everything save_state wrote; None when the run has no saved state."""
+    folder = run_dir / STATE_DIR
+    if not (folder / "state.json").exists():
+        return None
+    meta = read_json(folder / "state.json")
+    lora = load_file(str(folder / "lora.safetensors"))
+    for name, model in models.items():
+        prefix = f"{name}."
+        set_peft_model_state_dict(model, {k[len(prefix):]: v for k, v in lora.items()
+                                          if k.startswith(prefix)})
+    tensors = load_file(str(folder / "tensors.safetensors"))
+    torch.set_rng_state(tensors.pop("torch_rng"))
+    optimizer.load_state_dict({"state": _join_optimizer_state(tensors,
+                                                              meta["optimizer_scalars"]),
+                               "param_groups": meta["param_groups"]})
+    lr_scheduler.load_state_dict(meta["lr_scheduler"])
+    rng.setstate(_rng_from_json(meta["python_rng"]))
+    return Resumed(epoch=meta["epoch"], step=meta["step"], losses=meta["losses"])
+
+
+def _split_optimizer_state(state: dict[int, dict[str, Any]]
+                           ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors, scalars = {}, {}
+    for index, values in state.items():
+        for key, value in values.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{index}.{key}"] = value
+    return tensors, scalars
+
+
+def _join_optimizer_state(tensors: dict[str, torch.Tensor], scalars: dict[str, Any]
+                          ) -> dict[int, dict[str, Any]]:
+    state: dict[int, dict[str, Any]] = {}
+    entries = [(k.removeprefix("optimizer."), v) for k, v in tensors.items()]
+    for key, value in entries + list(scalars.items()):
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = value
+    return state
+
+
+def _json_safe(value: Any) -> Any:
+    """Scheduler state dicts hold plain numbers, except lambdas (saved as None)."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value if isinstance(value, int | float | str | bool | type(None)) else None
+
+
+def _rng_to_json(state: tuple) -> list:
+    version, internal, gauss = state
+    return [version, list(internal), gauss]
+
+
+def _rng_from_json(raw: list) -> tuple:
+    return raw[0], tuple(raw[1]), raw[2]

@@ -1,0 +1,88 @@
+"""A training run killed after its first checkpoint resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from bioart_pipeline.models.profiles import get_profile
+from bioart_pipeline.specs.presets import PRESETS
+from bioart_pipeline.training.job import TrainingImage, TrainingJob
+from tests.test_preprocessing_bad_input import _drawing
+
+EPOCHS = 6
+
+
+@pytest.fixture
+def job_file(tmp_path: Path, models_dir: Path) -> Path:
+    images = []
+    for seed in range(12):
+        path = tmp_path / "images" / f"{seed}.png"
+        path.parent.mkdir(exist_ok=True)
+        _drawing(seed, size=(512, 512)).resize((128, 128)).save(path)
+        images.append(TrainingImage(key=f"k{seed}", file=str(path), role="train",
+                                    caption=f"trig, a cell with {seed % 3} nuclei",
+                                    bucket=(128, 128)))
+    preset = PRESETS["style"].with_overrides({
+        "epochs": EPOCHS, "save_every_n_epochs": 1, "batch_size": 2, "grad_accumulation": 2,
+        "warmup_steps": 2, "learning_rate": 1e-3})
+    job = TrainingJob(lora="resume", profile=get_profile("tiny"), preset=preset,
+                      images=tuple(images), models_dir=str(models_dir),
+                      latent_cache_dir=str(tmp_path / "latents"), wandb_mode="disabled")
+    return job.save(tmp_path / "job.json")
+
+
+def _train(job_file: Path, run_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bioart_pipeline.training.entrypoint", str(job_file),
+         str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(process: subprocess.Popen) -> str:
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    return output
+
+
+def test_killed_run_resumes_with_right_step_epoch_and_schedule(job_file: Path,
+                                                                tmp_path: Path) -> None:
+    reference = tmp_path / "uninterrupted"
+    _finish(_train(job_file, reference))
+
+    resumed = tmp_path / "killed"
+    process = _train(job_file, resumed)
+    state = resumed / "state" / "state.json"
+    while not state.exists():
+        assert process.poll() is None, "training ended before its first checkpoint"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_after = json.loads(state.read_text())["epoch"]
+    assert 1 <= killed_after < EPOCHS and not (resumed / "report.json").exists()
+
+    log = _finish(_train(job_file, resumed))
+    assert f"resuming after epoch {killed_after}" in log
+    trained = [int(line.split("epoch ")[1].split("/")[0]) for line in log.splitlines()
+               if f"/{EPOCHS}: step" in line]
+    assert trained == list(range(killed_after + 1, EPOCHS + 1))  # no epoch twice
+
+    expected = json.loads((reference / "report.json").read_text())
+    got = json.loads((resumed / "report.json").read_text())
+    assert got["optimizer_steps"] == expected["optimizer_steps"]
+    assert [c["epoch"] for c in got["checkpoints"]] == list(range(1, EPOCHS + 1))
+    assert len(got["losses"]) == len(expected["losses"])
+    schedule = [json.loads((d / "state" / "state.json").read_text())["lr_scheduler"]
+                for d in (reference, resumed)]
+    assert schedule[0]["last_epoch"] == schedule[1]["last_epoch"] == got["optimizer_steps"]
+    assert schedule[0]["_last_lr"] == pytest.approx(schedule[1]["_last_lr"])
+    final = [load_file(str(d / f"epoch_{EPOCHS:04d}.safetensors")) for d in (reference, resumed)]
+    for key, tensor in final[0].items():
+        assert torch.allclose(tensor, final[1][key], atol=1e-5), key
