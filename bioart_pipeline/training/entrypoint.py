@@ -15,7 +15,7 @@ from typing import Any
 
 from bioart_pipeline.common.files import atomic_write_json
 from bioart_pipeline.training.job import TrainingJob
-from bioart_pipeline.training.loop import TrainingResult, train_lora
+from bioart_pipeline.training.loop import TrainingDiverged, TrainingResult, train_lora
 
 REPORT = "report.json"
 
@@ -60,8 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
     if not PipesEnvVarParamsLoader().is_dagster_pipes_process():
-        run(args.job, args.run_dir, _ConsoleReporter())
+        try:
+            run(args.job, args.run_dir, _ConsoleReporter())
+        except TrainingDiverged as exc:  # a diagnosis, not a crash: no traceback
+            print(f"training stopped: {exc}", file=sys.stderr)
+            return 2
         return 0
+    # Under Pipes an exception travels to Dagster, which fails the step with its message.
     with open_dagster_pipes() as pipes:
         report = run(args.job, args.run_dir, _PipesReporter(pipes))
         pipes.report_asset_materialization(metadata={

@@ -1,4 +1,4 @@
-"""A training run killed after its first checkpoint resumes where it stopped."""
+"""The training entrypoint as a process: resuming after a kill, stopping on divergence."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ from tests.test_preprocessing_bad_input import _drawing
 EPOCHS = 6
 
 
-@pytest.fixture
-def job_file(tmp_path: Path, models_dir: Path) -> Path:
+def _job(tmp_path: Path, models_dir: Path, **overrides) -> Path:
     images = []
     for seed in range(12):
         path = tmp_path / "images" / f"{seed}.png"
@@ -33,11 +32,16 @@ def job_file(tmp_path: Path, models_dir: Path) -> Path:
                                     bucket=(128, 128)))
     preset = PRESETS["style"].with_overrides({
         "epochs": EPOCHS, "save_every_n_epochs": 1, "batch_size": 2, "grad_accumulation": 2,
-        "warmup_steps": 2, "learning_rate": 1e-3})
+        "warmup_steps": 2, "learning_rate": 1e-3, **overrides})
     job = TrainingJob(lora="resume", profile=get_profile("tiny"), preset=preset,
                       images=tuple(images), models_dir=str(models_dir),
                       latent_cache_dir=str(tmp_path / "latents"), wandb_mode="disabled")
     return job.save(tmp_path / "job.json")
+
+
+@pytest.fixture
+def job_file(tmp_path: Path, models_dir: Path) -> Path:
+    return _job(tmp_path, models_dir)
 
 
 def _train(job_file: Path, run_dir: Path) -> subprocess.Popen:
@@ -86,3 +90,14 @@ def test_killed_run_resumes_with_right_step_epoch_and_schedule(job_file: Path,
     final = [load_file(str(d / f"epoch_{EPOCHS:04d}.safetensors")) for d in (reference, resumed)]
     for key, tensor in final[0].items():
         assert torch.allclose(tensor, final[1][key], atol=1e-5), key
+
+
+def test_exploding_learning_rate_stops_with_the_guards_message(tmp_path: Path,
+                                                               models_dir: Path) -> None:
+    job = _job(tmp_path, models_dir, learning_rate=1e6, warmup_steps=0, max_grad_norm=1e9)
+    process = _train(job, tmp_path / "exploding")
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 2
+    assert "training stopped: loss became" in output and "lower learning_rate" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "exploding" / "report.json").exists()
