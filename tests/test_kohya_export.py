@@ -11,8 +11,9 @@ from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file
 
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training.export import ExportError, kohya_state_dict, read_metadata, write_lora
-from bioart_pipeline.training.loop import TEXT_ENCODER_TARGETS, UNET_TARGETS
+from bioart_pipeline.training.loop import TEXT_ENCODER_TARGETS
 
 RANK, ALPHA = 8, 4  # subject-style alpha = rank / 2: a wrong .alpha doubles the strength
 
@@ -29,20 +30,22 @@ def _render(pipe, scale: float) -> torch.Tensor:
                 cross_attention_kwargs={"scale": scale}).images
 
 
-def _trained_pipe(models_dir: Path):
+def _trained_pipe(models_dir: Path, targets: str = "attention"):
     """LoRA weights drawn at random (init_lora_weights=False): the effect is visible."""
     torch.manual_seed(0)
     pipe = _pipe(models_dir)
     pipe.unet.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, init_lora_weights=False,
-                                     target_modules=UNET_TARGETS))
+                                     target_modules=list(LORA_TARGETS[targets])))
     for encoder in (pipe.text_encoder, pipe.text_encoder_2):
         encoder.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, init_lora_weights=False,
                                        target_modules=TEXT_ENCODER_TARGETS))
     return pipe
 
 
-def test_exported_file_matches_in_memory_model(models_dir: Path, tmp_path: Path) -> None:
-    trained = _trained_pipe(models_dir)
+@pytest.mark.parametrize("targets", list(LORA_TARGETS))
+def test_exported_file_matches_in_memory_model(models_dir: Path, tmp_path: Path, targets: str
+                                               ) -> None:
+    trained = _trained_pipe(models_dir, targets)
     state = {name: get_peft_model_state_dict(getattr(trained, name))
              for name in ("unet", "text_encoder", "text_encoder_2")}
     path = write_lora(tmp_path / "lora.safetensors", kohya_state_dict(state, ALPHA),

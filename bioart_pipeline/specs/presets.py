@@ -8,6 +8,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+# Which UNet layers get LoRA. "locon" adds the ResNet convolutions, feed-forward and
+# projection layers (LoCon-style): more capacity for a look, still a kohya-loadable file.
+LORA_TARGETS: dict[str, tuple[str, ...]] = {
+    "attention": ("to_q", "to_k", "to_v", "to_out.0"),
+    "locon": ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj",
+              "ff.net.2", "conv1", "conv2", "conv_shortcut", "time_emb_proj"),
+}
+
 
 @dataclass(frozen=True)
 class TrainingPreset:
@@ -30,6 +38,12 @@ class TrainingPreset:
     train_text_encoder: bool = False
     gradient_checkpointing: bool = True
     max_grad_norm: float = 1.0
+    lora_targets: str = "attention"
+
+    def __post_init__(self) -> None:
+        if self.lora_targets not in LORA_TARGETS:
+            raise ValueError(f"lora_targets must be one of {list(LORA_TARGETS)}, "
+                             f"got {self.lora_targets!r}")
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainingPreset:
         known = {f.name for f in fields(self)}

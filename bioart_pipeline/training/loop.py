@@ -22,6 +22,7 @@ from peft.utils import get_peft_model_state_dict
 from bioart_pipeline.common.charts import line_chart
 from bioart_pipeline.common.files import atomic_path, atomic_write_json, read_json, sha256_file
 from bioart_pipeline.models.profiles import load_sdxl_pipeline, profile_fingerprint
+from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training.data import (
     bucket_batches,
     cache_latents,
@@ -33,7 +34,6 @@ from bioart_pipeline.training.export import kohya_state_dict, write_lora
 from bioart_pipeline.training.job import TrainingJob
 from bioart_pipeline.training.state import load_state, save_state
 
-UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
 
@@ -148,7 +148,8 @@ def _precision(requested: str, reporter: Reporter) -> str:
 
 def _add_adapters(pipe, preset) -> list[torch.nn.Parameter]:
     unet_config = LoraConfig(r=preset.rank, lora_alpha=preset.alpha,
-                             init_lora_weights="gaussian", target_modules=UNET_TARGETS)
+                             init_lora_weights="gaussian",
+                             target_modules=list(LORA_TARGETS[preset.lora_targets]))
     pipe.unet.add_adapter(unet_config)
     models = [pipe.unet]
     if preset.train_text_encoder:
