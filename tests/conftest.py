@@ -20,7 +20,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 def quick_spec(name: str = "test_style", **overrides) -> dict:
     """The sample style spec with a short training run (the pipeline is the same)."""
     spec = yaml.safe_load((SAMPLE_DATA / "loras" / "cellula_style.yaml").read_text())
-    spec["training"] = {"epochs": 2, "save_every_n_epochs": 1, "batch_size": 4,
+    spec["training"] = {**spec["training"], "epochs": 2, "save_every_n_epochs": 1, "batch_size": 4,
                         "grad_accumulation": 1, "warmup_steps": 0}
     spec["evaluation"] = {**spec["evaluation"], "weights": [0.5, 1.0], "seeds": [1, 2], "steps": 4}
     spec.update(overrides)

@@ -49,7 +49,8 @@ def run(job_file: Path, run_dir: Path, reporter: Any) -> dict[str, Any]:
 
 
 def _report(result: TrainingResult) -> dict[str, Any]:
-    return {"checkpoints": result.checkpoints, "losses": result.losses, **result.details}
+    return {"checkpoints": result.checkpoints, "losses": result.losses,
+            "validation_losses": result.validation_losses, **result.details}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -18,6 +19,7 @@ from diffusers.optimization import get_scheduler
 from diffusers.training_utils import compute_snr
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
+from PIL import Image
 
 from bioart_pipeline.common.charts import line_chart
 from bioart_pipeline.common.files import atomic_path, atomic_write_json, read_json, sha256_file
@@ -50,6 +52,8 @@ class TrainingResult:
     run_dir: Path
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)  # mean loss per optimizer step
+    # Loss at fixed noise and timesteps over all images, before training and after each epoch.
+    validation_losses: list[float] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -91,9 +95,14 @@ def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingR
     first_epoch, step = 1, 0
     if resumed:
         first_epoch, step, result.losses = resumed.epoch + 1, resumed.step, resumed.losses
+        result.validation_losses = resumed.validation_losses
         result.checkpoints = _saved_checkpoints(run_dir, resumed.epoch)
         reporter.log(f"resuming after epoch {resumed.epoch} (step {step}) from {run_dir}")
     tracker = _Tracker(job, run_dir)
+    validate = functools.partial(_validation_loss, pipe, unet, noise_scheduler, job.images,
+                                 latents, embeddings, device, preset.seed)
+    if not result.validation_losses:
+        result.validation_losses.append(validate())
     for epoch in range(first_epoch, preset.epochs + 1):
         batches = bucket_batches(job.images, preset.batch_size, preset.seed * 1000 + epoch)
         window: list[float] = []
@@ -114,12 +123,14 @@ def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingR
             result.losses.append(sum(window) / len(window))
             tracker.log(step, result.losses[-1], lr_scheduler.get_last_lr()[0], float(grad_norm))
             window = []
-        reporter.log(f"epoch {epoch}/{preset.epochs}: step {step}, loss {result.losses[-1]:.4f}")
+        result.validation_losses.append(validate())
+        reporter.log(f"epoch {epoch}/{preset.epochs}: step {step}, loss {result.losses[-1]:.4f}, "
+                     f"validation loss {result.validation_losses[-1]:.4f}")
         if epoch % preset.save_every_n_epochs == 0 or epoch == preset.epochs:
             info = _save_checkpoint(job, accelerator, pipe, run_dir, epoch, step,
                                     result.losses[-1])
             result.checkpoints.append(info)
-            save_state(run_dir, epoch, step, result.losses, models, optimizer, lr_scheduler, rng)
+            save_state(run_dir, epoch, step, result, models, optimizer, lr_scheduler, rng)
             reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {step})")
     tracker.finish()
     result.details = {
@@ -231,6 +242,29 @@ def _min_snr_weights(noise_scheduler, timesteps, gamma: float, v_prediction: boo
     return clipped / (snr + 1) if v_prediction else clipped / snr
 
 
+@torch.no_grad()
+def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, device,
+                     seed: int) -> float:
+    """Plain MSE on every image at fixed noise and evenly spread timesteps: unlike the
+    per-step loss it does not jump with the random timesteps, so its trend can be read."""
+    generator = torch.Generator().manual_seed(seed)
+    spread = torch.linspace(50, noise_scheduler.config.num_train_timesteps - 50,
+                            len(images)).long()
+    total = 0.0
+    for index, image in enumerate(images):
+        x0 = latents[image.key].unsqueeze(0).to(device)
+        noise = torch.randn(x0.shape, generator=generator).to(device)
+        t = spread[index:index + 1].to(device)
+        prompt_embeds, pooled = _conditioning(pipe, [image.caption], embeddings, device)
+        added = {"text_embeds": pooled, "time_ids": time_ids(image.bucket)[None].to(device)}
+        prediction = unet(noise_scheduler.add_noise(x0, noise, t), t, prompt_embeds,
+                          added_cond_kwargs=added).sample
+        v_prediction = noise_scheduler.config.prediction_type == "v_prediction"
+        target = noise_scheduler.get_velocity(x0, noise, t) if v_prediction else noise
+        total += F.mse_loss(prediction.float(), target.float()).item()
+    return total / len(images)
+
+
 def _guard(loss: torch.Tensor, step: int, epoch: int, lr: float, precision: str) -> None:
     if torch.isfinite(loss):
         return
@@ -258,9 +292,15 @@ def _save_checkpoint(job, accelerator, pipe, run_dir: Path, epoch: int, step: in
 
 
 def _write_loss_curve(result: TrainingResult, run_dir: Path) -> None:
-    steps = [c["step"] - 1 for c in result.checkpoints]
-    chart = line_chart(result.losses, "training loss per optimizer step (blue: checkpoints)",
-                       marks=steps)
+    """Validation loss per epoch on top (the trend), per-step training loss below."""
+    validation = line_chart(result.validation_losses,
+                            "validation loss per epoch (fixed noise and timesteps; 0 = before)",
+                            marks=[c["epoch"] for c in result.checkpoints])
+    steps = line_chart(result.losses, "training loss per optimizer step (blue: checkpoints)",
+                       marks=[c["step"] - 1 for c in result.checkpoints])
+    chart = Image.new("RGB", (validation.width, validation.height + steps.height), "white")
+    chart.paste(validation, (0, 0))
+    chart.paste(steps, (0, validation.height))
     with atomic_path(run_dir / "loss.png") as tmp:
         chart.save(tmp, format="PNG")
 

@@ -23,9 +23,10 @@ class Resumed:
     epoch: int  # last completed epoch
     step: int
     losses: list[float]
+    validation_losses: list[float]
 
 
-def save_state(run_dir: Path, epoch: int, step: int, losses: list[float],
+def save_state(run_dir: Path, epoch: int, step: int, progress: Any,
                models: dict[str, torch.nn.Module], optimizer, lr_scheduler,
                rng: random.Random) -> None:
     """Replace the run's state folder atomically: a kill mid-save keeps the previous one."""
@@ -39,7 +40,8 @@ def save_state(run_dir: Path, epoch: int, step: int, losses: list[float],
         tensors["torch_rng"] = torch.get_rng_state()
         save_file(tensors, str(folder / "tensors.safetensors"))
         atomic_write_json(folder / "state.json", {
-            "epoch": epoch, "step": step, "losses": losses,
+            "epoch": epoch, "step": step, "losses": progress.losses,
+            "validation_losses": progress.validation_losses,
             "optimizer_scalars": scalars, "param_groups": optimizer_state["param_groups"],
             "lr_scheduler": _json_safe(lr_scheduler.state_dict()),
             "python_rng": _rng_to_json(rng.getstate()),
@@ -65,7 +67,8 @@ def load_state(run_dir: Path, models: dict[str, torch.nn.Module], optimizer, lr_
                                "param_groups": meta["param_groups"]})
     lr_scheduler.load_state_dict(meta["lr_scheduler"])
     rng.setstate(_rng_from_json(meta["python_rng"]))
-    return Resumed(epoch=meta["epoch"], step=meta["step"], losses=meta["losses"])
+    return Resumed(epoch=meta["epoch"], step=meta["step"], losses=meta["losses"],
+                   validation_losses=meta["validation_losses"])
 
 
 def _split_optimizer_state(state: dict[int, dict[str, Any]]
