@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
+from PIL import Image, ImageDraw
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_DATA = REPO / "data"
@@ -52,3 +54,16 @@ def data_dir(tmp_path: Path) -> Path:
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny model build for the whole session."""
     return tmp_path_factory.mktemp("models")
+
+
+def drawing(seed: int, size: tuple[int, int] = (640, 640), mode: str = "RGB") -> Image.Image:
+    """A flat illustration: sharp outlines, distinct per seed."""
+    rng = random.Random(seed)
+    image = Image.new(mode, size, "white" if mode != "RGBA" else (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    for _ in range(8):
+        x, y = rng.randrange(size[0] - 150), rng.randrange(size[1] - 150)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256), 255)
+        draw.ellipse([x, y, x + rng.randint(60, 150), y + rng.randint(60, 150)],
+                     fill=colour[: len(mode)], outline=(20, 20, 40, 255)[: len(mode)], width=6)
+    return image

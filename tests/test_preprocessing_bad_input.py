@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import io
-import random
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageFilter
 
 from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
 from bioart_pipeline.preprocessing.stage import (
@@ -18,21 +17,9 @@ from bioart_pipeline.preprocessing.stage import (
     preprocess_portfolio,
     preprocessed_file,
 )
+from tests.conftest import drawing
 
 MAX_PIXELS = 2_000_000
-
-
-def _drawing(seed: int, size: tuple[int, int] = (640, 640), mode: str = "RGB") -> Image.Image:
-    """A flat illustration: sharp outlines, distinct per seed."""
-    rng = random.Random(seed)
-    image = Image.new(mode, size, "white" if mode != "RGBA" else (0, 0, 0, 0))
-    draw = ImageDraw.Draw(image)
-    for _ in range(8):
-        x, y = rng.randrange(size[0] - 150), rng.randrange(size[1] - 150)
-        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256), 255)
-        draw.ellipse([x, y, x + rng.randint(60, 150), y + rng.randint(60, 150)],
-                     fill=colour[: len(mode)], outline=(20, 20, 40, 255)[: len(mode)], width=6)
-    return image
 
 
 @pytest.fixture
@@ -40,27 +27,27 @@ def portfolio(tmp_path: Path) -> Path:
     root = tmp_path / "portfolio"
     root.mkdir()
     for seed in range(3):
-        _drawing(seed).save(root / f"good_{seed}.png")
-    _drawing(10).save(root / "ünïcode name (1).png")
+        drawing(seed).save(root / f"good_{seed}.png")
+    drawing(10).save(root / "ünïcode name (1).png")
     png = io.BytesIO()
-    _drawing(11).save(png, format="PNG")
+    drawing(11).save(png, format="PNG")
     (root / "truncated.png").write_bytes(png.getvalue()[: len(png.getvalue()) // 2])
-    _drawing(12).convert("CMYK").save(root / "cmyk.jpg", quality=95)
-    grey16 = (np.asarray(_drawing(13).convert("L"), dtype=np.uint16) * 257)
+    drawing(12).convert("CMYK").save(root / "cmyk.jpg", quality=95)
+    grey16 = (np.asarray(drawing(13).convert("L"), dtype=np.uint16) * 257)
     Image.fromarray(grey16).save(root / "sixteen_bit.png")
-    _drawing(14, mode="RGBA").convert("P", palette=Image.Palette.ADAPTIVE).save(
+    drawing(14, mode="RGBA").convert("P", palette=Image.Palette.ADAPTIVE).save(
         root / "palette_alpha.png", transparency=0)
     _rotated_jpeg(root / "rotated.jpg")
-    frames = [_drawing(15), _drawing(16)]
+    frames = [drawing(15), drawing(16)]
     frames[0].save(root / "animated.png", save_all=True, append_images=frames[1:])
     frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
     (root / "empty.png").write_bytes(b"")
     (root / "notes.png").write_text("not an image at all")
-    _drawing(17, size=(1600, 1400)).save(root / "huge.png")
+    drawing(17, size=(1600, 1400)).save(root / "huge.png")
     shutil.copy(root / "good_0.png", root / "good_0_copy.png")
-    _drawing(1).save(root / "good_1_resaved.jpg", quality=90)
-    _drawing(18).filter(ImageFilter.GaussianBlur(12)).save(root / "blurry.png")
-    _drawing(19, size=(300, 300)).save(root / "tiny.png")
+    drawing(1).save(root / "good_1_resaved.jpg", quality=90)
+    drawing(18).filter(ImageFilter.GaussianBlur(12)).save(root / "blurry.png")
+    drawing(19, size=(300, 300)).save(root / "tiny.png")
     return root
 
 
@@ -68,7 +55,7 @@ def _rotated_jpeg(path: Path) -> None:
     """Stored landscape with EXIF orientation 6: displayed portrait."""
     exif = Image.Exif()
     exif[0x0112] = 6
-    _drawing(20, size=(800, 600)).save(path, exif=exif)
+    drawing(20, size=(800, 600)).save(path, exif=exif)
 
 
 @pytest.fixture
@@ -143,7 +130,7 @@ def test_unchanged_images_are_not_processed_again(portfolio: Path, tmp_path: Pat
     folders = [PortfolioFolder(portfolio, "train")]
     first = preprocess_portfolio(scan_portfolio(folders, display=lambda p: p.name),
                                  lambda n: portfolio / n, tmp_path / "c3", options)
-    _drawing(42).save(portfolio / "new_one.png")
+    drawing(42).save(portfolio / "new_one.png")
     second = preprocess_portfolio(scan_portfolio(folders, display=lambda p: p.name),
                                   lambda n: portfolio / n, tmp_path / "c3", options)
     assert first.processed > 5

@@ -13,7 +13,7 @@ from bioart_pipeline.captioning.terminology import load_terminology
 from bioart_pipeline.licensing.manifest import attribution_markdown, build_manifest
 from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
 from bioart_pipeline.preprocessing.stage import PreprocessOptions, preprocess_portfolio
-from tests.test_preprocessing_bad_input import _drawing
+from tests.conftest import drawing
 
 XMP_DMI = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
            'xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" '
@@ -29,16 +29,16 @@ def _portfolio(root: Path) -> Path:
          "retrieved": "2026-01-01"}))
     for seed, name in enumerate(["own.png", "dmi.png", "contradiction.jpg", "by.png"]):
         (folder / f"{Path(name).stem}.txt").write_text(f"a cell number {seed}")
-    _drawing(1).save(folder / "own.png")
+    drawing(1).save(folder / "own.png")
     info = PngImagePlugin.PngInfo()
     info.add_itxt("XML:com.adobe.xmp", XMP_DMI)
-    _drawing(2).save(folder / "dmi.png", pnginfo=info)
+    drawing(2).save(folder / "dmi.png", pnginfo=info)
     exif = Image.Exif()
     exif[0x8298] = "(c) 2025 Stock Agency. All rights reserved."
-    _drawing(3).save(folder / "contradiction.jpg", exif=exif)
+    drawing(3).save(folder / "contradiction.jpg", exif=exif)
     (folder / "contradiction.jpg.license.yaml").write_text(yaml.safe_dump(
         {"license": "CC0 1.0", "author": "Someone", "source": "https://example.org/c"}))
-    _drawing(4).save(folder / "by.png")
+    drawing(4).save(folder / "by.png")
     (folder / "by.png.license.yaml").write_text(yaml.safe_dump(
         {"license": "CC BY 4.0", "author": "A. Author", "source": "https://example.org/b",
          "attribution": "Cell by A. Author (example.org)"}))

@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from bioart_pipeline.models.profiles import get_profile
 from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training.job import TrainingImage, TrainingJob
-from tests.test_preprocessing_bad_input import _drawing
+from tests.conftest import drawing
 
 EPOCHS = 6
 
@@ -26,7 +26,7 @@ def _job(tmp_path: Path, models_dir: Path, **overrides) -> Path:
     for seed in range(12):
         path = tmp_path / "images" / f"{seed}.png"
         path.parent.mkdir(exist_ok=True)
-        _drawing(seed, size=(512, 512)).resize((128, 128)).save(path)
+        drawing(seed, size=(512, 512)).resize((128, 128)).save(path)
         images.append(TrainingImage(key=f"k{seed}", file=str(path), role="train",
                                     caption=f"trig, a cell with {seed % 3} nuclei",
                                     bucket=(128, 128)))
