@@ -216,8 +216,8 @@ def _batch_loss(pipe, unet, noise_scheduler, batch, latents, embeddings, preset,
     added = {"text_embeds": pooled,
              "time_ids": torch.stack([time_ids(image.bucket) for image in batch]).to(device)}
     prediction = unet(noisy, timesteps, prompt_embeds, added_cond_kwargs=added).sample
-    v_prediction = noise_scheduler.config.prediction_type == "v_prediction"
-    target = noise_scheduler.get_velocity(x0, noise, timesteps) if v_prediction else noise
+    v_prediction = _is_v_prediction(noise_scheduler)
+    target = _target(noise_scheduler, x0, noise, timesteps)
     per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean((1, 2, 3))
     return (per_sample * _min_snr_weights(noise_scheduler, timesteps, preset.min_snr_gamma,
                                           v_prediction)).mean()
@@ -230,6 +230,17 @@ def _conditioning(pipe, captions, embeddings, device) -> tuple[torch.Tensor, tor
     prompt_embeds, _, pooled, _ = pipe.encode_prompt(captions, device=device,
                                                      do_classifier_free_guidance=False)
     return prompt_embeds, pooled
+
+
+def _is_v_prediction(noise_scheduler) -> bool:
+    return noise_scheduler.config.prediction_type == "v_prediction"
+
+
+def _target(noise_scheduler, x0, noise, timesteps) -> torch.Tensor:
+    """What the UNet must predict: the noise, or the velocity for v-prediction bases."""
+    if _is_v_prediction(noise_scheduler):
+        return noise_scheduler.get_velocity(x0, noise, timesteps)
+    return noise
 
 
 def _min_snr_weights(noise_scheduler, timesteps, gamma: float, v_prediction: bool
@@ -259,8 +270,7 @@ def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, d
         added = {"text_embeds": pooled, "time_ids": time_ids(image.bucket)[None].to(device)}
         prediction = unet(noise_scheduler.add_noise(x0, noise, t), t, prompt_embeds,
                           added_cond_kwargs=added).sample
-        v_prediction = noise_scheduler.config.prediction_type == "v_prediction"
-        target = noise_scheduler.get_velocity(x0, noise, t) if v_prediction else noise
+        target = _target(noise_scheduler, x0, noise, t)
         total += F.mse_loss(prediction.float(), target.float()).item()
     return total / len(images)
 
