@@ -39,6 +39,8 @@ class TrainingPreset:
     gradient_checkpointing: bool = True
     max_grad_norm: float = 1.0
     lora_targets: str = "attention"
+    # Validation images from the spec's prompts every N optimizer steps; 0 = at each checkpoint.
+    sample_every_n_steps: int = 0
 
     def __post_init__(self) -> None:
         if self.lora_targets not in LORA_TARGETS:

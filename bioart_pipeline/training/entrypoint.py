@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from bioart_pipeline.common.files import atomic_write_json
+from bioart_pipeline.training.guards import TrainingStopped
 from bioart_pipeline.training.job import TrainingJob
-from bioart_pipeline.training.loop import TrainingDiverged, TrainingResult, train_lora
+from bioart_pipeline.training.loop import TrainingResult, train_lora
 
 REPORT = "report.json"
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if not PipesEnvVarParamsLoader().is_dagster_pipes_process():
         try:
             run(args.job, args.run_dir, _ConsoleReporter())
-        except TrainingDiverged as exc:  # a diagnosis, not a crash: no traceback
+        except TrainingStopped as exc:  # a diagnosis, not a crash: no traceback
             print(f"training stopped: {exc}", file=sys.stderr)
             return 2
         return 0

@@ -15,7 +15,7 @@ from bioart_pipeline.common.files import atomic_write_json, read_json, sha256_js
 from bioart_pipeline.models.profiles import ModelProfile
 from bioart_pipeline.specs.presets import TrainingPreset
 
-TRAINING_CODE_VERSION = 1  # bump when the loop changes what a checkpoint contains
+TRAINING_CODE_VERSION = 2  # bump when the loop changes what a checkpoint contains
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class TrainingJob:
     latent_cache_dir: str
     export_metadata: dict[str, str] = field(default_factory=dict)
     validation_prompts: tuple[str, ...] = ()
+    sample_steps: int = 20  # sampling steps of the validation images
     wandb_mode: str = "offline"
     wandb_project: str = "bioart_pipeline"
 

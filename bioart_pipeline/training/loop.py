@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import random
@@ -33,7 +34,15 @@ from bioart_pipeline.training.data import (
     time_ids,
 )
 from bioart_pipeline.training.export import kohya_state_dict, write_lora
+from bioart_pipeline.training.guards import (
+    GIB,
+    OutOfGpuMemory,
+    check_finite,
+    memory_warning,
+    out_of_memory_message,
+)
 from bioart_pipeline.training.job import TrainingJob
+from bioart_pipeline.training.samples import render_samples, save_samples
 from bioart_pipeline.training.state import load_state, save_state
 
 TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
@@ -41,10 +50,6 @@ TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
 
 class Reporter(Protocol):
     def log(self, message: str) -> None: ...
-
-
-class TrainingDiverged(RuntimeError):
-    """Loss became NaN or infinite; the message says where and what to change."""
 
 
 @dataclass
@@ -58,91 +63,220 @@ class TrainingResult:
 
 
 def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingResult:
-    preset, started = job.preset, time.perf_counter()
-    accelerator = Accelerator(mixed_precision=_precision(preset.mixed_precision, reporter))
-    device = accelerator.device
-    pipe = load_sdxl_pipeline(job.profile, Path(job.models_dir)).to(device)
-    for module in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
-        module.requires_grad_(False)
-    fingerprint = profile_fingerprint(job.profile, Path(job.models_dir))
-    latents, encoded = cache_latents(
-        pipe.vae, job.images, latent_cache_folder(Path(job.latent_cache_dir), fingerprint), device)
-    reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
-    embeddings = (None if preset.train_text_encoder
-                  else encode_captions(pipe, [i.caption for i in job.images], device))
-    torch.manual_seed(preset.seed)  # here: loading or building a model may reseed torch
-    params = _add_adapters(pipe, preset)
-    if preset.gradient_checkpointing and device.type == "cuda":
-        pipe.unet.enable_gradient_checkpointing()
-    elif preset.gradient_checkpointing:
-        reporter.log("gradient checkpointing off on the CPU: it only saves GPU memory")
-    optimizer = _optimizer(preset.optimizer, params, preset.learning_rate)
-    batches_per_epoch = math.ceil(len(job.images) / preset.batch_size)  # upper bound
-    steps_per_epoch = math.ceil(batches_per_epoch / preset.grad_accumulation)
-    total_steps = steps_per_epoch * preset.epochs
-    warmup = min(preset.warmup_steps, total_steps // 4)
-    if warmup < preset.warmup_steps:
-        reporter.log(f"warmup shortened from {preset.warmup_steps} to {warmup} steps: the run "
-                     f"has only {total_steps} optimizer steps")
-    lr_scheduler = get_scheduler(preset.lr_scheduler, optimizer, num_warmup_steps=warmup,
-                                 num_training_steps=total_steps, num_cycles=preset.lr_num_cycles)
-    unet, optimizer, lr_scheduler = accelerator.prepare(pipe.unet, optimizer, lr_scheduler)
-    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    result = TrainingResult(run_dir=run_dir)
-    rng = random.Random(preset.seed)
-    models = _lora_models(pipe, preset)
-    resumed = load_state(run_dir, models, optimizer, lr_scheduler, rng)
-    first_epoch, step = 1, 0
-    if resumed:
-        first_epoch, step, result.losses = resumed.epoch + 1, resumed.step, resumed.losses
-        result.validation_losses = resumed.validation_losses
-        result.checkpoints = _saved_checkpoints(run_dir, resumed.epoch)
-        reporter.log(f"resuming after epoch {resumed.epoch} (step {step}) from {run_dir}")
-    tracker = _Tracker(job, run_dir)
-    validate = functools.partial(_validation_loss, pipe, unet, noise_scheduler, job.images,
-                                 latents, embeddings, device, preset.seed)
-    if not result.validation_losses:
-        result.validation_losses.append(validate())
-    for epoch in range(first_epoch, preset.epochs + 1):
-        batches = bucket_batches(job.images, preset.batch_size, preset.seed * 1000 + epoch)
-        window: list[float] = []
-        for index, batch in enumerate(batches):
+    """Train, checkpoint and resume; a CUDA out-of-memory becomes OutOfGpuMemory with advice."""
+    session = _Session(job, run_dir, reporter)
+    try:
+        return session.run()
+    except torch.cuda.OutOfMemoryError as exc:
+        total = (torch.cuda.get_device_properties(session.device).total_memory
+                 if session.device.type == "cuda" else None)
+        raise OutOfGpuMemory(out_of_memory_message(job.preset, session.step + 1, total)) from exc
+
+
+class _Session:
+    """One training run's state; `run` is the loop, the methods are its named parts."""
+
+    def __init__(self, job: TrainingJob, run_dir: Path, reporter: Reporter):
+        self.job, self.preset, self.run_dir, self.reporter = job, job.preset, run_dir, reporter
+        self.accelerator = Accelerator(
+            mixed_precision=_precision(self.preset.mixed_precision, reporter))
+        self.device = self.accelerator.device
+        self.step = 0
+        self.memory_warned = False
+        self.clock = _StepClock(self.device)
+
+    def run(self) -> TrainingResult:
+        job, preset, reporter, accelerator = self.job, self.preset, self.reporter, self.accelerator
+        started = time.perf_counter()
+        pipe = self.pipe = self._load_pipeline()
+        fingerprint = profile_fingerprint(job.profile, Path(job.models_dir))
+        # The VAE stays fp32: the SDXL VAE overflows to NaN in fp16, and latents are cached.
+        latents, encoded = cache_latents(
+            pipe.vae, job.images, latent_cache_folder(Path(job.latent_cache_dir), fingerprint),
+            self.device)
+        reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
+        embeddings = (None if preset.train_text_encoder
+                      else encode_captions(pipe, [i.caption for i in job.images], self.device))
+        torch.manual_seed(preset.seed)  # here: loading or building a model may reseed torch
+        params = _add_adapters(pipe, preset)
+        if preset.gradient_checkpointing and self.device.type == "cuda":
+            pipe.unet.enable_gradient_checkpointing()
+        elif preset.gradient_checkpointing:
+            reporter.log("gradient checkpointing off on the CPU: it only saves GPU memory")
+        optimizer = _optimizer(preset.optimizer, params, preset.learning_rate)
+        lr_scheduler, warmup = self._lr_scheduler(optimizer)
+        unet, optimizer, lr_scheduler = accelerator.prepare(pipe.unet, optimizer, lr_scheduler)
+        noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        result = TrainingResult(run_dir=self.run_dir)
+        rng = random.Random(preset.seed)
+        models = _lora_models(pipe, preset)
+        first_epoch = self._resume(result, models, optimizer, lr_scheduler, rng)
+        tracker = _Tracker(job, self.run_dir)
+        inputs = functools.partial(_model_inputs, pipe, noise_scheduler, latents=latents,
+                                   embeddings=embeddings, preset=preset, device=self.device,
+                                   dtype=self.weight_dtype)
+        validate = functools.partial(_validation_loss, pipe, unet, noise_scheduler, job.images,
+                                     latents, embeddings, self.device, self.weight_dtype,
+                                     preset.seed)
+        if not result.validation_losses:
             with accelerator.autocast():
-                loss = _batch_loss(pipe, unet, noise_scheduler, batch, latents, embeddings,
-                                   preset, rng, device)
-            _guard(loss, step + 1, epoch, preset.learning_rate, accelerator.mixed_precision)
-            accelerator.backward(loss / preset.grad_accumulation)
-            window.append(loss.item())
-            if (index + 1) % preset.grad_accumulation and index + 1 < len(batches):
-                continue
-            grad_norm = accelerator.clip_grad_norm_(params, preset.max_grad_norm)
-            optimizer.step()
-            lr_scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            result.losses.append(sum(window) / len(window))
-            tracker.log(step, result.losses[-1], lr_scheduler.get_last_lr()[0], float(grad_norm))
-            window = []
-        result.validation_losses.append(validate())
-        reporter.log(f"epoch {epoch}/{preset.epochs}: step {step}, loss {result.losses[-1]:.4f}, "
-                     f"validation loss {result.validation_losses[-1]:.4f}")
-        if epoch % preset.save_every_n_epochs == 0 or epoch == preset.epochs:
-            info = _save_checkpoint(job, accelerator, pipe, run_dir, epoch, step,
-                                    result.losses[-1])
-            result.checkpoints.append(info)
-            save_state(run_dir, epoch, step, result, models, optimizer, lr_scheduler, rng)
-            reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {step})")
-    tracker.finish()
-    result.details = {
-        "device": str(device), "mixed_precision": accelerator.mixed_precision,
-        "optimizer_steps": step, "epochs": preset.epochs, "images": len(job.images),
-        "latents_encoded": encoded, "warmup_steps": warmup,
-        "seconds": round(time.perf_counter() - started, 1),
-        "trainable_parameters": sum(p.numel() for p in params),
-        "base_model": fingerprint,
-    }
-    _write_loss_curve(result, run_dir)
-    return result
+                result.validation_losses.append(validate())
+        for epoch in range(first_epoch, preset.epochs + 1):
+            batches = bucket_batches(job.images, preset.batch_size, preset.seed * 1000 + epoch)
+            window: list[float] = []
+            for index, batch in enumerate(batches):
+                with self.clock.total():
+                    model_inputs = inputs(batch=batch, rng=rng)
+                    with self.clock.model(), accelerator.autocast():
+                        loss = _loss(pipe, unet, model_inputs, embeddings, self.device)
+                    check_finite(loss, self.step + 1, epoch, preset, accelerator.mixed_precision)
+                    with self.clock.model():
+                        accelerator.backward(loss / preset.grad_accumulation)
+                    window.append(loss.item())
+                    if (index + 1) % preset.grad_accumulation and index + 1 < len(batches):
+                        continue
+                    with self.clock.model():
+                        grad_norm = accelerator.clip_grad_norm_(params, preset.max_grad_norm)
+                        optimizer.step()
+                        lr_scheduler.step()
+                        optimizer.zero_grad(set_to_none=True)
+                    self.step += 1
+                    result.losses.append(sum(window) / len(window))
+                    tracker.log(self.step, {"loss": result.losses[-1],
+                                            "lr": lr_scheduler.get_last_lr()[0],
+                                            "grad_norm": float(grad_norm)})
+                    window = []
+                self._check_memory()
+                if preset.sample_every_n_steps and self.step % preset.sample_every_n_steps == 0:
+                    self._samples(tracker)
+            with accelerator.autocast():
+                result.validation_losses.append(validate())
+            reporter.log(f"epoch {epoch}/{preset.epochs}: step {self.step}, "
+                         f"loss {result.losses[-1]:.4f}, "
+                         f"validation loss {result.validation_losses[-1]:.4f}")
+            tracker.log(self.step, {"validation_loss": result.validation_losses[-1],
+                                    "epoch": epoch})
+            if epoch % preset.save_every_n_epochs == 0 or epoch == preset.epochs:
+                if not preset.sample_every_n_steps:
+                    self._samples(tracker)
+                info = _save_checkpoint(job, accelerator, pipe, self.run_dir, epoch, self.step,
+                                        result.losses[-1])
+                result.checkpoints.append(info)
+                save_state(self.run_dir, epoch, self.step, result, models, optimizer,
+                           lr_scheduler, rng)
+                reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {self.step})")
+        tracker.finish()
+        result.details = {
+            "device": str(self.device), "mixed_precision": accelerator.mixed_precision,
+            "optimizer_steps": self.step, "epochs": preset.epochs, "images": len(job.images),
+            "latents_encoded": encoded, "warmup_steps": warmup,
+            "seconds": round(time.perf_counter() - started, 1),
+            "trainable_parameters": sum(p.numel() for p in params),
+            "base_model": fingerprint, **self.clock.summary(),
+            **_peak_memory(self.device),
+        }
+        _write_loss_curve(result, self.run_dir)
+        return result
+
+    @property
+    def weight_dtype(self) -> torch.dtype:
+        """Frozen weights in the mixed-precision dtype (half the memory); LoRA stays fp32."""
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(
+            self.accelerator.mixed_precision, torch.float32)
+
+    def _load_pipeline(self):
+        pipe = load_sdxl_pipeline(self.job.profile, Path(self.job.models_dir))
+        pipe.vae.to(self.device)
+        for module in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2):
+            module.to(self.device, dtype=self.weight_dtype)
+        for module in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
+            module.requires_grad_(False)
+        return pipe
+
+    def _lr_scheduler(self, optimizer):
+        preset = self.preset
+        batches_per_epoch = math.ceil(len(self.job.images) / preset.batch_size)  # upper bound
+        steps_per_epoch = math.ceil(batches_per_epoch / preset.grad_accumulation)
+        total_steps = steps_per_epoch * preset.epochs
+        warmup = min(preset.warmup_steps, total_steps // 4)
+        if warmup < preset.warmup_steps:
+            self.reporter.log(f"warmup shortened from {preset.warmup_steps} to {warmup} steps: "
+                              f"the run has only {total_steps} optimizer steps")
+        return get_scheduler(preset.lr_scheduler, optimizer, num_warmup_steps=warmup,
+                             num_training_steps=total_steps,
+                             num_cycles=preset.lr_num_cycles), warmup
+
+    def _resume(self, result, models, optimizer, lr_scheduler, rng) -> int:
+        """The first epoch to train: 1, or the one after the last saved state."""
+        resumed = load_state(self.run_dir, models, optimizer, lr_scheduler, rng)
+        if not resumed:
+            return 1
+        self.step, result.losses = resumed.step, resumed.losses
+        result.validation_losses = resumed.validation_losses
+        result.checkpoints = _saved_checkpoints(self.run_dir, resumed.epoch)
+        self.reporter.log(f"resuming after epoch {resumed.epoch} (step {self.step}) "
+                          f"from {self.run_dir}")
+        return resumed.epoch + 1
+
+    def _samples(self, tracker: _Tracker) -> None:
+        if not self.job.validation_prompts:
+            return
+        strip = render_samples(self.pipe, self.job.validation_prompts, self.preset.seed,
+                               self.job.sample_steps, self.job.profile.resolution,
+                               self.accelerator.autocast)
+        path = save_samples(strip, self.run_dir, self.step)
+        tracker.log_image(self.step, "validation_samples", strip,
+                          " | ".join(self.job.validation_prompts))
+        self.reporter.log(f"validation images at step {self.step}: {path.name}")
+
+    def _check_memory(self) -> None:
+        """Warn once when peak GPU memory nears the card's capacity."""
+        if self.device.type != "cuda" or self.memory_warned:
+            return
+        total = torch.cuda.get_device_properties(self.device).total_memory
+        warning = memory_warning(torch.cuda.max_memory_reserved(self.device), total,
+                                 self.preset)
+        if warning:
+            self.reporter.log(f"WARNING: {warning}")
+            self.memory_warned = True
+
+
+class _StepClock:
+    """Time spent in training steps, and the part inside the model (forward, backward,
+    optimizer step). The rest is input overhead, what the latent and text caches remove."""
+
+    def __init__(self, device: torch.device):
+        self.seconds = {"total": 0.0, "model": 0.0}
+        self._sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def total(self):
+        return self._measure("total")
+
+    def model(self):
+        return self._measure("model")
+
+    @contextlib.contextmanager
+    def _measure(self, name: str):
+        self._sync()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self._sync()
+            self.seconds[name] += time.perf_counter() - start
+
+    def summary(self) -> dict[str, float]:
+        total = self.seconds["total"]
+        return {"step_seconds": round(total, 3),
+                "model_seconds": round(self.seconds["model"], 3),
+                "outside_model_fraction": round(1 - self.seconds["model"] / total, 4)
+                if total else 0.0}
+
+
+def _peak_memory(device: torch.device) -> dict[str, float]:
+    if device.type != "cuda":
+        return {}
+    return {"peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / GIB, 2)}
 
 
 def _precision(requested: str, reporter: Reporter) -> str:
@@ -202,25 +336,44 @@ def _optimizer(name: str, params: list[torch.nn.Parameter], lr: float) -> torch.
     raise ValueError(f"unknown optimizer {name!r}: use adamw, adafactor or adamw8bit")
 
 
-def _batch_loss(pipe, unet, noise_scheduler, batch, latents, embeddings, preset, rng, device
-                ) -> torch.Tensor:
+@dataclass
+class _ModelInputs:
+    noisy: torch.Tensor
+    timesteps: torch.Tensor
+    target: torch.Tensor
+    loss_weights: torch.Tensor
+    time_ids: torch.Tensor
+    captions: list[str]
+
+
+def _model_inputs(pipe, noise_scheduler, batch, rng, *, latents, embeddings, preset, device,
+                  dtype) -> _ModelInputs:
+    """Everything a step needs besides the model: cached latents, noise, timesteps, target."""
     x0 = torch.stack([latents[image.key] for image in batch]).to(device)
-    captions = ["" if rng.random() < preset.caption_dropout else image.caption for image in batch]
-    prompt_embeds, pooled = _conditioning(pipe, captions, embeddings, device)
     noise = torch.randn_like(x0)
     if preset.noise_offset:
         noise += preset.noise_offset * torch.randn(x0.shape[0], x0.shape[1], 1, 1, device=device)
     timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],),
                               device=device)
-    noisy = noise_scheduler.add_noise(x0, noise, timesteps)
-    added = {"text_embeds": pooled,
-             "time_ids": torch.stack([time_ids(image.bucket) for image in batch]).to(device)}
-    prediction = unet(noisy, timesteps, prompt_embeds, added_cond_kwargs=added).sample
-    v_prediction = _is_v_prediction(noise_scheduler)
-    target = _target(noise_scheduler, x0, noise, timesteps)
-    per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean((1, 2, 3))
-    return (per_sample * _min_snr_weights(noise_scheduler, timesteps, preset.min_snr_gamma,
-                                          v_prediction)).mean()
+    weights = _min_snr_weights(noise_scheduler, timesteps, preset.min_snr_gamma,
+                               _is_v_prediction(noise_scheduler))
+    return _ModelInputs(
+        noisy=noise_scheduler.add_noise(x0, noise, timesteps).to(dtype), timesteps=timesteps,
+        target=_target(noise_scheduler, x0, noise, timesteps), loss_weights=weights,
+        time_ids=torch.stack([time_ids(image.bucket) for image in batch]).to(device),
+        captions=["" if rng.random() < preset.caption_dropout else image.caption
+                  for image in batch])
+
+
+def _loss(pipe, unet, inputs: _ModelInputs, embeddings, device) -> torch.Tensor:
+    prompt_embeds, pooled = _conditioning(pipe, inputs.captions, embeddings, device)
+    dtype = inputs.noisy.dtype
+    added = {"text_embeds": pooled.to(dtype), "time_ids": inputs.time_ids.to(dtype)}
+    prediction = unet(inputs.noisy, inputs.timesteps, prompt_embeds.to(dtype),
+                      added_cond_kwargs=added).sample
+    per_sample = F.mse_loss(prediction.float(), inputs.target.float(),
+                            reduction="none").mean((1, 2, 3))
+    return (per_sample * inputs.loss_weights).mean()
 
 
 def _conditioning(pipe, captions, embeddings, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -255,7 +408,7 @@ def _min_snr_weights(noise_scheduler, timesteps, gamma: float, v_prediction: boo
 
 @torch.no_grad()
 def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, device,
-                     seed: int) -> float:
+                     dtype: torch.dtype, seed: int) -> float:
     """Plain MSE on every image at fixed noise and evenly spread timesteps: unlike the
     per-step loss it does not jump with the random timesteps, so its trend can be read."""
     generator = torch.Generator().manual_seed(seed)
@@ -267,22 +420,13 @@ def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, d
         noise = torch.randn(x0.shape, generator=generator).to(device)
         t = spread[index:index + 1].to(device)
         prompt_embeds, pooled = _conditioning(pipe, [image.caption], embeddings, device)
-        added = {"text_embeds": pooled, "time_ids": time_ids(image.bucket)[None].to(device)}
-        prediction = unet(noise_scheduler.add_noise(x0, noise, t), t, prompt_embeds,
-                          added_cond_kwargs=added).sample
+        added = {"text_embeds": pooled.to(dtype),
+                 "time_ids": time_ids(image.bucket)[None].to(device, dtype)}
+        prediction = unet(noise_scheduler.add_noise(x0, noise, t).to(dtype), t,
+                          prompt_embeds.to(dtype), added_cond_kwargs=added).sample
         target = _target(noise_scheduler, x0, noise, t)
         total += F.mse_loss(prediction.float(), target.float()).item()
     return total / len(images)
-
-
-def _guard(loss: torch.Tensor, step: int, epoch: int, lr: float, precision: str) -> None:
-    if torch.isfinite(loss):
-        return
-    raise TrainingDiverged(
-        f"loss became {loss.item()} at step {step} (epoch {epoch}). Likely cause: the learning "
-        f"rate {lr:g} is too high for this data, or half-precision overflow "
-        f"(mixed precision: {precision}). Fix: lower learning_rate (try {lr / 10:g}), use bf16 "
-        "instead of fp16, and keep the VAE in fp32 (or use the fp16-fix SDXL VAE).")
 
 
 def _save_checkpoint(job, accelerator, pipe, run_dir: Path, epoch: int, step: int, loss: float
@@ -328,9 +472,15 @@ class _Tracker:
                               name=f"{job.lora}-{run_dir.name}", config=job.preset.to_dict(),
                               settings=wandb.Settings(silent=True))
 
-    def log(self, step: int, loss: float, lr: float, grad_norm: float) -> None:
+    def log(self, step: int, values: dict[str, float]) -> None:
         if self.run is not None:
-            self.run.log({"loss": loss, "lr": lr, "grad_norm": grad_norm}, step=step)
+            self.run.log(values, step=step)
+
+    def log_image(self, step: int, key: str, image: Image.Image, caption: str) -> None:
+        if self.run is not None:
+            import wandb
+
+            self.run.log({key: wandb.Image(image, caption=caption)}, step=step)
 
     def finish(self) -> None:
         if self.run is not None:

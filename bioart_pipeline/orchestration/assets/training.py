@@ -45,6 +45,7 @@ def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
     with Image.open(run_dir / "loss.png") as curve:
         loss_md = markdown_image(curve.copy(), "loss curve")
     return stage_result(path, version, {
+        **_latest_samples(run_dir),
         "run_folder": dg.MetadataValue.path(str(run_dir)),
         "reused_previous_run": reused,
         "checkpoints": table_md(table, ["epoch", "step", "loss", "sha256"]),
@@ -55,7 +56,19 @@ def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
         "optimizer_steps": int(report["optimizer_steps"]),
         "training_seconds": float(report["seconds"]),
         "device": report["device"], "mixed_precision": report["mixed_precision"],
+        "outside_model_fraction": float(report["outside_model_fraction"]),
+        **{k: float(report[k]) for k in ("peak_gpu_memory_gib",) if k in report},
     }, upstream=workspace.tables(spec.name, "license_manifest", "preprocessed_images"))
+
+
+def _latest_samples(run_dir) -> dict[str, dg.MetadataValue]:
+    """The last validation images, one per spec prompt, as trained at the final step."""
+    strips = sorted((run_dir / "samples").glob("step_*.png"))
+    if not strips:
+        return {}
+    with Image.open(strips[-1]) as strip:
+        picture = markdown_image(strip.copy(), f"validation images, {strips[-1].stem}")
+    return {"validation_samples": dg.MetadataValue.md(picture)}
 
 
 def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> TrainingJob:
@@ -81,7 +94,8 @@ def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> Training
             license_id=spec.release_license, trigger=spec.trigger,
             resolution=profile.resolution, base_model_version=profile.base_model_version,
             rank=preset.rank, alpha=preset.alpha, output_name=spec.release_stem()),
-        validation_prompts=spec.validation_prompts, wandb_mode=wandb_mode,
+        validation_prompts=spec.validation_prompts, sample_steps=spec.evaluation.steps,
+        wandb_mode=wandb_mode,
     )
 
 

@@ -1,0 +1,40 @@
+"""Validation images during training: the spec's prompts at a fixed seed, so that a run
+that has stopped learning or started to overcook is visible while it trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+
+from bioart_pipeline.common.files import atomic_path
+
+LABEL_HEIGHT = 14
+
+
+@torch.no_grad()
+def render_samples(pipe, prompts: tuple[str, ...], seed: int, steps: int, size: int,
+                   autocast) -> Image.Image:
+    """One image per prompt, side by side, each labelled with its prompt index."""
+    was_training = pipe.unet.training
+    pipe.unet.eval()
+    with autocast():
+        images = pipe(prompt=list(prompts),
+                      generator=[torch.Generator("cpu").manual_seed(seed) for _ in prompts],
+                      num_inference_steps=steps, height=size, width=size).images
+    pipe.unet.train(was_training)
+    strip = Image.new("RGB", (size * len(images), size + LABEL_HEIGHT), "white")
+    draw = ImageDraw.Draw(strip)
+    for index, image in enumerate(images):
+        strip.paste(image.convert("RGB"), (index * size, LABEL_HEIGHT))
+        draw.text((index * size + 3, 1), f"prompt {index}", fill="black")
+    return strip
+
+
+def save_samples(strip: Image.Image, run_dir: Path, step: int) -> Path:
+    path = run_dir / "samples" / f"step_{step:06d}.png"
+    path.parent.mkdir(exist_ok=True)
+    with atomic_path(path) as tmp:
+        strip.save(tmp, format="PNG")
+    return path
