@@ -67,3 +67,27 @@ def drawing(seed: int, size: tuple[int, int] = (640, 640), mode: str = "RGB") ->
         draw.ellipse([x, y, x + rng.randint(60, 150), y + rng.randint(60, 150)],
                      fill=colour[: len(mode)], outline=(20, 20, 40, 255)[: len(mode)], width=6)
     return image
+
+
+def tiny_training_job(tmp_path: Path, models_dir: Path, prompts: tuple[str, ...] = (),
+                      **overrides):
+    """A short style run on 12 drawn images at the tiny model's 128 px."""
+    from bioart_pipeline.models.profiles import get_profile
+    from bioart_pipeline.specs.presets import PRESETS
+    from bioart_pipeline.training.job import TrainingImage, TrainingJob
+
+    images = []
+    for seed in range(12):
+        path = tmp_path / "images" / f"{seed}.png"
+        path.parent.mkdir(exist_ok=True)
+        drawing(seed, size=(512, 512)).resize((128, 128)).save(path)
+        images.append(TrainingImage(key=f"k{seed}", file=str(path), role="train",
+                                    caption=f"trig, a cell with {seed % 3} nuclei",
+                                    bucket=(128, 128)))
+    preset = PRESETS["style"].with_overrides({
+        "epochs": 6, "save_every_n_epochs": 1, "batch_size": 2, "grad_accumulation": 2,
+        "warmup_steps": 2, "learning_rate": 1e-3, **overrides})
+    return TrainingJob(lora="tiny_run", profile=get_profile("tiny"), preset=preset,
+                       images=tuple(images), models_dir=str(models_dir),
+                       latent_cache_dir=str(tmp_path / "latents"), validation_prompts=prompts,
+                       sample_steps=2, wandb_mode="disabled")

@@ -13,29 +13,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bioart_pipeline.models.profiles import get_profile
-from bioart_pipeline.specs.presets import PRESETS
-from bioart_pipeline.training.job import TrainingImage, TrainingJob
-from tests.conftest import drawing
+from tests.conftest import tiny_training_job
 
 EPOCHS = 6
 
 
 def _job(tmp_path: Path, models_dir: Path, **overrides) -> Path:
-    images = []
-    for seed in range(12):
-        path = tmp_path / "images" / f"{seed}.png"
-        path.parent.mkdir(exist_ok=True)
-        drawing(seed, size=(512, 512)).resize((128, 128)).save(path)
-        images.append(TrainingImage(key=f"k{seed}", file=str(path), role="train",
-                                    caption=f"trig, a cell with {seed % 3} nuclei",
-                                    bucket=(128, 128)))
-    preset = PRESETS["style"].with_overrides({
-        "epochs": EPOCHS, "save_every_n_epochs": 1, "batch_size": 2, "grad_accumulation": 2,
-        "warmup_steps": 2, "learning_rate": 1e-3, **overrides})
-    job = TrainingJob(lora="resume", profile=get_profile("tiny"), preset=preset,
-                      images=tuple(images), models_dir=str(models_dir),
-                      latent_cache_dir=str(tmp_path / "latents"), wandb_mode="disabled")
+    job = tiny_training_job(tmp_path, models_dir, epochs=EPOCHS, **overrides)
     return job.save(tmp_path / "job.json")
 
 

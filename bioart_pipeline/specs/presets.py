@@ -16,6 +16,8 @@ LORA_TARGETS: dict[str, tuple[str, ...]] = {
               "ff.net.2", "conv1", "conv2", "conv_shortcut", "time_emb_proj"),
 }
 
+OPTIMIZERS = ("adamw", "adafactor", "adamw8bit")
+
 
 @dataclass(frozen=True)
 class TrainingPreset:
@@ -46,6 +48,9 @@ class TrainingPreset:
         if self.lora_targets not in LORA_TARGETS:
             raise ValueError(f"lora_targets must be one of {list(LORA_TARGETS)}, "
                              f"got {self.lora_targets!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, "
+                             f"got {self.optimizer!r}")
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainingPreset:
         known = {f.name for f in fields(self)}

@@ -18,6 +18,7 @@ from accelerate import Accelerator
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import compute_snr
+from diffusers.utils import logging as diffusers_logging
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from PIL import Image
@@ -87,6 +88,7 @@ class _Session:
 
     def run(self) -> TrainingResult:
         job, preset, reporter, accelerator = self.job, self.preset, self.reporter, self.accelerator
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         pipe = self.pipe = self._load_pipeline()
         fingerprint = profile_fingerprint(job.profile, Path(job.models_dir))
@@ -187,8 +189,11 @@ class _Session:
     def _load_pipeline(self):
         pipe = load_sdxl_pipeline(self.job.profile, Path(self.job.models_dir))
         pipe.vae.to(self.device)
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()  # its cast warning lists no module for SDXL
         for module in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2):
             module.to(self.device, dtype=self.weight_dtype)
+        diffusers_logging.set_verbosity(verbosity)
         for module in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
             module.requires_grad_(False)
         return pipe
@@ -327,11 +332,14 @@ def _optimizer(name: str, params: list[torch.nn.Parameter], lr: float) -> torch.
         return Adafactor(params, lr=lr, scale_parameter=False, relative_step=False,
                          warmup_init=False)
     if name == "adamw8bit":
+        if not torch.cuda.is_available():
+            raise ValueError("optimizer adamw8bit runs only on a CUDA GPU (bitsandbytes); "
+                             "use adamw or adafactor on this machine")
         try:
             import bitsandbytes as bnb
         except ImportError as exc:
-            raise ValueError("optimizer adamw8bit needs bitsandbytes on a CUDA machine; "
-                             "use adamw or adafactor") from exc
+            raise ValueError("optimizer adamw8bit needs bitsandbytes: pip install bitsandbytes, "
+                             "or use adamw or adafactor") from exc
         return bnb.optim.AdamW8bit(params, lr=lr, weight_decay=1e-2)
     raise ValueError(f"unknown optimizer {name!r}: use adamw, adafactor or adamw8bit")
 

@@ -1,0 +1,92 @@
+"""The training loop's guards and observability, in process on the tiny model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from accelerate.state import AcceleratorState
+from PIL import Image
+from safetensors.torch import load_file
+
+from bioart_pipeline.specs.presets import PRESETS
+from bioart_pipeline.training import loop
+from bioart_pipeline.training.guards import GIB, OutOfGpuMemory, memory_warning
+from tests.conftest import tiny_training_job
+
+PROMPTS = ("trig, a mitochondrion", "a red blood cell")
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def log(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_half_precision_trains_with_fp32_lora_and_saves_validation_images(
+        tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU's bf16 path (frozen weights in bf16, VAE and LoRA in fp32) run on the CPU."""
+    monkeypatch.setattr(loop, "_precision", lambda requested, reporter: "bf16")
+    job = tiny_training_job(tmp_path, models_dir, PROMPTS, epochs=2, sample_every_n_steps=2)
+    try:
+        result = loop.train_lora(job, tmp_path / "run", _Log())
+    finally:  # accelerate keeps one precision per process (a real run is its own process)
+        AcceleratorState._reset_state(reset_partial_state=True)
+
+    assert result.details["mixed_precision"] == "bf16"
+    assert result.details["optimizer_steps"] == 6
+    assert all(torch.isfinite(torch.tensor(result.losses)))
+    lora = load_file(str(tmp_path / "run" / "epoch_0002.safetensors"))
+    assert {t.dtype for k, t in lora.items() if "lora" in k} == {torch.float32}
+    strips = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
+    assert strips == ["step_000002.png", "step_000004.png", "step_000006.png"]
+    with Image.open(tmp_path / "run" / "samples" / strips[-1]) as strip:
+        assert strip.size == (128 * len(PROMPTS), 128 + 14)
+
+
+def test_step_time_is_split_into_model_and_overhead(tmp_path: Path, models_dir: Path) -> None:
+    job = tiny_training_job(tmp_path, models_dir, epochs=1)
+    details = loop.train_lora(job, tmp_path / "run", _Log()).details
+    assert 0 < details["model_seconds"] < details["step_seconds"]
+    assert details["outside_model_fraction"] == pytest.approx(
+        1 - details["model_seconds"] / details["step_seconds"], abs=1e-3)
+
+
+def test_out_of_memory_names_the_settings_to_change(tmp_path: Path, models_dir: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(loop, "_loss", no_memory)
+    job = tiny_training_job(tmp_path, models_dir, epochs=1, batch_size=4,
+                            train_text_encoder=True)
+    with pytest.raises(OutOfGpuMemory) as stopped:
+        loop.train_lora(job, tmp_path / "run", _Log())
+    message = str(stopped.value)
+    assert "out of memory at step 1" in message
+    assert "batch_size: 2 with grad_accumulation: 4" in message
+    assert "adamw8bit" in message and "train_text_encoder: false" in message
+
+
+def test_memory_warning_only_near_capacity() -> None:
+    preset = PRESETS["subject"]
+    assert memory_warning(6 * GIB, 12 * GIB, preset) is None
+    near = memory_warning(int(11.2 * GIB), 12 * GIB, preset)
+    assert near and "close to the card's capacity" in near and "lower rank (now 64)" in near
+    past = memory_warning(14 * GIB, 12 * GIB, preset)
+    assert past and "spilling into system memory" in past
+
+
+def test_unknown_optimizer_is_refused_when_the_spec_is_read() -> None:
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        PRESETS["style"].with_overrides({"optimizer": "adam8"})
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_8bit_adamw_without_cuda_says_what_to_use(tmp_path: Path, models_dir: Path) -> None:
+    job = tiny_training_job(tmp_path, models_dir, epochs=1, optimizer="adamw8bit")
+    with pytest.raises(ValueError, match="only on a CUDA GPU"):
+        loop.train_lora(job, tmp_path / "run", _Log())
