@@ -86,6 +86,8 @@ def test_training_reports_checkpoints_and_loss(pipeline_run: dict) -> None:
     table = pd.read_parquet(meta["table"].value)
     assert list(table["epoch"]) == [1, 2]
     assert all(Path(f).exists() for f in table["file"])
+    assert "data:image/png;base64" in meta["validation_samples"].value
+    assert 0 <= meta["outside_model_fraction"].value < 1
 
 
 def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:

@@ -85,7 +85,7 @@ def test_unknown_optimizer_is_refused_when_the_spec_is_read() -> None:
         PRESETS["style"].with_overrides({"optimizer": "adam8"})
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the message for machines without CUDA")
 def test_8bit_adamw_without_cuda_says_what_to_use(tmp_path: Path, models_dir: Path) -> None:
     job = tiny_training_job(tmp_path, models_dir, epochs=1, optimizer="adamw8bit")
     with pytest.raises(ValueError, match="only on a CUDA GPU"):

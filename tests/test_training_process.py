@@ -9,11 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.conftest import tiny_training_job
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.definitions import build_definitions
+from tests.conftest import make_data_dir, quick_spec, tiny_training_job
 
 EPOCHS = 6
 
@@ -85,3 +88,21 @@ def test_exploding_learning_rate_stops_with_the_guards_message(tmp_path: Path,
     assert "training stopped: loss became" in output and "lower learning_rate" in output
     assert "Traceback" not in output
     assert not (tmp_path / "exploding" / "report.json").exists()
+
+
+def test_under_dagster_a_diverging_run_fails_with_the_guards_message(tmp_path: Path) -> None:
+    spec = quick_spec()
+    spec["training"].update(learning_rate=1e6, max_grad_norm=1e9)
+    data_dir = make_data_dir(tmp_path, {"test_style": spec})
+    defs = build_definitions(Workspace(data_dir, tmp_path / "outputs"))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("lora_specs", ["test_style"])
+    result = defs.resolve_job_def("lora_pipeline").execute_in_process(
+        partition_key="test_style", instance=instance, raise_on_error=False,
+        asset_selection=[dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_images",
+                                                  "captions", "license_manifest",
+                                                  "lora_checkpoints")])
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert [e.step_key for e in failures] == ["lora_checkpoints"]
+    message = failures[0].step_failure_data.error.message
+    assert "loss became nan" in message and "lower learning_rate" in message

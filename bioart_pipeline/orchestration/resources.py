@@ -6,8 +6,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from bioart_pipeline.common.files import read_json
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.specs import LoraSpec, load_spec
+from bioart_pipeline.training.entrypoint import STOPPED
 
 
 class StudioData(dg.ConfigurableResource):
@@ -37,5 +39,11 @@ class TrainingCompute(dg.ConfigurableResource):
               ) -> dg.MaterializeResult:
         command = [sys.executable, "-m", "bioart_pipeline.training.entrypoint",
                    str(job_file), str(run_dir)]
-        invocation = dg.PipesSubprocessClient().run(command=command, context=context)
+        try:
+            invocation = dg.PipesSubprocessClient().run(command=command, context=context)
+        except Exception as exc:
+            stopped = run_dir / STOPPED
+            if stopped.exists():  # the trainer's diagnosis, not "process failed with code 2"
+                raise dg.Failure(description=read_json(stopped)["message"]) from exc
+            raise
         return invocation.get_materialize_result()

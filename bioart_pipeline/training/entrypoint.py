@@ -19,6 +19,8 @@ from bioart_pipeline.training.job import TrainingJob
 from bioart_pipeline.training.loop import TrainingResult, train_lora
 
 REPORT = "report.json"
+# Written when the run stops with a diagnosis, so the orchestrator can show it as the failure.
+STOPPED = "stopped.json"
 
 
 class _ConsoleReporter:
@@ -41,9 +43,14 @@ class _PipesReporter:
 def run(job_file: Path, run_dir: Path, reporter: Any) -> dict[str, Any]:
     job = TrainingJob.load(job_file)
     run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / STOPPED).unlink(missing_ok=True)
     reporter.log(f"training {job.lora}: {len(job.images)} images, {job.preset.epochs} epochs, "
                  f"rank {job.preset.rank}, alpha {job.preset.alpha}")
-    result = train_lora(job, run_dir, reporter)
+    try:
+        result = train_lora(job, run_dir, reporter)
+    except TrainingStopped as exc:
+        atomic_write_json(run_dir / STOPPED, {"reason": type(exc).__name__, "message": str(exc)})
+        raise
     report = _report(result)
     atomic_write_json(run_dir / REPORT, report)
     return report
@@ -68,9 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"training stopped: {exc}", file=sys.stderr)
             return 2
         return 0
-    # Under Pipes an exception travels to Dagster, which fails the step with its message.
+    # Under Pipes the orchestrator reads STOPPED for the diagnosis; other errors travel whole.
     with open_dagster_pipes() as pipes:
-        report = run(args.job, args.run_dir, _PipesReporter(pipes))
+        try:
+            report = run(args.job, args.run_dir, _PipesReporter(pipes))
+        except TrainingStopped as exc:
+            pipes.log.error(f"training stopped: {exc}")
+            return 2
         pipes.report_asset_materialization(metadata={
             "final_loss": {"raw_value": report["losses"][-1], "type": "float"},
             "optimizer_steps": {"raw_value": report["optimizer_steps"], "type": "int"},
