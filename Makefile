@@ -48,3 +48,4 @@ clean:
 ## bench: benchmarks that print figures (not part of make test)
 bench: $(STAMP)
 	$(PY) benchmarks/preprocessing.py
+	$(PY) benchmarks/training.py

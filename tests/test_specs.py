@@ -42,6 +42,8 @@ def test_overrides_apply(tmp_path: Path) -> None:
     ({"trigger": ""}, "missing required field 'trigger'"),
     ({"background": "#123456"}, "background must be one of"),
     ({"validation_prompts": ["cellulastyle, a cell"]}, "without the trigger word"),
+    ({"profile": "sd15"}, "unknown model profile"),
+    ({"training": {"optimizer": "lion"}}, "optimizer must be one of"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(SpecError, match=message):
@@ -51,3 +53,12 @@ def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) 
 def test_file_name_is_the_partition_key(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="lowercase"):
         load_spec(_write(tmp_path, quick_spec(), name="My LoRA"))
+
+
+def test_single_file_base_model_takes_its_config_folder(tmp_path: Path) -> None:
+    spec = load_spec(_write(tmp_path, {**quick_spec(), "profile": "sdxl",
+                                       "base_model": "/models/juggernautXL.safetensors",
+                                       "base_model_config": "/models/sdxl-base-configs"}))
+    profile = spec.model_profile
+    assert profile.source == "/models/juggernautXL.safetensors"
+    assert profile.single_file_config == "/models/sdxl-base-configs"

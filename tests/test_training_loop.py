@@ -10,8 +10,10 @@ from accelerate.state import AcceleratorState
 from PIL import Image
 from safetensors.torch import load_file
 
+from bioart_pipeline.models.profiles import load_sdxl_pipeline
 from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training import loop
+from bioart_pipeline.training.data import cache_latents
 from bioart_pipeline.training.guards import GIB, OutOfGpuMemory, memory_warning
 from tests.conftest import tiny_training_job
 
@@ -90,3 +92,14 @@ def test_8bit_adamw_without_cuda_says_what_to_use(tmp_path: Path, models_dir: Pa
     job = tiny_training_job(tmp_path, models_dir, epochs=1, optimizer="adamw8bit")
     with pytest.raises(ValueError, match="only on a CUDA GPU"):
         loop.train_lora(job, tmp_path / "run", _Log())
+
+
+def test_vae_that_overflows_is_refused_with_the_fix(tmp_path: Path, models_dir: Path) -> None:
+    """What the SDXL VAE does in fp16: NaN latents must never reach the cache."""
+    job = tiny_training_job(tmp_path, models_dir)
+    vae = load_sdxl_pipeline(job.profile, models_dir).vae
+    with torch.no_grad():
+        vae.encoder.conv_in.weight.fill_(float("inf"))
+    with pytest.raises(ValueError, match="fp16-fix VAE"):
+        cache_latents(vae, job.images, tmp_path / "latents", torch.device("cpu"))
+    assert not list((tmp_path / "latents").glob("*.safetensors"))

@@ -67,17 +67,20 @@ _PROFILES = {
 }
 
 
-def get_profile(name: str, source: str | None = None) -> ModelProfile:
-    """A built-in profile by name; `source` overrides the sdxl weights location."""
+def get_profile(name: str, source: str | None = None, single_file_config: str | None = None
+                ) -> ModelProfile:
+    """A built-in profile by name; `source` overrides the sdxl weights location, and
+    `single_file_config` names the configs folder for a single-file source."""
     key = name.strip().lower()
     if key not in _PROFILES:
         raise ValueError(f"unknown model profile {name!r}; known profiles: {', '.join(_PROFILES)}")
     profile = _PROFILES[key]
-    if source is None or source == profile.source:
+    if (source is None or source == profile.source) and single_file_config is None:
         return profile
     if profile.is_builtin:
         raise ValueError(f"profile {key!r} is built in; its source cannot be overridden")
-    return dataclasses.replace(profile, source=str(source))
+    return dataclasses.replace(profile, source=str(source or profile.source),
+                               single_file_config=single_file_config)
 
 
 def _check_not_pickle(source: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from bioart_pipeline.evaluation.scoring import Thresholds
+from bioart_pipeline.models.profiles import ModelProfile, get_profile
 from bioart_pipeline.specs.presets import PRESETS, TrainingPreset
 
 LORA_TYPES = tuple(PRESETS)
@@ -45,6 +46,9 @@ class LoraSpec:
     author: str
     release_license: str
     base_model: str | None = None
+    # For a single-file base_model: a local diffusers folder with the pipeline's configs
+    # (without it diffusers fetches them from the hub once).
+    base_model_config: str | None = None
     regularization: tuple[str, ...] = ()
     background: str = "#FFFFFF"
     license_policy: str = "exclude"
@@ -54,6 +58,10 @@ class LoraSpec:
     training: TrainingPreset = field(default_factory=lambda: PRESETS["style"])
     evaluation: EvaluationOptions = field(default_factory=EvaluationOptions)
     source_file: str = ""
+
+    @property
+    def model_profile(self) -> ModelProfile:
+        return get_profile(self.profile, self.base_model, self.base_model_config)
 
     def release_stem(self, epoch: int | None = None) -> str:
         """`{project}_{subject}_{rank}_{epoch}`: the studio's release file naming."""
@@ -98,6 +106,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
         author=_required(raw, "author"),
         release_license=_required(raw, "release_license"),
         base_model=raw.get("base_model"),
+        base_model_config=raw.get("base_model_config"),
         background=str(raw.get("background", "#FFFFFF")).upper(),
         license_policy=_choice(raw, "license_policy", ("exclude", "fail"), default="exclude"),
         preprocessing=_preprocessing(raw.get("preprocessing") or {}),
@@ -105,6 +114,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
         evaluation=_evaluation(raw.get("evaluation") or {}),
         source_file=path.name,
     )
+    spec.model_profile  # noqa: B018 - an unknown profile fails here, not mid-pipeline
     if spec.background not in BACKGROUNDS:
         raise ValueError(f"background must be one of {BACKGROUNDS}, got {spec.background!r}")
     if not any(spec.trigger not in prompt for prompt in spec.validation_prompts):

@@ -47,15 +47,27 @@ def cache_latents(vae: torch.nn.Module, images: tuple[TrainingImage, ...], folde
 
 def _encode_to(vae: torch.nn.Module, image: TrainingImage, path: Path, device: torch.device
                ) -> None:
+    latent = encode_latent(vae, image, device)
+    with atomic_path(path) as tmp:
+        save_file({"latents": latent.cpu().contiguous()}, str(tmp))
+
+
+@torch.no_grad()
+def encode_latent(vae: torch.nn.Module, image: TrainingImage, device: torch.device
+                  ) -> torch.Tensor:
+    """The image's latent (C, h, w), scaled for the UNet; refuses non-finite output."""
     pixels = np.asarray(Image.open(image.file).convert("RGB"), dtype=np.float32) / 127.5 - 1.0
     if (pixels.shape[1], pixels.shape[0]) != tuple(image.bucket):
         raise ValueError(f"{image.file} is {pixels.shape[1]}x{pixels.shape[0]}, "
                          f"expected its bucket {image.bucket}")
     batch = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).to(device, vae.dtype)
     # The distribution mean: deterministic, and what the cache key promises.
-    mean = vae.encode(batch).latent_dist.mean[0].float() * vae.config.scaling_factor
-    with atomic_path(path) as tmp:
-        save_file({"latents": mean.cpu().contiguous()}, str(tmp))
+    latent = vae.encode(batch).latent_dist.mean[0].float() * vae.config.scaling_factor
+    if not torch.isfinite(latent).all():
+        raise ValueError(f"the VAE ({vae.dtype}) produced NaN/inf latents for {image.file}: "
+                         "the SDXL VAE overflows in fp16; encode in fp32 or use the "
+                         "fp16-fix VAE (madebyollin/sdxl-vae-fp16-fix)")
+    return latent
 
 
 @torch.no_grad()

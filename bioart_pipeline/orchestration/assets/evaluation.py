@@ -16,7 +16,7 @@ from bioart_pipeline.common.files import (
 from bioart_pipeline.evaluation.scoring import recommend, score_cells
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings, grid_image, render_xy
 from bioart_pipeline.licensing.manifest import training_rows
-from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.models.profiles import load_sdxl_pipeline
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
@@ -37,7 +37,7 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
     checkpoints = checkpoint_table(workspace, spec.name).sort_values("epoch")
-    profile = get_profile(spec.profile, spec.base_model)
+    profile = spec.model_profile
     ev = spec.evaluation
     settings = XYSettings(prompts=spec.validation_prompts, weights=ev.weights, seeds=ev.seeds,
                           steps=ev.steps, guidance_scale=ev.guidance_scale,

@@ -6,7 +6,6 @@ from PIL import Image
 
 from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_table, write_table
-from bioart_pipeline.models.profiles import get_profile
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
@@ -25,7 +24,7 @@ def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
     corrupt, tiny, blurry and duplicate files quarantined with the reason."""
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
-    profile = get_profile(spec.profile, spec.base_model)
+    profile = spec.model_profile
     options = PreprocessOptions(background=spec.background, resolution=profile.resolution,
                                 bucket_step=profile.bucket_step,
                                 **{"min_side": profile.min_side, **spec.preprocessing})

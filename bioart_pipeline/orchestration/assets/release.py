@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 
 from bioart_pipeline.common.files import read_json, read_table, sha256_file
-from bioart_pipeline.models.profiles import get_profile
 from bioart_pipeline.orchestration.assets.evaluation import GRID, SCORES, current_evaluation
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
@@ -47,7 +46,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
     manifest_file = workspace.table("license_manifest", spec.name)
     manifest_dir = manifest_file.parent
     eval_dir = workspace.stage_dir("xy_plot_evaluation", spec.name) / evaluation
-    profile = get_profile(spec.profile, spec.base_model)
+    profile = spec.model_profile
     report = read_json(Path(row["file"]).parent / REPORT)
     card = model_card(
         title=f"{spec.project} {spec.subject}", spec_type=spec.type, trigger=spec.trigger,

@@ -9,7 +9,7 @@ from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_json, read_table, write_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.licensing.manifest import training_rows
-from bioart_pipeline.models.profiles import get_profile, profile_fingerprint
+from bioart_pipeline.models.profiles import profile_fingerprint
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData, TrainingCompute
@@ -84,7 +84,7 @@ def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> Training
                       bucket=(int(buckets.at[row.key, "bucket_width"]),
                               int(buckets.at[row.key, "bucket_height"])))
         for row in manifest.itertuples())
-    profile = get_profile(spec.profile, spec.base_model)
+    profile = spec.model_profile
     preset = spec.training
     return TrainingJob(
         lora=spec.name, profile=profile, preset=preset, images=images,
