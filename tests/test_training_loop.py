@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -49,9 +50,17 @@ def test_half_precision_trains_with_fp32_lora_and_saves_validation_images(
         assert strip.size == (128 * len(PROMPTS), 128 + 14)
 
 
-def test_step_time_is_split_into_model_and_overhead(tmp_path: Path, models_dir: Path) -> None:
-    job = tiny_training_job(tmp_path, models_dir, epochs=1)
+def test_offline_wandb_gets_metrics_and_validation_images_and_step_time_is_split(
+        tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    job = dataclasses.replace(tiny_training_job(tmp_path, models_dir, PROMPTS, epochs=1),
+                              wandb_mode="offline")
     details = loop.train_lora(job, tmp_path / "run", _Log()).details
+    images = list((tmp_path / "run" / "wandb").glob(
+        "offline-run-*/files/media/images/validation_samples_*.png"))
+    assert len(images) == 1
+    history = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert history and history[0].stat().st_size > 0
     assert 0 < details["model_seconds"] < details["step_seconds"]
     assert details["outside_model_fraction"] == pytest.approx(
         1 - details["model_seconds"] / details["step_seconds"], abs=1e-3)
