@@ -18,13 +18,16 @@ from bioart_pipeline.orchestration.assets import (
     training,
 )
 from bioart_pipeline.orchestration.jobs import lora_pipeline
-from bioart_pipeline.orchestration.resources import StudioData, TrainingCompute
+from bioart_pipeline.orchestration.resources import CaptionModel, StudioData, TrainingCompute
 
 
-def build_definitions(workspace: Workspace | None = None) -> dg.Definitions:
+def build_definitions(workspace: Workspace | None = None,
+                      caption_model: str | None = None) -> dg.Definitions:
     """Environment variables read here and nowhere else: BIOART_DATA_DIR,
-    BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE."""
+    BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE, BIOART_CAPTION_MODEL."""
     workspace = workspace or Workspace.from_env()
+    if caption_model is None:
+        caption_model = os.environ.get("BIOART_CAPTION_MODEL", "")
     stage_modules = [portfolio, preprocessing, captioning, licensing, training, evaluation,
                      release]
     return dg.Definitions(
@@ -35,6 +38,7 @@ def build_definitions(workspace: Workspace | None = None) -> dg.Definitions:
         resources={
             "studio": StudioData(data_dir=str(workspace.data_dir),
                                  outputs_dir=str(workspace.outputs_dir)),
+            "captioner": CaptionModel(model=caption_model),
             "compute": TrainingCompute(wandb_mode=os.environ.get("BIOART_WANDB_MODE",
                                                                  "offline")),
         },

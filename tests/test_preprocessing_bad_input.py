@@ -107,6 +107,8 @@ def test_transparency_becomes_the_background_colour(outcome: pd.DataFrame,
     with Image.open(preprocessed_file(tmp_path / "cache",
                                       outcome.at["palette_alpha.png", "key"])) as out:
         assert out.getpixel((0, 0)) == (255, 255, 255)
+    assert outcome.at["palette_alpha.png", "composited"]  # captions get "white background"
+    assert not outcome.at["rotated.jpg", "composited"]
 
 
 def test_sixteen_bit_is_scaled_not_clipped(outcome: pd.DataFrame, tmp_path: Path) -> None:

@@ -16,10 +16,20 @@ class Terminology:
     version: str
     terms: tuple[tuple[str, str], ...]
     style_words: tuple[str, ...]
+    # tag -> phrases that reveal it in a generated caption
+    views: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    flags: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def fingerprint(self) -> str:
-        return f"v{self.version}-{sha256_json([self.terms, self.style_words])[:12]}"
+        content = [self.terms, self.style_words, self.views, self.flags]
+        return f"v{self.version}-{sha256_json(content)[:12]}"
+
+    def detect(self, caption: str, table: tuple[tuple[str, tuple[str, ...]], ...]
+               ) -> list[str]:
+        """Tags of `table` (views or flags) whose phrases occur as whole words."""
+        return [tag for tag, phrases in table
+                if any(_whole_word(phrase).search(caption) for phrase in phrases)]
 
     def apply(self, caption: str) -> tuple[str, list[str]]:
         """Replace whole-word phrases (any case, simple plurals); report which fired."""
@@ -35,6 +45,10 @@ class Terminology:
         for word in self.style_words:
             caption = re.sub(rf"\b{re.escape(word)}\b", "", caption, flags=re.IGNORECASE)
         return tidy(caption)
+
+
+def _whole_word(phrase: str) -> re.Pattern[str]:
+    return re.compile(rf"\b{re.escape(phrase)}\b", re.IGNORECASE)
 
 
 def tidy(caption: str) -> str:
@@ -55,4 +69,12 @@ def load_terminology(path: Path) -> Terminology:
     # Longest phrases first, so "bean-shaped object" wins over "bean shape".
     ordered = sorted(((str(k), str(v)) for k, v in terms.items()), key=lambda kv: -len(kv[0]))
     return Terminology(version=str(raw.get("version", "1")), terms=tuple(ordered),
-                       style_words=tuple(str(w) for w in raw.get("style_words") or ()))
+                       style_words=tuple(str(w) for w in raw.get("style_words") or ()),
+                       views=_tag_table(path, raw, "views"), flags=_tag_table(path, raw, "flags"))
+
+
+def _tag_table(path: Path, raw: dict, key: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    table = raw.get(key) or {}
+    if not isinstance(table, dict) or not all(isinstance(v, list) for v in table.values()):
+        raise ValueError(f"{path}: `{key}` must map a tag to a list of phrases")
+    return tuple((str(tag), tuple(str(p) for p in phrases)) for tag, phrases in table.items())

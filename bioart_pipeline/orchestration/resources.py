@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from bioart_pipeline.captioning.florence import CaptionerSettings
 from bioart_pipeline.common.files import read_json
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.specs import LoraSpec, load_spec
@@ -27,6 +28,24 @@ class StudioData(dg.ConfigurableResource):
         if not path.exists():
             raise dg.Failure(f"no LoRA spec {path} for partition {partition_key!r}")
         return load_spec(path)
+
+
+class CaptionModel(dg.ConfigurableResource):
+    """The Florence-2 captioner for images without an artist caption. `model` is a local
+    folder or hub id of a native-format checkpoint (florence-community/Florence-2-base);
+    empty means none: such images then fail the captions step with what to configure."""
+
+    model: str = ""
+    task: str = "<MORE_DETAILED_CAPTION>"
+    batch_size: int = 8
+    max_new_tokens: int = 256
+    num_beams: int = 3
+
+    def settings(self) -> CaptionerSettings | None:
+        if not self.model:
+            return None
+        return CaptionerSettings(model=self.model, task=self.task, batch_size=self.batch_size,
+                                 max_new_tokens=self.max_new_tokens, num_beams=self.num_beams)
 
 
 class TrainingCompute(dg.ConfigurableResource):

@@ -14,8 +14,9 @@ class ImageRejected(ValueError):
     """The image cannot be used; the message is the quarantine reason."""
 
 
-def load_rgb(path: Path, background: str, max_pixels: int) -> Image.Image:
-    """Fully decode, apply EXIF orientation, convert to sRGB and composite alpha."""
+def load_rgb(path: Path, background: str, max_pixels: int) -> tuple[Image.Image, bool]:
+    """Fully decode, apply EXIF orientation, convert to sRGB and composite alpha.
+    Returns the image and whether it had transparent pixels (composited onto `background`)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -29,7 +30,9 @@ def load_rgb(path: Path, background: str, max_pixels: int) -> Image.Image:
     except Exception as exc:  # noqa: BLE001 - truncated/corrupt data surfaces as many types
         raise ImageRejected(f"corrupt or truncated image data: {type(exc).__name__}: {exc}"
                             ) from exc
-    return flatten(to_srgb(image), background)
+    srgb = to_srgb(image)
+    composited = srgb.mode == "RGBA" and srgb.getchannel("A").getextrema()[0] < 255
+    return flatten(srgb, background), composited
 
 
 def to_srgb(image: Image.Image) -> Image.Image:

@@ -26,7 +26,7 @@ from bioart_pipeline.portfolio.ingest import DEFAULT_MAX_PIXELS
 from bioart_pipeline.preprocessing.buckets import fit_to_bucket, nearest_bucket
 from bioart_pipeline.preprocessing.images import ImageRejected, dhash, hamming, load_rgb, sharpness
 
-PREPROCESS_VERSION = 1  # bump when the pixel pipeline changes: old cache entries are ignored
+PREPROCESS_VERSION = 2  # bump when the pixel pipeline changes: old cache entries are ignored
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _rejected(facts_file: Path) -> bool:
 def _process(source: Path, key: str, cache_dir: Path, options: PreprocessOptions
              ) -> dict[str, Any]:
     try:
-        image = load_rgb(source, options.background, options.max_pixels)
+        image, composited = load_rgb(source, options.background, options.max_pixels)
     except ImageRejected as exc:
         return {"rejected": str(exc)}
     bucket = nearest_bucket(image.width, image.height, options.resolution, options.bucket_step)
@@ -126,11 +126,12 @@ def _process(source: Path, key: str, cache_dir: Path, options: PreprocessOptions
         "key": key, "preprocessed_sha256": sha256_bytes(data),
         "bucket_width": bucket[0], "bucket_height": bucket[1], "trimmed": round(trimmed, 4),
         "sharpness": round(sharpness(image), 2), "dhash": f"{dhash(image):016x}",
+        "composited": composited,
     }
 
 
 _COLUMNS = ["source_sha256", "path", "role", "status", "key", "preprocessed_sha256",
-            "bucket_width", "bucket_height", "trimmed", "sharpness", "dhash"]
+            "bucket_width", "bucket_height", "trimmed", "sharpness", "dhash", "composited"]
 
 
 def _complete(row: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +142,7 @@ def _complete(row: dict[str, Any]) -> dict[str, Any]:
         out[c] = int(out[c] or 0)
     for c in ("trimmed", "sharpness"):
         out[c] = float(out[c] or 0.0)
+    out["composited"] = bool(out["composited"])
     return out
 
 

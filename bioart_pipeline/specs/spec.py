@@ -50,6 +50,9 @@ class LoraSpec:
     # (without it diffusers fetches them from the hub once).
     base_model_config: str | None = None
     regularization: tuple[str, ...] = ()
+    # Tags for generated captions (see captioning/assembly.py for their order).
+    subject_tags: tuple[str, ...] = ()
+    style_tags: tuple[str, ...] = ()
     background: str = "#FFFFFF"
     license_policy: str = "exclude"
     # Overrides of the preprocessing filters: min_side, blur_threshold, near_duplicate_bits,
@@ -107,6 +110,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
         release_license=_required(raw, "release_license"),
         base_model=raw.get("base_model"),
         base_model_config=raw.get("base_model_config"),
+        subject_tags=_strings(raw.get("captions") or {}, "subject_tags"),
+        style_tags=_strings(raw.get("captions") or {}, "style_tags"),
         background=str(raw.get("background", "#FFFFFF")).upper(),
         license_policy=_choice(raw, "license_policy", ("exclude", "fail"), default="exclude"),
         preprocessing=_preprocessing(raw.get("preprocessing") or {}),
@@ -121,6 +126,13 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
         raise ValueError("validation_prompts need one prompt without the trigger word "
                          "(it shows whether the style bleeds into every image)")
     return spec
+
+
+def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = raw.get(key) or []
+    if not isinstance(value, list):
+        raise ValueError(f"captions.{key} must be a list of strings")
+    return tuple(str(v) for v in value)
 
 
 def _required(raw: dict[str, Any], key: str) -> Any:
