@@ -42,10 +42,13 @@ browser:
 sample-portfolio: $(STAMP)
 	$(PY) -m bioart_pipeline.sample_portfolio
 
-clean:
-	rm -rf data/outputs storage history logs schedules .logs_queue .nux .telemetry wandb
+clean:  # keeps what people wrote: reviews and captions (with their edits)
+	chmod -R u+w data/outputs 2>/dev/null || true
+	test ! -d data/outputs || find data/outputs -mindepth 1 -maxdepth 1 ! -name reviews ! -name captions -exec rm -rf {} +
+	rm -rf storage history logs schedules .logs_queue .nux .telemetry wandb
 
 ## bench: benchmarks that print figures (not part of make test)
 bench: $(STAMP)
 	$(PY) benchmarks/preprocessing.py
+	$(PY) benchmarks/captioning.py
 	$(PY) benchmarks/training.py

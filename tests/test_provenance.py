@@ -8,6 +8,7 @@ import pandas as pd
 import yaml
 from PIL import Image, PngImagePlugin
 
+from bioart_pipeline.captioning.assembly import CaptionRules
 from bioart_pipeline.captioning.stage import caption_images
 from bioart_pipeline.captioning.terminology import load_terminology
 from bioart_pipeline.licensing.manifest import attribution_markdown, build_manifest
@@ -50,8 +51,11 @@ def _manifest(tmp_path: Path, use: str = "commercial") -> pd.DataFrame:
     raw = scan_portfolio([PortfolioFolder(folder, "train")], display=lambda p: p.name)
     prep = preprocess_portfolio(raw, lambda n: folder / n, tmp_path / "cache",
                                 PreprocessOptions(resolution=256, bucket_step=32)).table
-    captions = caption_images(prep, lambda n: folder / n, "trig", "style",
-                              load_terminology(tmp_path / "none.yaml"))
+    rules = CaptionRules(trigger="trig", lora_type="style",
+                         terminology=load_terminology(tmp_path / "none.yaml"))
+    captions = caption_images(prep, lambda n: folder / n, lambda key: tmp_path / key, rules,
+                              model=None, model_origin=None, previous=None,
+                              stage_dir=tmp_path / "captions").table
     return build_manifest(raw, prep, captions, use, "exclude").set_index("path")
 
 
