@@ -70,8 +70,8 @@ def drawing(seed: int, size: tuple[int, int] = (640, 640), mode: str = "RGB") ->
 
 
 def tiny_training_job(tmp_path: Path, models_dir: Path, prompts: tuple[str, ...] = (),
-                      **overrides):
-    """A short style run on 12 drawn images at the tiny model's 128 px."""
+                      preset: str = "style", **overrides):
+    """A short run (style preset unless told) on 12 drawn images at the tiny model's 128 px."""
     from bioart_pipeline.models.profiles import get_profile
     from bioart_pipeline.specs.presets import PRESETS
     from bioart_pipeline.training.job import TrainingImage, TrainingJob
@@ -84,10 +84,10 @@ def tiny_training_job(tmp_path: Path, models_dir: Path, prompts: tuple[str, ...]
         images.append(TrainingImage(key=f"k{seed}", file=str(path), role="train",
                                     caption=f"trig, a cell with {seed % 3} nuclei",
                                     bucket=(128, 128)))
-    preset = PRESETS["style"].with_overrides({
+    resolved = PRESETS[preset].with_overrides({
         "epochs": 6, "save_every_n_epochs": 1, "batch_size": 2, "grad_accumulation": 2,
         "warmup_steps": 2, "learning_rate": 1e-3, **overrides})
-    return TrainingJob(lora="tiny_run", profile=get_profile("tiny"), preset=preset,
+    return TrainingJob(lora="tiny_run", profile=get_profile("tiny"), preset=resolved,
                        images=tuple(images), models_dir=str(models_dir),
                        latent_cache_dir=str(tmp_path / "latents"), validation_prompts=prompts,
                        sample_steps=2, wandb_mode="disabled")

@@ -12,8 +12,10 @@ from safetensors.torch import load_file
 
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
 from bioart_pipeline.specs.presets import LORA_TARGETS
+from bioart_pipeline.training import loop
 from bioart_pipeline.training.export import ExportError, kohya_state_dict, read_metadata, write_lora
 from bioart_pipeline.training.loop import TEXT_ENCODER_TARGETS
+from tests.conftest import tiny_training_job
 
 RANK, ALPHA = 8, 4  # subject-style alpha = rank / 2: a wrong .alpha doubles the strength
 
@@ -56,6 +58,36 @@ def test_exported_file_matches_in_memory_model(models_dir: Path, tmp_path: Path,
         expected, got = _render(trained, scale), _render(fresh, scale)
         assert torch.allclose(expected, got, atol=1e-4), f"scale {scale}"
     assert not torch.allclose(_render(trained, 1.0), _render(_pipe(models_dir), 1.0), atol=1e-3)
+
+
+class _Quiet:
+    def log(self, message: str) -> None:
+        pass
+
+
+def test_lora_trained_by_the_loop_exports_to_the_same_images(tmp_path: Path, models_dir: Path
+                                                             ) -> None:
+    """The subject preset's alpha = rank / 2 with text-encoder LoRA, trained by the real loop:
+    its kohya checkpoint, loaded by diffusers, renders what the trained model in memory does."""
+    job = tiny_training_job(tmp_path, models_dir, preset="subject", rank=RANK, alpha=ALPHA,
+                            train_text_encoder=True, epochs=2, save_every_n_epochs=2,
+                            batch_size=2, grad_accumulation=1, warmup_steps=0,
+                            learning_rate=5e-3)
+    session = loop._Session(job, tmp_path / "run", _Quiet())  # keeps the trained pipeline
+    result = session.run()
+    trained = session.pipe
+    path = tmp_path / "run" / result.checkpoints[-1]["file"]
+    exported = load_file(str(path))
+    for prefix in ("lora_unet_", "lora_te1_", "lora_te2_"):  # every part learned something
+        assert any(k.startswith(prefix) and k.endswith(".lora_up.weight") and t.abs().max() > 0
+                   for k, t in exported.items()), prefix
+    fresh = _pipe(models_dir)
+    fresh.load_lora_weights(str(path))
+    for scale in (1.0, 0.5):
+        expected, got = _render(trained, scale), _render(fresh, scale)
+        assert torch.allclose(expected, got, atol=1e-4), f"scale {scale}"
+    change = (_render(trained, 1.0) - _render(_pipe(models_dir), 1.0)).abs().max()
+    assert change > 1e-2, "training left the image unchanged: the comparison proves nothing"
 
 
 def test_key_names_are_the_ones_comfyui_maps(models_dir: Path) -> None:
