@@ -1,5 +1,6 @@
 """Model-profile layer: real CLIP tokenizer, tiny SDXL build and the shared loader."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from bioart_pipeline.models.profiles import (
     vae_scale_factor,
 )
 from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl
+from tests.single_file import write_single_file
 
 CAT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
 
@@ -136,3 +138,21 @@ def test_pickled_single_file_refused(tmp_path, name):
 def test_missing_single_file_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_sdxl_pipeline(get_profile("sdxl", source=str(tmp_path / "no.safetensors")), tmp_path)
+
+
+def test_single_file_checkpoint_loads_offline_from_its_config_folder(tmp_path, models_dir,
+                                                                     tiny_pipe):
+    """A Juggernaut-style single .safetensors in the original layout, with a folder of configs
+    only (no weights there): every weight must come from the single file."""
+    folder = tiny_folder(models_dir)
+    single = write_single_file(folder, tmp_path / "studio_base.safetensors")
+    configs = tmp_path / "configs"
+    shutil.copytree(folder, configs, ignore=shutil.ignore_patterns("*.safetensors"))
+    profile = get_profile("sdxl", source=str(single), single_file_config=str(configs))
+
+    pipe = load_sdxl_pipeline(profile, tmp_path / "unused")
+    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+        expected, got = getattr(tiny_pipe, name).state_dict(), getattr(pipe, name).state_dict()
+        assert expected.keys() == got.keys(), name
+        assert all(torch.equal(expected[k], got[k]) for k in expected), name
+    assert profile_fingerprint(profile, tmp_path).startswith(f"{single}@")
