@@ -54,15 +54,13 @@ class TrainingCompute(dg.ConfigurableResource):
 
     wandb_mode: str = "offline"  # "online" sends runs to wandb; "disabled" logs nothing
 
-    def train(self, context: dg.AssetExecutionContext, job_file: Path, run_dir: Path
-              ) -> dg.MaterializeResult:
+    def train(self, context: dg.AssetExecutionContext, job_file: Path, run_dir: Path) -> None:
         command = [sys.executable, "-m", "bioart_pipeline.training.entrypoint",
                    str(job_file), str(run_dir)]
         try:
-            invocation = dg.PipesSubprocessClient().run(command=command, context=context)
+            dg.PipesSubprocessClient().run(command=command, context=context)
         except Exception as exc:
             stopped = run_dir / STOPPED
             if stopped.exists():  # the trainer's diagnosis, not "process failed with code 2"
                 raise dg.Failure(description=read_json(stopped)["message"]) from exc
             raise
-        return invocation.get_materialize_result()

@@ -76,17 +76,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return 0
     # Under Pipes the orchestrator reads STOPPED for the diagnosis; other errors travel whole.
+    # The asset's metadata comes from report.json, the file that also returns from remote runs.
     with open_dagster_pipes() as pipes:
         try:
-            report = run(args.job, args.run_dir, _PipesReporter(pipes))
+            run(args.job, args.run_dir, _PipesReporter(pipes))
         except TrainingStopped as exc:
             pipes.log.error(f"training stopped: {exc}")
             return 2
-        pipes.report_asset_materialization(metadata={
-            "final_loss": {"raw_value": report["losses"][-1], "type": "float"},
-            "optimizer_steps": {"raw_value": report["optimizer_steps"], "type": "int"},
-            "training_seconds": {"raw_value": report["seconds"], "type": "float"},
-        })
     return 0
 
 

@@ -166,7 +166,9 @@ class _Session:
                 result.checkpoints.append(info)
                 save_state(self.run_dir, epoch, self.step, result, models, optimizer,
                            lr_scheduler, rng)
-                reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {self.step})")
+                reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {self.step}, "
+                             f"validation loss {result.validation_losses[-1]:.4f}, "
+                             f"sha256 {info['sha256'][:12]})")
         tracker.finish()
         result.details = {
             "device": str(self.device), "mixed_precision": accelerator.mixed_precision,
