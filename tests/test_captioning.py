@@ -90,8 +90,18 @@ def test_subject_caption_keeps_terms_and_orders_tags() -> None:
 def test_style_caption_describes_content_without_style_words() -> None:
     caption, _ = assemble_model_caption("a flat vector cartoon of a center circle with a logo",
                                         _rules("style"), composited=False)
-    assert caption == "trig, mitochondrion, a of a nucleus with a logo, watermark"
+    assert caption == "trig, mitochondrion, a nucleus with a logo, watermark"
     assert "flat vector" not in caption and "illustration" not in caption
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a flat vector illustration of a cell with a nucleus", "a cell with a nucleus"),
+    ("A cell membrane in a flat design style, blue and orange", "A cell membrane, blue and orange"),
+    ("a Golgi apparatus, clip-art, on white", "a Golgi apparatus, on white"),
+    ("an illustration of a ribosome in cartoon style", "an illustration of a ribosome"),
+])
+def test_style_phrases_go_whole(text: str, expected: str) -> None:
+    assert TERMS.strip_style(text) == expected
 
 
 def test_artist_caption_is_kept_word_for_word() -> None:

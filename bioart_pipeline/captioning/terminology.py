@@ -42,9 +42,20 @@ class Terminology:
         return caption, fired
 
     def strip_style(self, caption: str) -> str:
-        for word in self.style_words:
-            caption = re.sub(rf"\b{re.escape(word)}\b", "", caption, flags=re.IGNORECASE)
-        return tidy(caption)
+        """Remove style phrases whole: "in a flat vector style", "a cartoon of" go with their
+        article, noun and preposition, so "a flat vector cartoon of a cell" becomes "a cell"."""
+        if not self.style_words:
+            return caption
+        words = "|".join(re.escape(w).replace(r"\ ", r"[\s-]+")  # "clip art" = "clip-art"
+                         for w in sorted(self.style_words, key=len, reverse=True))
+        phrase = re.compile(
+            rf"\b(?:in\s+)?(?:(?:an?|the)\s+)?(?:(?:{words})\b[\s-]*)+"
+            rf"(?:(?:{_STYLE_NOUNS})s?\b\s*)?(?:of\s+)?", re.IGNORECASE)
+        return tidy(phrase.sub(" ", caption))
+
+
+# Nouns that only name the medium once a style word precedes them ("vector illustration of").
+_STYLE_NOUNS = "illustration|drawing|image|picture|rendering|graphic|artwork|art|design|style"
 
 
 def _whole_word(phrase: str) -> re.Pattern[str]:
