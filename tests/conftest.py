@@ -45,6 +45,16 @@ def make_data_dir(root: Path, specs: dict[str, dict] | None = None, copy: bool =
     return data
 
 
+@pytest.fixture(autouse=True)
+def _fresh_accelerate_state():
+    """accelerate keeps one precision per process (a real training run is its own process):
+    tests that train in process start from a clean state."""
+    yield
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     return make_data_dir(tmp_path)
@@ -91,3 +101,46 @@ def tiny_training_job(tmp_path: Path, models_dir: Path, prompts: tuple[str, ...]
                        images=tuple(images), models_dir=str(models_dir),
                        latent_cache_dir=str(tmp_path / "latents"), validation_prompts=prompts,
                        sample_steps=2, wandb_mode="disabled")
+
+
+def tiny_pipe(models_dir: Path):
+    from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+
+    return load_sdxl_pipeline(get_profile("tiny"), models_dir)
+
+
+def random_lora_pipe(models_dir: Path, seed: int = 0, rank: int = 8, alpha: float = 4,
+                     targets: str = "attention"):
+    """The tiny pipeline with LoRA on the UNet and both text encoders, every weight drawn at
+    random (init_lora_weights=False), so its effect on an image is plain to see."""
+    import torch
+    from peft import LoraConfig
+
+    from bioart_pipeline.specs.presets import LORA_TARGETS
+    from bioart_pipeline.training.loop import TEXT_ENCODER_TARGETS
+
+    pipe = tiny_pipe(models_dir)
+    torch.manual_seed(seed)  # after the load: building the tiny model reseeds torch
+    pipe.unet.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=False,
+                                     target_modules=list(LORA_TARGETS[targets])))
+    for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+        encoder.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=False,
+                                       target_modules=TEXT_ENCODER_TARGETS))
+    return pipe
+
+
+def lora_state(pipe) -> dict:
+    """The peft state of each LoRA-carrying model, as kohya_state_dict takes it."""
+    from peft.utils import get_peft_model_state_dict
+
+    return {name: get_peft_model_state_dict(getattr(pipe, name))
+            for name in ("unet", "text_encoder", "text_encoder_2")}
+
+
+def random_lora_file(models_dir: Path, path: Path, seed: int, rank: int = 8, alpha: float = 4
+                     ) -> Path:
+    from bioart_pipeline.training.export import kohya_state_dict, write_lora
+
+    state = lora_state(random_lora_pipe(models_dir, seed, rank, alpha))
+    return write_lora(path, kohya_state_dict(state, alpha),
+                      {"ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})

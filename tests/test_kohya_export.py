@@ -6,22 +6,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from peft import LoraConfig
-from peft.utils import get_peft_model_state_dict
 from safetensors.torch import load_file
 
-from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
 from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.export import ExportError, kohya_state_dict, read_metadata, write_lora
-from bioart_pipeline.training.loop import TEXT_ENCODER_TARGETS
-from tests.conftest import tiny_training_job
+from tests.conftest import lora_state, random_lora_pipe, tiny_pipe, tiny_training_job
 
 RANK, ALPHA = 8, 4  # subject-style alpha = rank / 2: a wrong .alpha doubles the strength
 
 
 def _pipe(models_dir: Path):
-    pipe = load_sdxl_pipeline(get_profile("tiny"), models_dir)
+    pipe = tiny_pipe(models_dir)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -32,25 +28,11 @@ def _render(pipe, scale: float) -> torch.Tensor:
                 cross_attention_kwargs={"scale": scale}).images
 
 
-def _trained_pipe(models_dir: Path, targets: str = "attention"):
-    """LoRA weights drawn at random (init_lora_weights=False): the effect is visible."""
-    torch.manual_seed(0)
-    pipe = _pipe(models_dir)
-    pipe.unet.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, init_lora_weights=False,
-                                     target_modules=list(LORA_TARGETS[targets])))
-    for encoder in (pipe.text_encoder, pipe.text_encoder_2):
-        encoder.add_adapter(LoraConfig(r=RANK, lora_alpha=ALPHA, init_lora_weights=False,
-                                       target_modules=TEXT_ENCODER_TARGETS))
-    return pipe
-
-
 @pytest.mark.parametrize("targets", list(LORA_TARGETS))
 def test_exported_file_matches_in_memory_model(models_dir: Path, tmp_path: Path, targets: str
                                                ) -> None:
-    trained = _trained_pipe(models_dir, targets)
-    state = {name: get_peft_model_state_dict(getattr(trained, name))
-             for name in ("unet", "text_encoder", "text_encoder_2")}
-    path = write_lora(tmp_path / "lora.safetensors", kohya_state_dict(state, ALPHA),
+    trained = random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA, targets=targets)
+    path = write_lora(tmp_path / "lora.safetensors", kohya_state_dict(lora_state(trained), ALPHA),
                       {"ss_network_dim": str(RANK), "ss_network_alpha": str(ALPHA)})
     fresh = _pipe(models_dir)
     fresh.load_lora_weights(str(path))
@@ -91,10 +73,8 @@ def test_lora_trained_by_the_loop_exports_to_the_same_images(tmp_path: Path, mod
 
 
 def test_key_names_are_the_ones_comfyui_maps(models_dir: Path) -> None:
-    trained = _trained_pipe(models_dir)
-    state = {name: get_peft_model_state_dict(getattr(trained, name))
-             for name in ("unet", "text_encoder", "text_encoder_2")}
-    keys = kohya_state_dict(state, ALPHA)
+    keys = kohya_state_dict(lora_state(random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA)),
+                            ALPHA)
     prefixes = {k.split("_", 2)[1] for k in keys}
     assert prefixes == {"unet", "te1", "te2"}
     te_keys = [k for k in keys if k.startswith(("lora_te1_", "lora_te2_"))]

@@ -6,7 +6,7 @@ The rule (also written into the asset metadata): a (checkpoint, weight) cell is 
   - it is not memorized: no image is nearly a training image (memorization < max_memorization),
   - it stays flexible: seeds still differ (diversity >= min_diversity_ratio x base diversity),
   - it does not bleed: prompts without the trigger change less than prompts with it
-    (bleeding_ratio <= max_bleeding_ratio).
+    (bleeding_ratio < max_bleeding_ratio).
 The recommended checkpoint has the most usable weights (ties: larger mean style gain, then the
 earlier epoch); its usable weights form the weight range; the recommended weight is the usable
 weight with the largest style gain.
@@ -85,7 +85,7 @@ def recommend(scores: pd.DataFrame, thresholds: Thresholds) -> dict:
     cells["usable"] = ((cells["style_gain"] > thresholds.min_style_gain)
                        & (cells["memorization"] < thresholds.max_memorization)
                        & (cells["diversity_ratio"] >= thresholds.min_diversity_ratio)
-                       & (cells["bleeding_ratio"] <= thresholds.max_bleeding_ratio))
+                       & (cells["bleeding_ratio"] < thresholds.max_bleeding_ratio))
     usable = cells[cells["usable"]]
     result = {"thresholds": asdict(thresholds), "usable_cells": int(len(usable)),
               "cells": int(len(cells))}
@@ -119,5 +119,5 @@ def _why_none(cells: pd.DataFrame, t: Thresholds) -> list[str]:
         f"{int((cells['style_gain'] <= t.min_style_gain).sum())} cells show no style gain",
         f"{int((cells['memorization'] >= t.max_memorization).sum())} cells look memorized",
         f"{int((cells['diversity_ratio'] < t.min_diversity_ratio).sum())} cells lost diversity",
-        f"{int((cells['bleeding_ratio'] > t.max_bleeding_ratio).sum())} cells bleed",
+        f"{int((cells['bleeding_ratio'] >= t.max_bleeding_ratio).sum())} cells bleed",
     ]

@@ -14,6 +14,10 @@ from tqdm import tqdm
 from bioart_pipeline.common.files import atomic_path
 from bioart_pipeline.evaluation.scoring import BASE_LABEL
 
+# Bump when rendering or scoring changes what an evaluation folder holds: cached evaluations
+# made by older code are then redone, not reused. 2: each weight set absolutely before fusing.
+EVALUATION_VERSION = 2
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -46,8 +50,11 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
             pipe.load_lora_weights(str(checkpoint.file), adapter_name=adapter)
             for weight in settings.weights:
                 # Merged into the weights for the cell, as ComfyUI applies a LoRA: half the
-                # cost of running every LoRA layer unmerged.
-                pipe.fuse_lora(lora_scale=weight, adapter_names=[adapter])
+                # cost of running every LoRA layer unmerged. The weight is set absolutely first:
+                # fuse_lora(lora_scale=w) rescales the layer in place and unfusing keeps that
+                # scale, so each later weight would be multiplied by the earlier ones.
+                pipe.set_adapters([adapter], adapter_weights=[weight])
+                pipe.fuse_lora(adapter_names=[adapter])
                 rows += _render_cells(pipe, checkpoint.label, weight, settings, out_dir)
                 pipe.unfuse_lora()
                 progress.update()
@@ -74,30 +81,49 @@ def _render_cells(pipe, label: str, weight: float, settings: XYSettings, out_dir
     return rows
 
 
-def grid_image(images: pd.DataFrame, checkpoints: list[str], weights: tuple[float, ...],
-               cell: int = 128) -> Image.Image:
-    """Labelled grid: one block per prompt; columns = base + checkpoints, rows = weights;
-    the first seed of each cell is shown."""
-    first_seed = images[images["seed"] == images["seed"].min()]
+@dataclass(frozen=True)
+class GridLayout:
+    """Where everything sits in the grid: one block per prompt; columns = base + checkpoints,
+    rows = weights (the base column repeats its single image on every row)."""
+
+    size: tuple[int, int]
+    labels: list[tuple[str, tuple[int, int]]]  # text and its top-left corner
+    cells: dict[tuple[int, str, float], tuple[int, int]]  # (prompt, column, weight) -> corner
+
+
+def grid_layout(prompts: dict[int, str], checkpoints: list[str], weights: tuple[float, ...],
+                cell: int = 128) -> GridLayout:
     columns = [BASE_LABEL, *checkpoints]
-    prompts = sorted(first_seed["prompt_index"].unique())
     label_w, header_h, prompt_h = 64, 20, 18
     block_h = prompt_h + header_h + len(weights) * cell
-    grid = Image.new("RGB", (label_w + len(columns) * cell, len(prompts) * block_h), "white")
-    draw = ImageDraw.Draw(grid)
-    for b, p_index in enumerate(prompts):
-        top = b * block_h
-        rows = first_seed[first_seed["prompt_index"] == p_index]
-        draw.text((4, top + 3), f"prompt {p_index}: {rows['prompt'].iloc[0][:90]}", fill="black")
-        for c, column in enumerate(columns):
-            draw.text((label_w + c * cell + 4, top + prompt_h + 3), column, fill="black")
+    labels, cells = [], {}
+    for block, (p_index, prompt) in enumerate(sorted(prompts.items())):
+        top = block * block_h
+        labels.append((f"prompt {p_index}: {prompt[:90]}", (4, top + 3)))
+        labels += [(column, (label_w + c * cell + 4, top + prompt_h + 3))
+                   for c, column in enumerate(columns)]
         for r, weight in enumerate(weights):
             y = top + prompt_h + header_h + r * cell
-            draw.text((4, y + cell // 2 - 6), f"w {weight:.2f}", fill="black")
-            for c, column in enumerate(columns):
-                match = rows[(rows["checkpoint"] == column)
-                             & ((rows["weight"] == weight) | (column == BASE_LABEL))]
-                with Image.open(match["file"].iloc[0]) as image:
-                    grid.paste(image.convert("RGB").resize((cell, cell)),
-                               (label_w + c * cell, y))
+            labels.append((f"w {weight:.2f}", (4, y + cell // 2 - 6)))
+            cells.update({(p_index, column, weight): (label_w + c * cell, y)
+                          for c, column in enumerate(columns)})
+    return GridLayout((label_w + len(columns) * cell, len(prompts) * block_h), labels, cells)
+
+
+def grid_image(images: pd.DataFrame, checkpoints: list[str], weights: tuple[float, ...],
+               cell: int = 128) -> Image.Image:
+    """The labelled XY grid (see GridLayout); the first seed of each cell is shown."""
+    first_seed = images[images["seed"] == images["seed"].min()]
+    prompts = dict(zip(first_seed["prompt_index"], first_seed["prompt"], strict=True))
+    layout = grid_layout(prompts, checkpoints, weights, cell)
+    grid = Image.new("RGB", layout.size, "white")
+    draw = ImageDraw.Draw(grid)
+    for text, corner in layout.labels:
+        draw.text(corner, text, fill="black")
+    for (p_index, column, weight), corner in layout.cells.items():
+        match = first_seed[(first_seed["prompt_index"] == p_index)
+                           & (first_seed["checkpoint"] == column)
+                           & ((first_seed["weight"] == weight) | (column == BASE_LABEL))]
+        with Image.open(match["file"].iloc[0]) as image:
+            grid.paste(image.convert("RGB").resize((cell, cell)), corner)
     return grid

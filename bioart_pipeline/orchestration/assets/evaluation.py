@@ -14,7 +14,13 @@ from bioart_pipeline.common.files import (
     write_table,
 )
 from bioart_pipeline.evaluation.scoring import recommend, score_cells
-from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings, grid_image, render_xy
+from bioart_pipeline.evaluation.xy_plot import (
+    EVALUATION_VERSION,
+    Checkpoint,
+    XYSettings,
+    grid_image,
+    render_xy,
+)
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import load_sdxl_pipeline
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
@@ -42,7 +48,8 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
     settings = XYSettings(prompts=spec.validation_prompts, weights=ev.weights, seeds=ev.seeds,
                           steps=ev.steps, guidance_scale=ev.guidance_scale,
                           size=profile.resolution)
-    key = sha256_json([list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds])[:16]
+    key = sha256_json([list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds,
+                       EVALUATION_VERSION])[:16]
     folder = workspace.stage_dir("xy_plot_evaluation", spec.name) / key
     if not (folder / RECOMMENDATION).exists():
         _evaluate(context, spec, workspace, checkpoints, profile, settings, folder)

@@ -1,0 +1,169 @@
+"""XY-plot evaluation: the metrics move the right way on constructed cases, the rule picks the
+right cell, the grid is laid out as labelled, and swapping adapters on one pipeline renders
+what a fresh pipeline with each checkpoint renders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from bioart_pipeline.evaluation import metrics
+from bioart_pipeline.evaluation.scoring import BASE_LABEL, Thresholds, recommend, score_cells
+from bioart_pipeline.evaluation.xy_plot import (
+    Checkpoint,
+    XYSettings,
+    grid_image,
+    grid_layout,
+    render_xy,
+)
+from tests.conftest import drawing, random_lora_file, tiny_pipe
+
+TRIGGER = "trig"
+
+
+def _noise(seed: int, size: int = 256) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(90, 160, (size, size, 3), dtype=np.uint8))
+
+
+def _recolour(image: Image.Image) -> Image.Image:
+    return Image.fromarray(255 - np.asarray(image))  # every colour inverted
+
+
+# --- metrics on constructed cases -----------------------------------------------------------
+
+def test_an_output_equal_to_a_training_image_scores_as_memorized() -> None:
+    training = [drawing(seed) for seed in range(4)]
+    references = metrics.reference_vectors(training)
+    assert metrics.nearest_similarity(training[2].copy(), references) == pytest.approx(1.0)
+    assert metrics.nearest_similarity(drawing(99), references) < 0.9
+
+
+def test_identical_outputs_score_zero_diversity() -> None:
+    same = [drawing(5)] * 3
+    assert metrics.diversity(same) == pytest.approx(0.0, abs=1e-9)
+    assert metrics.diversity([drawing(5), drawing(6), drawing(7)]) > 0.3
+
+
+def test_palette_distance_grows_with_colour_shift() -> None:
+    image = drawing(3)
+    same = metrics.palette_distance(metrics.palette(image), metrics.palette(image.copy()))
+    shifted = metrics.palette_distance(metrics.palette(image), metrics.palette(_recolour(image)))
+    assert same == pytest.approx(0.0) and shifted > 0.5
+
+
+def test_change_versus_base_is_zero_for_the_base_itself() -> None:
+    base = [drawing(1), drawing(2)]
+    assert metrics.pixel_change([b.copy() for b in base], base) == 0.0
+    assert metrics.pixel_change([_recolour(b) for b in base], base) > 0.5
+
+
+# --- the recommendation rule ---------------------------------------------------------------
+
+def _cells(tmp_path: Path, outputs: dict[str, tuple[list[Image.Image], list[Image.Image]]]
+           ) -> pd.DataFrame:
+    """An XY image table: per checkpoint, (images for the trigger prompt, for the plain one)."""
+    rows = []
+    for label, (with_trigger, plain) in outputs.items():
+        weight = 0.0 if label == BASE_LABEL else 1.0
+        for p_index, (prompt, images) in enumerate(((f"{TRIGGER}, a cell", with_trigger),
+                                                    ("a cell", plain))):
+            for seed, image in enumerate(images):
+                file = tmp_path / f"{label.replace(' ', '')}_{p_index}_{seed}.png"
+                image.save(file)
+                rows.append({"prompt_index": p_index, "prompt": prompt, "checkpoint": label,
+                             "weight": weight, "seed": seed, "file": str(file)})
+    return pd.DataFrame(rows)
+
+
+def test_rule_refuses_the_memorized_checkpoint_and_picks_the_one_with_the_style(
+        tmp_path: Path) -> None:
+    training = [drawing(seed) for seed in range(4)]
+    base = [_noise(seed) for seed in range(3)]
+    images = _cells(tmp_path, {
+        BASE_LABEL: (base, base),
+        "epoch 5": (training[:3], base),  # outputs are training images: memorized
+        "epoch 10": ([drawing(seed) for seed in (20, 21, 22)], base),  # the look, new pictures
+    })
+    scores = score_cells(images, training, TRIGGER).set_index("checkpoint")
+    assert scores.at["epoch 5", "memorization"] == pytest.approx(1.0)
+    assert scores.at["epoch 10", "memorization"] < 0.95
+    assert scores.at["epoch 10", "style_gain"] > 0 and scores.at["epoch 10", "bleeding"] == 0
+
+    chosen = recommend(scores.reset_index(), Thresholds())
+    assert chosen["passes"] and chosen["checkpoint"] == "epoch 10"
+    assert chosen["weight_range"] == [1.0, 1.0] and chosen["usable_cells"] == 1
+
+
+def test_rule_fails_when_every_cell_bleeds(tmp_path: Path) -> None:
+    training = [drawing(seed) for seed in range(4)]
+    base = [_noise(seed) for seed in range(3)]
+    styled = [drawing(seed) for seed in (20, 21, 22)]
+    images = _cells(tmp_path, {BASE_LABEL: (base, base), "epoch 5": (styled, styled)})
+    chosen = recommend(score_cells(images, training, TRIGGER), Thresholds())
+    assert not chosen["passes"] and chosen["checkpoint"] is None
+    assert "1 cells bleed" in chosen["reasoning"]
+
+
+# --- the grid -------------------------------------------------------------------------------
+
+def test_grid_places_each_cell_under_its_labels(tmp_path: Path) -> None:
+    colours = {(BASE_LABEL, 0.0): (0, 0, 0), ("epoch 5", 0.5): (255, 0, 0),
+               ("epoch 5", 1.0): (0, 255, 0), ("epoch 10", 0.5): (0, 0, 255),
+               ("epoch 10", 1.0): (255, 255, 0)}
+    rows = []
+    for p_index in (0, 1):
+        for (label, weight), colour in colours.items():
+            file = tmp_path / f"{p_index}_{label}_{weight}.png"
+            Image.new("RGB", (64, 64), colour).save(file)
+            rows.append({"prompt_index": p_index, "prompt": f"prompt text {p_index}",
+                         "checkpoint": label, "weight": weight, "seed": 1, "file": str(file)})
+    checkpoints, weights = ["epoch 5", "epoch 10"], (0.5, 1.0)
+    grid = grid_image(pd.DataFrame(rows), checkpoints, weights, cell=32)
+    layout = grid_layout({0: "prompt text 0", 1: "prompt text 1"}, checkpoints, weights, 32)
+
+    assert grid.size == layout.size == (64 + 3 * 32, 2 * (18 + 20 + 2 * 32))
+    texts = [text for text, _ in layout.labels]
+    block = ["base", "epoch 5", "epoch 10", "w 0.50", "w 1.00"]
+    assert texts == ["prompt 0: prompt text 0", *block, "prompt 1: prompt text 1", *block]
+    for (p_index, column, weight), (x, y) in layout.cells.items():
+        expected = colours[(column, 0.0 if column == BASE_LABEL else weight)]
+        assert grid.getpixel((x + 16, y + 16)) == expected, (p_index, column, weight)
+    header = dict(layout.labels[1:4])  # column labels of the first block, left to right
+    assert [header[c][0] for c in ("base", "epoch 5", "epoch 10")] == [68, 100, 132]
+
+
+# --- adapter swapping against fresh pipelines -----------------------------------------------
+
+def test_adapter_swapping_renders_what_a_fresh_pipeline_renders(tmp_path: Path,
+                                                                models_dir: Path) -> None:
+    files = [random_lora_file(models_dir, tmp_path / f"epoch_{n}.safetensors", seed=n)
+             for n in (1, 2)]
+    settings = XYSettings(prompts=(f"{TRIGGER}, a nucleus",), weights=(0.5, 1.0), seeds=(3,),
+                          steps=3, guidance_scale=5.0, size=128)
+    pipe = tiny_pipe(models_dir)
+    images = render_xy(pipe, [Checkpoint("epoch 1", files[0]), Checkpoint("epoch 2", files[1])],
+                       settings, tmp_path / "xy")
+    assert len(images) == 1 + 2 * 2  # base, then 2 checkpoints x 2 weights
+    assert pipe.get_list_adapters() == {}  # every adapter removed again
+
+    by_label = {"epoch 1": files[0], "epoch 2": files[1]}
+    rendered = []
+    for row in images.itertuples():
+        fresh = tiny_pipe(models_dir)
+        if row.checkpoint != BASE_LABEL:
+            fresh.load_lora_weights(str(by_label[row.checkpoint]))
+        expected = fresh(row.prompt, generator=torch.Generator("cpu").manual_seed(row.seed),
+                         num_inference_steps=settings.steps,
+                         guidance_scale=settings.guidance_scale, height=128, width=128,
+                         cross_attention_kwargs={"scale": row.weight}).images[0]
+        got = np.asarray(Image.open(row.file), dtype=np.int16)
+        difference = np.abs(got - np.asarray(expected, dtype=np.int16)).max()
+        assert difference <= 2, (row.checkpoint, row.weight, difference)  # 8-bit rounding
+        rendered.append(got)
+    assert all(np.abs(a - rendered[0]).max() > 10 for a in rendered[1:])  # LoRAs do change it
