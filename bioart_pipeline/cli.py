@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.evaluation.stage import current_evaluation
 from bioart_pipeline.release.audit import audit, format_report
-from bioart_pipeline.release.review import CHECKLIST, Review, latest_review, record_review
+from bioart_pipeline.release.review import CHECKLIST, draft_review, latest_review, record_review
 
 RELEASE = "validated_release"
+RELEASE_STEPS = ("release_review", RELEASE)  # after the review the demo records
 # Dagster's console logger prints every engine event at DEBUG; the demo shows INFO and up.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
@@ -51,16 +53,16 @@ def run_audit(path: Path, as_json: bool) -> int:
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from bioart_pipeline.orchestration.assets.evaluation import current_evaluation
-
     workspace = Workspace.from_env()
     evaluation, recommendation = current_evaluation(workspace, args.lora)
-    answers = dict(item.split("=", 1) for item in args.answer)
-    path = record_review(workspace.reviews_dir, Review(
-        lora=args.lora, evaluation=evaluation, reviewer=args.reviewer,
-        checkpoint=args.checkpoint or recommendation["checkpoint"],
-        weight=args.weight if args.weight is not None else recommendation["weight"],
-        approved=args.approve, checklist=answers, notes=args.notes))
+    answers = dict(item.partition("=")[::2] for item in args.answer)
+    try:
+        path = record_review(workspace.reviews_dir, draft_review(
+            args.lora, evaluation, recommendation, args.reviewer, args.approve, args.checkpoint,
+            args.weight, answers, args.notes))
+    except ValueError as exc:  # names every problem: unknown item, bad answer, fail + approve
+        print(exc, file=sys.stderr)
+        return 2
     print(f"review of evaluation {evaluation} recorded: {path}")
     return 0
 
@@ -82,7 +84,7 @@ def run_demo(only: list[str] | None) -> int:
     job = defs.resolve_job_def("lora_pipeline")
     keys = only or instance.get_dynamic_partitions("lora_specs")
     graph = [k for k in defs.resolve_asset_graph().get_all_asset_keys()
-             if k.to_user_string() != RELEASE]
+             if k.to_user_string() not in RELEASE_STEPS]
     for key in keys:
         print(f"== {key}: portfolio -> XY plot")
         if not job.execute_in_process(partition_key=key, instance=instance, asset_selection=graph,
@@ -93,7 +95,7 @@ def run_demo(only: list[str] | None) -> int:
         print(f"== {key}: release (gated by the blocking checks)")
         release = job.execute_in_process(
             partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET,
-            asset_selection=[dg.AssetKey("xy_plot_evaluation"), dg.AssetKey(RELEASE)])
+            asset_selection=[dg.AssetKey(k) for k in ("xy_plot_evaluation", *RELEASE_STEPS)])
         if not release.success:
             print(f"{key}: release refused; see the check results in the Dagster UI")
             return 1
@@ -103,17 +105,14 @@ def run_demo(only: list[str] | None) -> int:
 
 
 def _demo_review(workspace: Workspace, lora: str) -> None:
-    from bioart_pipeline.orchestration.assets.evaluation import current_evaluation
-
     evaluation, recommendation = current_evaluation(workspace, lora)
     if latest_review(workspace.reviews_dir, lora, evaluation) is not None:
         return
-    record_review(workspace.reviews_dir, Review(
-        lora=lora, evaluation=evaluation, reviewer="demo-reviewer (automated, not a human)",
-        checkpoint=recommendation["checkpoint"], weight=recommendation["weight"],
+    record_review(workspace.reviews_dir, draft_review(
+        lora, evaluation, recommendation, "demo-reviewer (automated, not a human)",
         approved=bool(recommendation["passes"]), demo=True,
         notes="Recorded by `make demo` on the tiny built-in model; a real release needs a "
-              "person's review with `bioart review`."))
+              "person's review (release_review in the Dagster UI, or `bioart review`)."))
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from bioart_pipeline.orchestration.assets import (
     portfolio,
     preprocessing,
     release,
+    review,
     training,
 )
 from bioart_pipeline.orchestration.jobs import lora_pipeline
@@ -29,7 +30,7 @@ def build_definitions(workspace: Workspace | None = None,
     if caption_model is None:
         caption_model = os.environ.get("BIOART_CAPTION_MODEL", "")
     stage_modules = [portfolio, preprocessing, captioning, licensing, training, evaluation,
-                     release]
+                     review, release]
     return dg.Definitions(
         assets=dg.load_assets_from_modules(stage_modules),
         asset_checks=dg.load_asset_checks_from_modules([checks]),

@@ -21,7 +21,7 @@ from tests.conftest import REPO, make_data_dir, quick_spec
 
 CHROMIUM = "/usr/bin/chromium"
 STAGES = ["raw_portfolio", "preprocessed_images", "captions", "license_manifest",
-          "lora_checkpoints", "xy_plot_evaluation", "validated_release"]
+          "lora_checkpoints", "xy_plot_evaluation", "release_review", "validated_release"]
 pytestmark = pytest.mark.browser
 
 
@@ -116,7 +116,7 @@ def test_ui_lists_assets_partitions_and_metadata(ui: str, page, tmp_path: Path) 
                  ["unusable_files", "table_sha256", "licenses"])
     assert "ui_style" in body
     page.screenshot(path=str(tmp_path / "raw_portfolio_events.png"))
-    lineage = f"{ui}/assets/validated_release?view=lineage&lineageScope=upstream&lineageDepth=6"
+    lineage = f"{ui}/assets/validated_release?view=lineage&lineageScope=upstream&lineageDepth=7"
     # The graph abbreviates long names ("preprocess…_images"); the others show whole.
     _show(page, lineage, [s for s in STAGES if s != "preprocessed_images"])
     page.screenshot(path=str(tmp_path / "lineage.png"))

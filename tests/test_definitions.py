@@ -12,11 +12,11 @@ from bioart_pipeline.definitions import build_definitions, defs
 from bioart_pipeline.orchestration.partitions import register_spec_partitions
 
 STAGES = ["raw_portfolio", "preprocessed_images", "captions", "license_manifest",
-          "lora_checkpoints", "xy_plot_evaluation", "validated_release"]
+          "lora_checkpoints", "xy_plot_evaluation", "release_review", "validated_release"]
 PACKAGE = Path(__file__).resolve().parents[1] / "bioart_pipeline"
 
 
-def test_definitions_hold_the_seven_partitioned_assets() -> None:
+def test_definitions_hold_every_stage_as_a_partitioned_asset() -> None:
     graph = defs.resolve_asset_graph()
     assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted(STAGES)
     for key in graph.get_all_asset_keys():

@@ -40,7 +40,8 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     _demo_review(workspace, PARTITION)
     release = job.execute_in_process(
         partition_key=PARTITION, instance=instance,
-        asset_selection=[dg.AssetKey("xy_plot_evaluation"), dg.AssetKey("validated_release")])
+        asset_selection=[dg.AssetKey(k) for k in ("xy_plot_evaluation", "release_review",
+                                                  "validated_release")])
     return {"workspace": workspace, "first": first, "release": release, "job": job,
             "instance": instance}
 

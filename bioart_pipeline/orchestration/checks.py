@@ -4,11 +4,15 @@
 import dagster as dg
 
 from bioart_pipeline.common.files import read_table
+from bioart_pipeline.evaluation.stage import current_evaluation
 from bioart_pipeline.licensing.rules import REFUSED
-from bioart_pipeline.orchestration.assets.evaluation import current_evaluation, xy_plot_evaluation
+from bioart_pipeline.orchestration.assets.evaluation import xy_plot_evaluation
 from bioart_pipeline.orchestration.assets.licensing import license_manifest
+from bioart_pipeline.orchestration.assets.review import release_review
+from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
+from bioart_pipeline.release.review import latest_review, release_blocker
 
 
 @dg.asset_check(asset=license_manifest, blocking=True, partitions_def=lora_partitions,
@@ -43,3 +47,19 @@ def recommendation_passes(context: dg.AssetCheckExecutionContext, studio: Studio
                   "weight_range": str(recommendation["weight_range"]),
                   "reasoning": dg.MetadataValue.json(recommendation["reasoning"])},
     )
+
+
+@dg.asset_check(asset=release_review, blocking=True, partitions_def=lora_partitions,
+                description="A person approved a checkpoint of the current evaluation.")
+def review_approves_release(context: dg.AssetCheckExecutionContext, studio: StudioData
+                            ) -> dg.AssetCheckResult:
+    lora, workspace = context.partition_key, studio.workspace
+    evaluation, _ = current_evaluation(workspace, lora)
+    review = latest_review(workspace.reviews_dir, lora, evaluation)
+    blocker = release_blocker(review, lora, evaluation, checkpoint_labels(
+        checkpoint_table(workspace, lora)))
+    return dg.AssetCheckResult(
+        passed=blocker is None, description=blocker,
+        metadata={"evaluation": evaluation,
+                  "reviewer": review.reviewer if review else "",
+                  "demo_review": bool(review and review.demo)})

@@ -60,3 +60,31 @@ def latest_review(reviews_dir: Path, lora: str, evaluation: str) -> Review | Non
     """The newest review of exactly this evaluation (a new evaluation needs a new review)."""
     files = sorted((reviews_dir / lora).glob(f"{evaluation}-*.json"))
     return Review(**read_json(files[-1])) if files else None
+
+
+def draft_review(lora: str, evaluation: str, recommendation: dict, reviewer: str,
+                 approved: bool, checkpoint: str | None = None, weight: float | None = None,
+                 checklist: dict[str, str] | None = None, notes: str = "", demo: bool = False
+                 ) -> Review:
+    """A review of `evaluation`; checkpoint and weight default to its recommendation."""
+    return Review(lora=lora, evaluation=evaluation, reviewer=reviewer,
+                  checkpoint=checkpoint or recommendation["checkpoint"],
+                  weight=weight if weight is not None else recommendation["weight"],
+                  approved=approved, checklist=dict(checklist or {}), notes=notes, demo=demo)
+
+
+def release_blocker(review: Review | None, lora: str, evaluation: str,
+                    checkpoints: list[str]) -> str | None:
+    """Why no release may be made from `evaluation`, or None when a person approved it."""
+    if review is None:
+        return (f"{lora}: no review of evaluation {evaluation} yet. Look at the XY grid, then "
+                "record one: in the Dagster UI, materialize release_review with a launch config "
+                "(reviewer, decision: approve, checkpoint, weight, answers), or run "
+                f"`bioart review {lora} --reviewer 'NAME' --approve`.")
+    if not review.approved:
+        return (f"{lora}: {review.reviewer} rejected evaluation {evaluation} on "
+                f"{review.reviewed_at} (notes: {review.notes or '-'}); retrain or record a new "
+                "review.")
+    if review.checkpoint not in checkpoints:
+        return f"{lora}: reviewed checkpoint {review.checkpoint!r} is not among {checkpoints}"
+    return None

@@ -5,22 +5,17 @@ import dagster as dg
 from PIL import Image
 
 from bioart_pipeline.common.charts import markdown_image
-from bioart_pipeline.common.files import (
-    atomic_path,
-    atomic_write_json,
-    read_json,
-    read_table,
-    sha256_json,
-    write_table,
+from bioart_pipeline.common.files import read_json, read_table, write_table
+from bioart_pipeline.evaluation.stage import (
+    GRID,
+    RECOMMENDATION,
+    SCORES,
+    evaluate,
+    evaluation_folder,
+    evaluation_key,
+    is_complete,
 )
-from bioart_pipeline.evaluation.scoring import recommend, score_cells
-from bioart_pipeline.evaluation.xy_plot import (
-    EVALUATION_VERSION,
-    Checkpoint,
-    XYSettings,
-    grid_image,
-    render_xy,
-)
+from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import load_sdxl_pipeline
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
@@ -28,10 +23,6 @@ from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.preprocessing.stage import preprocessed_file
-
-SCORES = "scores.parquet"
-RECOMMENDATION = "recommendation.json"
-GRID = "xy_grid.png"
 
 
 @dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch"},
@@ -48,13 +39,19 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
     settings = XYSettings(prompts=spec.validation_prompts, weights=ev.weights, seeds=ev.seeds,
                           steps=ev.steps, guidance_scale=ev.guidance_scale,
                           size=profile.resolution)
-    key = sha256_json([list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds,
-                       EVALUATION_VERSION])[:16]
-    folder = workspace.stage_dir("xy_plot_evaluation", spec.name) / key
-    if not (folder / RECOMMENDATION).exists():
-        _evaluate(context, spec, workspace, checkpoints, profile, settings, folder)
-    else:
+    key = evaluation_key(list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds)
+    folder = evaluation_folder(workspace, spec.name, key)
+    if is_complete(folder):
         context.log.info(f"same checkpoints and settings already evaluated in {folder}")
+    else:
+        manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
+        cache = workspace.cache_dir / "preprocessed"
+        training = [Image.open(preprocessed_file(cache, k)).convert("RGB")
+                    for k in manifest["key"]]
+        marks = [Checkpoint(f"epoch {r.epoch}", r.file) for r in checkpoints.itertuples()]
+        images = evaluate(lambda: load_sdxl_pipeline(profile, workspace.models_dir), marks,
+                          settings, training, spec.trigger, ev.thresholds, folder)
+        context.log.info(f"rendered {len(images)} images for {len(marks)} checkpoints")
     scores = read_table(folder / SCORES)
     recommendation = read_json(folder / RECOMMENDATION)
     # The stage table lives beside the run folders so the next stage finds the current one.
@@ -73,30 +70,3 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
         "note": "Scores on the tiny built-in model compare random-weight outputs: they exercise "
                 "the pipeline, they say nothing about style." if profile.is_builtin else "",
     }, upstream=workspace.tables(spec.name, "lora_checkpoints", "license_manifest"))
-
-
-def _evaluate(context, spec, workspace, checkpoints, profile, settings, folder) -> None:
-    manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
-    cache = workspace.cache_dir / "preprocessed"
-    training = [Image.open(preprocessed_file(cache, k)).convert("RGB") for k in manifest["key"]]
-    pipe = load_sdxl_pipeline(profile, workspace.models_dir)
-    marks = [Checkpoint(f"epoch {r.epoch}", r.file) for r in checkpoints.itertuples()]
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    images = render_xy(pipe, marks, settings, folder / "images")
-    context.log.info(f"rendered {len(images)} images for {len(marks)} checkpoints")
-    scores = score_cells(images, training, spec.trigger)
-    recommendation = recommend(scores, spec.evaluation.thresholds)
-    grid = grid_image(images, [m.label for m in marks], settings.weights)
-    with atomic_path(folder / GRID) as tmp:
-        grid.save(tmp, format="PNG")
-    write_table(images, folder / "images.parquet")
-    write_table(scores, folder / SCORES)
-    atomic_write_json(folder / RECOMMENDATION, recommendation)  # written last: the done marker
-
-
-def current_evaluation(workspace, lora: str) -> tuple[str, dict]:
-    """The evaluation folder key and recommendation the latest materialization points at."""
-    scores = read_table(workspace.table("xy_plot_evaluation", lora))
-    key = scores["evaluation"].iloc[0]
-    folder = workspace.stage_dir("xy_plot_evaluation", lora) / key
-    return key, read_json(folder / RECOMMENDATION)

@@ -7,23 +7,24 @@ from pathlib import Path
 import dagster as dg
 
 from bioart_pipeline.common.files import read_json, read_table, sha256_file
-from bioart_pipeline.orchestration.assets.evaluation import GRID, SCORES, current_evaluation
+from bioart_pipeline.evaluation.stage import GRID, SCORES, current_evaluation
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
-from bioart_pipeline.orchestration.assets.training import checkpoint_table
+from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
 from bioart_pipeline.orchestration.metadata import data_version
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
 from bioart_pipeline.release.model_card import model_card
-from bioart_pipeline.release.review import latest_review
+from bioart_pipeline.release.review import latest_review, release_blocker
 from bioart_pipeline.training.entrypoint import REPORT
 
 UPSTREAM = ("raw_portfolio", "preprocessed_images", "captions", "license_manifest",
-            "lora_checkpoints", "xy_plot_evaluation")
+            "lora_checkpoints", "xy_plot_evaluation", "release_review")
 
 
 @dg.asset(partitions_def=lora_partitions, group_name="release", kinds={"safetensors"},
-          deps=["xy_plot_evaluation", "license_manifest", "lora_checkpoints"])
+          deps=["release_review", "xy_plot_evaluation", "license_manifest",
+                "lora_checkpoints"])
 def validated_release(context: dg.AssetExecutionContext, studio: StudioData
                       ) -> dg.MaterializeResult:
     """The reviewed checkpoint as {project}_{subject}_{rank}_{epoch}.safetensors with its
@@ -32,17 +33,14 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
     workspace = studio.workspace
     evaluation, recommendation = current_evaluation(workspace, spec.name)
     review = latest_review(workspace.reviews_dir, spec.name, evaluation)
-    if review is None or not review.approved:
-        raise dg.Failure(
-            f"{spec.name}: no approving review of evaluation {evaluation}. Look at the XY grid, "
-            f"then run: bioart review {spec.name} --reviewer 'NAME' --checkpoint 'epoch N' "
-            "--weight W --approve")
+    # The blocking check on release_review stops this in a run that includes it; this guard
+    # covers a release materialized on its own.
     checkpoints = checkpoint_table(workspace, spec.name)
-    chosen = checkpoints[("epoch " + checkpoints["epoch"].astype(str)) == review.checkpoint]
-    if chosen.empty:
-        raise dg.Failure(f"reviewed checkpoint {review.checkpoint!r} is not among "
-                         f"{list(checkpoints['epoch'])}")
-    row = chosen.iloc[0]
+    labels = checkpoint_labels(checkpoints)
+    blocker = release_blocker(review, spec.name, evaluation, labels)
+    if blocker:
+        raise dg.Failure(blocker)
+    row = checkpoints.iloc[labels.index(review.checkpoint)]
     manifest_file = workspace.table("license_manifest", spec.name)
     manifest_dir = manifest_file.parent
     eval_dir = workspace.stage_dir("xy_plot_evaluation", spec.name) / evaluation

@@ -101,3 +101,8 @@ def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> Training
 
 def checkpoint_table(workspace: Workspace, lora: str) -> pd.DataFrame:
     return read_table(workspace.table("lora_checkpoints", lora))
+
+
+def checkpoint_labels(checkpoints: pd.DataFrame) -> list[str]:
+    """How the XY plot and reviews name checkpoints: "epoch N"."""
+    return [f"epoch {epoch}" for epoch in checkpoints["epoch"]]

@@ -1,0 +1,138 @@
+"""validated_release is gated by blocking checks: the recommendation must pass and a person
+must approve (recorded from release_review's launch config, as in the Dagster UI); a release
+is immutable and a new one never overwrites the last."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from bioart_pipeline.common.files import read_json, sha256_file
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.definitions import build_definitions
+from bioart_pipeline.release.bundle import verify_sums
+from tests.conftest import make_data_dir, quick_spec
+
+LORA = "gated"
+UP_TO_EVALUATION = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_images", "captions",
+                                             "license_manifest", "lora_checkpoints",
+                                             "xy_plot_evaluation")]
+REVIEW_AND_RELEASE = [dg.AssetKey("release_review"), dg.AssetKey("validated_release")]
+APPROVAL = {"reviewer": "Dr. A. Author", "decision": "approve", "checkpoint": "epoch 2",
+            "weight": 0.5, "answers": {"mitochondria": "pass", "nucleus": "not shown"},
+            "notes": "cristae read well at 0.5"}
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A LoRA trained and evaluated once; tests copy its outputs."""
+    root = tmp_path_factory.mktemp("gates")
+    workspace = Workspace(make_data_dir(root, {LORA: quick_spec()}), root / "outputs")
+    _job(workspace).execute_in_process(partition_key=LORA, instance=_instance(),
+                                       asset_selection=UP_TO_EVALUATION)
+    return workspace
+
+
+@pytest.fixture
+def workspace(evaluated: Workspace, tmp_path: Path) -> Workspace:
+    shutil.copytree(evaluated.outputs_dir, tmp_path / "outputs")
+    return Workspace(evaluated.data_dir, tmp_path / "outputs")
+
+
+def _instance() -> dg.DagsterInstance:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("lora_specs", [LORA])
+    return instance
+
+
+def _job(workspace: Workspace) -> dg.JobDefinition:
+    return build_definitions(workspace).resolve_job_def("lora_pipeline")
+
+
+def _review_and_release(workspace: Workspace, review: dict | None = None
+                        ) -> dg.ExecuteInProcessResult:
+    config = {"ops": {"release_review": {"config": review}}} if review else None
+    return _job(workspace).execute_in_process(
+        partition_key=LORA, instance=_instance(), asset_selection=REVIEW_AND_RELEASE,
+        run_config=config, raise_on_error=False)
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+
+
+def _review_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
+    (check,) = [c for c in result.get_asset_check_evaluations()
+                if c.check_name == "review_approves_release"]
+    return check
+
+
+def test_no_review_no_release(workspace: Workspace) -> None:
+    result = _review_and_release(workspace)
+    check = _review_check(result)
+    assert not check.passed and "no review of evaluation" in check.description
+    assert "validated_release" not in _materialized(result)
+    assert not workspace.releases_dir.exists()
+
+
+def test_a_rejection_blocks_the_release(workspace: Workspace) -> None:
+    result = _review_and_release(workspace, {**APPROVAL, "decision": "reject",
+                                             "notes": "matrix missing"})
+    check = _review_check(result)
+    assert not check.passed and "Dr. A. Author rejected" in check.description
+    assert "matrix missing" in check.description
+    assert not workspace.releases_dir.exists()
+
+
+def test_an_approval_that_fails_a_checklist_item_is_refused(workspace: Workspace) -> None:
+    result = _review_and_release(workspace, {**APPROVAL, "answers": {"golgi": "fail"}})
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "cannot approve the release" in failure.step_failure_data.error.message
+    assert not (workspace.reviews_dir / LORA).exists()
+
+
+def test_approval_from_the_launch_config_releases_with_its_papers(workspace: Workspace) -> None:
+    result = _review_and_release(workspace, APPROVAL)
+    assert result.success and _review_check(result).passed
+    folder = workspace.releases_dir / LORA / "v1"
+    assert verify_sums(folder) == []
+    assert next(folder.glob("*.safetensors")).name == "cellula_cellstyle_32_2.safetensors"
+    review = read_json(folder / "review.json")
+    assert review["reviewer"] == "Dr. A. Author" and review["weight"] == 0.5
+    assert review["checklist"] == APPROVAL["answers"] and not review["demo"]
+    meta = result.asset_materializations_for_node("release_review")[0].metadata
+    assert meta["decision"].value == "approve" and meta["checkpoint"].value == "epoch 2"
+
+
+def test_a_second_release_leaves_the_first_untouched(workspace: Workspace) -> None:
+    assert _review_and_release(workspace, APPROVAL).success
+    first = workspace.releases_dir / LORA / "v1"
+    before = {p.name: sha256_file(p) for p in first.iterdir()}
+
+    again = _review_and_release(workspace, {**APPROVAL, "weight": 0.8, "checkpoint": "epoch 1"})
+    assert again.success
+    second = workspace.releases_dir / LORA / "v2"
+    assert read_json(second / "review.json")["weight"] == 0.8
+    assert next(second.glob("*.safetensors")).name == "cellula_cellstyle_32_1.safetensors"
+    assert {p.name: sha256_file(p) for p in first.iterdir()} == before
+    assert all(not p.stat().st_mode & 0o222 for p in first.iterdir())  # read-only
+
+
+def test_a_failing_recommendation_stops_review_and_release(workspace: Workspace,
+                                                           tmp_path: Path) -> None:
+    strict = quick_spec(evaluation={**quick_spec()["evaluation"],
+                                    "thresholds": {"min_style_gain": 10.0}})
+    data = make_data_dir(tmp_path / "strict", {LORA: strict})
+    strict_workspace = Workspace(data, workspace.outputs_dir)
+    result = _job(strict_workspace).execute_in_process(
+        partition_key=LORA, instance=_instance(), raise_on_error=False,
+        asset_selection=[dg.AssetKey("xy_plot_evaluation"), *REVIEW_AND_RELEASE],
+        run_config={"ops": {"release_review": {"config": APPROVAL}}})
+    (check,) = [c for c in result.get_asset_check_evaluations()
+                if c.check_name == "recommendation_passes"]
+    assert not check.passed
+    assert _materialized(result) == {"xy_plot_evaluation"}
+    assert not workspace.releases_dir.exists()
