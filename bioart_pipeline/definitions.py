@@ -19,7 +19,12 @@ from bioart_pipeline.orchestration.assets import (
     training,
 )
 from bioart_pipeline.orchestration.jobs import lora_pipeline
-from bioart_pipeline.orchestration.resources import CaptionModel, StudioData, TrainingCompute
+from bioart_pipeline.orchestration.resources import (
+    CaptionModel,
+    StudioData,
+    Tracking,
+    TrainingCompute,
+)
 
 
 def build_definitions(workspace: Workspace | None = None,
@@ -40,8 +45,8 @@ def build_definitions(workspace: Workspace | None = None,
             "studio": StudioData(data_dir=str(workspace.data_dir),
                                  outputs_dir=str(workspace.outputs_dir)),
             "captioner": CaptionModel(model=caption_model),
-            "compute": TrainingCompute(wandb_mode=os.environ.get("BIOART_WANDB_MODE",
-                                                                 "offline")),
+            "tracking": Tracking(mode=os.environ.get("BIOART_WANDB_MODE", "offline")),
+            "compute": TrainingCompute(),
         },
     )
 

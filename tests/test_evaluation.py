@@ -12,8 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
+from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.evaluation import metrics
 from bioart_pipeline.evaluation.scoring import BASE_LABEL, Thresholds, recommend, score_cells
+from bioart_pipeline.evaluation.stage import SCORES, evaluate, is_complete
 from bioart_pipeline.evaluation.xy_plot import (
     Checkpoint,
     XYSettings,
@@ -167,3 +169,21 @@ def test_adapter_swapping_renders_what_a_fresh_pipeline_renders(tmp_path: Path,
         assert difference <= 2, (row.checkpoint, row.weight, difference)  # 8-bit rounding
         rendered.append(got)
     assert all(np.abs(a - rendered[0]).max() > 10 for a in rendered[1:])  # LoRAs do change it
+
+
+def test_evaluation_writes_its_folder_and_logs_the_grid_to_offline_wandb(
+        tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    lora = random_lora_file(models_dir, tmp_path / "epoch_1.safetensors", seed=1)
+    settings = XYSettings(prompts=(f"{TRIGGER}, a nucleus", "a nucleus"), weights=(1.0,),
+                          seeds=(1, 2), steps=2, guidance_scale=5.0, size=128)
+    folder = tmp_path / "evaluation"
+    tracker = Tracker("offline", "bioart-test", folder, "xy", {"weights": [1.0]})
+    evaluate(lambda: tiny_pipe(models_dir), [Checkpoint("epoch 1", lora)], settings,
+             [drawing(seed) for seed in range(3)], TRIGGER, Thresholds(), folder, tracker)
+
+    assert is_complete(folder)
+    assert len(pd.read_parquet(folder / SCORES)) == 2  # base + one checkpoint x one weight
+    run = next(folder.glob("wandb/offline-run-*"))
+    assert list(run.glob("files/media/images/xy_grid_*.png"))
+    assert list(run.glob("files/media/table/xy_scores_*.table.json"))

@@ -22,6 +22,7 @@ from bioart_pipeline.common.files import (
     write_table,
 )
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.evaluation.scoring import Thresholds, recommend, score_cells
 from bioart_pipeline.evaluation.xy_plot import (
     EVALUATION_VERSION,
@@ -44,18 +45,24 @@ def evaluation_key(checkpoint_hashes: list[str], settings: XYSettings, trigger: 
 
 
 def evaluate(load_pipeline: Callable, checkpoints: list[Checkpoint], settings: XYSettings,
-             training: list[Image.Image], trigger: str, thresholds: Thresholds, folder: Path
-             ) -> pd.DataFrame:
-    """Render, score and recommend into `folder`; returns the image table."""
+             training: list[Image.Image], trigger: str, thresholds: Thresholds, folder: Path,
+             tracker: Tracker) -> pd.DataFrame:
+    """Render, score and recommend into `folder` (and the tracker); returns the image table."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images = render_xy(load_pipeline(), checkpoints, settings, folder / "images")
     scores = score_cells(images, training, trigger)
+    recommendation = recommend(scores, thresholds)
     grid = grid_image(images, [c.label for c in checkpoints], settings.weights)
     with atomic_path(folder / GRID) as tmp:
         grid.save(tmp, format="PNG")
     write_table(images, folder / IMAGES)
     write_table(scores, folder / SCORES)
-    atomic_write_json(folder / RECOMMENDATION, recommend(scores, thresholds))
+    tracker.log_image(None, "xy_grid", grid, "columns: base + checkpoints; rows: LoRA weights")
+    tracker.log_table("xy_scores", scores.round(4).to_dict("records"))
+    tracker.log(None, {"recommended_weight": recommendation["weight"] or 0.0,
+                       "usable_cells": recommendation["usable_cells"]})
+    tracker.finish()
+    atomic_write_json(folder / RECOMMENDATION, recommendation)  # last: marks the folder done
     return images
 
 

@@ -1,4 +1,4 @@
-"""Resources: where the data lives, and the compute that trains (local subprocess via Pipes)."""
+"""Resources: where the data lives, the captioner, tracking, and the compute that trains."""
 
 
 import sys
@@ -9,6 +9,7 @@ import dagster as dg
 from bioart_pipeline.captioning.florence import CaptionerSettings
 from bioart_pipeline.common.files import read_json
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.specs import LoraSpec, load_spec
 from bioart_pipeline.training.entrypoint import STOPPED
 
@@ -48,11 +49,21 @@ class CaptionModel(dg.ConfigurableResource):
                                  max_new_tokens=self.max_new_tokens, num_beams=self.num_beams)
 
 
+class Tracking(dg.ConfigurableResource):
+    """wandb for training runs and XY plots: "offline" keeps runs on disk (the default, so no
+    data leaves the studio), "online" sends them (WANDB_API_KEY from the environment),
+    "disabled" logs nothing."""
+
+    mode: str = "offline"
+    project: str = "bioart_pipeline"
+
+    def tracker(self, run_dir: Path, name: str, config: dict) -> Tracker:
+        return Tracker(self.mode, self.project, run_dir, name, config)
+
+
 class TrainingCompute(dg.ConfigurableResource):
     """Runs the training entrypoint in a child process through Dagster Pipes: crash isolation,
     GPU memory released when it exits, logs streamed into the run."""
-
-    wandb_mode: str = "offline"  # "online" sends runs to wandb; "disabled" logs nothing
 
     def train(self, context: dg.AssetExecutionContext, job_file: Path, run_dir: Path) -> None:
         command = [sys.executable, "-m", "bioart_pipeline.training.entrypoint",

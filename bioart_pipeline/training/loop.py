@@ -25,6 +25,7 @@ from PIL import Image
 
 from bioart_pipeline.common.charts import line_chart
 from bioart_pipeline.common.files import atomic_path, atomic_write_json, read_json, sha256_file
+from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.models.profiles import load_sdxl_pipeline, profile_fingerprint
 from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training.data import (
@@ -113,7 +114,8 @@ class _Session:
         rng = random.Random(preset.seed)
         models = _lora_models(pipe, preset)
         first_epoch = self._resume(result, models, optimizer, lr_scheduler, rng)
-        tracker = _Tracker(job, self.run_dir)
+        tracker = Tracker(job.wandb_mode, job.wandb_project, self.run_dir,
+                          f"{job.lora}-{self.run_dir.name}", job.preset.to_dict())
         inputs = functools.partial(_model_inputs, pipe, noise_scheduler, latents=latents,
                                    embeddings=embeddings, preset=preset, device=self.device,
                                    dtype=self.weight_dtype)
@@ -225,7 +227,7 @@ class _Session:
                           f"from {self.run_dir}")
         return resumed.epoch + 1
 
-    def _samples(self, tracker: _Tracker) -> None:
+    def _samples(self, tracker: Tracker) -> None:
         if not self.job.validation_prompts:
             return
         strip = render_samples(self.pipe, self.job.validation_prompts, self.preset.seed,
@@ -467,31 +469,3 @@ def _write_loss_curve(result: TrainingResult, run_dir: Path) -> None:
     chart.paste(steps, (0, validation.height))
     with atomic_path(run_dir / "loss.png") as tmp:
         chart.save(tmp, format="PNG")
-
-
-class _Tracker:
-    """wandb run: offline unless the job turns it on, so no data leaves the studio."""
-
-    def __init__(self, job: TrainingJob, run_dir: Path):
-        self.run = None
-        if job.wandb_mode == "disabled":
-            return
-        import wandb
-
-        self.run = wandb.init(project=job.wandb_project, mode=job.wandb_mode, dir=str(run_dir),
-                              name=f"{job.lora}-{run_dir.name}", config=job.preset.to_dict(),
-                              settings=wandb.Settings(silent=True))
-
-    def log(self, step: int, values: dict[str, float]) -> None:
-        if self.run is not None:
-            self.run.log(values, step=step)
-
-    def log_image(self, step: int, key: str, image: Image.Image, caption: str) -> None:
-        if self.run is not None:
-            import wandb
-
-            self.run.log({key: wandb.Image(image, caption=caption)}, step=step)
-
-    def finish(self) -> None:
-        if self.run is not None:
-            self.run.finish()

@@ -1,6 +1,8 @@
 """xy_plot_evaluation: the XY grid, per-cell metrics and the recommended checkpoint/weight."""
 
 
+import dataclasses
+
 import dagster as dg
 from PIL import Image
 
@@ -21,14 +23,14 @@ from bioart_pipeline.models.profiles import load_sdxl_pipeline
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
-from bioart_pipeline.orchestration.resources import StudioData
+from bioart_pipeline.orchestration.resources import StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 
 
 @dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch"},
           deps=["lora_checkpoints"], pool="gpu")
-def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
-                       ) -> dg.MaterializeResult:
+def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
+                       tracking: Tracking) -> dg.MaterializeResult:
     """Checkpoints x LoRA weights on the spec's prompts and fixed seeds, with a base column;
     model-free metrics per cell and a recommendation by a documented rule."""
     spec = studio.spec(context.partition_key)
@@ -49,8 +51,10 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData
         training = [Image.open(preprocessed_file(cache, k)).convert("RGB")
                     for k in manifest["key"]]
         marks = [Checkpoint(f"epoch {r.epoch}", r.file) for r in checkpoints.itertuples()]
+        tracker = tracking.tracker(folder, f"{spec.name}-xy-{key}",
+                                   {"lora": spec.name, **dataclasses.asdict(settings)})
         images = evaluate(lambda: load_sdxl_pipeline(profile, workspace.models_dir), marks,
-                          settings, training, spec.trigger, ev.thresholds, folder)
+                          settings, training, spec.trigger, ev.thresholds, folder, tracker)
         context.log.info(f"rendered {len(images)} images for {len(marks)} checkpoints")
     scores = read_table(folder / SCORES)
     recommendation = read_json(folder / RECOMMENDATION)

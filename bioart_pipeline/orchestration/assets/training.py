@@ -12,7 +12,7 @@ from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import profile_fingerprint
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
-from bioart_pipeline.orchestration.resources import StudioData, TrainingCompute
+from bioart_pipeline.orchestration.resources import StudioData, Tracking, TrainingCompute
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 from bioart_pipeline.specs import LoraSpec
 from bioart_pipeline.training.entrypoint import REPORT
@@ -23,12 +23,12 @@ from bioart_pipeline.training.job import TrainingImage, TrainingJob
 @dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch", "safetensors"},
           deps=["license_manifest"], pool="gpu")
 def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
-                     compute: TrainingCompute) -> dg.MaterializeResult:
+                     compute: TrainingCompute, tracking: Tracking) -> dg.MaterializeResult:
     """LoRA checkpoints (kohya-format safetensors) every N epochs, with the loss curve.
     A rerun with identical images, captions, config and base model reuses the finished run."""
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
-    job = build_job(spec, workspace, compute.wandb_mode)
+    job = build_job(spec, workspace, tracking)
     key = job.cache_key(profile_fingerprint(job.profile, workspace.models_dir))
     run_dir = workspace.stage_dir("lora_checkpoints", spec.name) / key
     reused = (run_dir / REPORT).exists()
@@ -71,7 +71,7 @@ def _latest_samples(run_dir) -> dict[str, dg.MetadataValue]:
     return {"validation_samples": dg.MetadataValue.md(picture)}
 
 
-def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> TrainingJob:
+def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking) -> TrainingJob:
     """The training job from the manifest's included images and the spec's resolved preset."""
     manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
     if manifest.empty:
@@ -95,7 +95,7 @@ def build_job(spec: LoraSpec, workspace: Workspace, wandb_mode: str) -> Training
             resolution=profile.resolution, base_model_version=profile.base_model_version,
             rank=preset.rank, alpha=preset.alpha, output_name=spec.release_stem()),
         validation_prompts=spec.validation_prompts, sample_steps=spec.evaluation.steps,
-        wandb_mode=wandb_mode,
+        wandb_mode=tracking.mode, wandb_project=tracking.project,
     )
 
 
