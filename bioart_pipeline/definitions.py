@@ -21,6 +21,7 @@ from bioart_pipeline.orchestration.assets import (
 from bioart_pipeline.orchestration.jobs import lora_pipeline
 from bioart_pipeline.orchestration.resources import (
     CaptionModel,
+    ClipModel,
     StudioData,
     Tracking,
     TrainingCompute,
@@ -30,7 +31,7 @@ from bioart_pipeline.orchestration.resources import (
 def build_definitions(workspace: Workspace | None = None,
                       caption_model: str | None = None) -> dg.Definitions:
     """Environment variables read here and nowhere else: BIOART_DATA_DIR,
-    BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE, BIOART_CAPTION_MODEL."""
+    BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE, BIOART_CAPTION_MODEL, BIOART_CLIP_MODEL."""
     workspace = workspace or Workspace.from_env()
     if caption_model is None:
         caption_model = os.environ.get("BIOART_CAPTION_MODEL", "")
@@ -45,6 +46,7 @@ def build_definitions(workspace: Workspace | None = None,
             "studio": StudioData(data_dir=str(workspace.data_dir),
                                  outputs_dir=str(workspace.outputs_dir)),
             "captioner": CaptionModel(model=caption_model),
+            "clip": ClipModel(model=os.environ.get("BIOART_CLIP_MODEL", "")),
             "tracking": Tracking(mode=os.environ.get("BIOART_WANDB_MODE", "offline")),
             "compute": TrainingCompute(),
         },

@@ -14,6 +14,12 @@ from PIL import Image
 
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.evaluation import metrics
+from bioart_pipeline.evaluation.clip_scores import (
+    TINY_CLIP_SOURCE,
+    ClipScorer,
+    ClipUnavailable,
+    clip_score,
+)
 from bioart_pipeline.evaluation.scoring import BASE_LABEL, Thresholds, recommend, score_cells
 from bioart_pipeline.evaluation.stage import SCORES, evaluate, is_complete
 from bioart_pipeline.evaluation.xy_plot import (
@@ -187,3 +193,59 @@ def test_evaluation_writes_its_folder_and_logs_the_grid_to_offline_wandb(
     run = next(folder.glob("wandb/offline-run-*"))
     assert list(run.glob("files/media/images/xy_grid_*.png"))
     assert list(run.glob("files/media/table/xy_scores_*.table.json"))
+
+
+# --- CLIP -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> ClipScorer:
+    return ClipScorer(TINY_CLIP_SOURCE, tmp_path_factory.mktemp("clip"))
+
+
+def test_clip_scorer_embeds_through_open_clip(tiny_clip: ClipScorer) -> None:
+    images = [drawing(1), drawing(2)]
+    embeddings = tiny_clip.image_embeddings(images)
+    assert embeddings.shape == (2, 32)
+    assert torch.allclose(embeddings.norm(dim=-1), torch.ones(2))
+    assert float(embeddings[0] @ tiny_clip.image_embeddings([drawing(1)])[0]) == \
+        pytest.approx(1.0, abs=1e-5)  # the same picture, the same embedding
+    text = tiny_clip.text_embeddings([f"{TRIGGER}, a cell"])[0]
+    assert 0.0 <= clip_score(embeddings[0], text) <= 100.0
+
+
+def test_random_clip_scores_are_recorded_but_never_used(tmp_path: Path,
+                                                        tiny_clip: ClipScorer) -> None:
+    training = [drawing(seed) for seed in range(4)]
+    base = [_noise(seed) for seed in range(3)]
+    images = _cells(tmp_path, {BASE_LABEL: (base, base),
+                               "epoch 10": ([drawing(s) for s in (20, 21, 22)], base)})
+    scores = score_cells(images, training, TRIGGER, tiny_clip)
+    assert {"clip_score", "clip_score_ratio", "clip_style_gain"} <= set(scores.columns)
+    with_clip = recommend(scores, Thresholds(min_clip_score_ratio=1e9), tiny_clip)
+    without = recommend(scores.drop(columns=["clip_score", "clip_score_ratio",
+                                             "clip_style_gain"]), Thresholds())
+    assert with_clip["clip"] == f"{TINY_CLIP_SOURCE}: random weights, scores recorded but not used"
+    assert with_clip["checkpoint"] == without["checkpoint"] == "epoch 10"
+
+
+def test_a_real_clip_drops_cells_that_lose_the_subject(tmp_path: Path,
+                                                       tiny_clip: ClipScorer,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiny_clip, "meaningful", True)  # stands in for a real CLIP's verdict
+    scores = pd.DataFrame([
+        {"checkpoint": "epoch 5", "weight": w, "style_gain": 0.1, "memorization": 0.5,
+         "diversity_ratio": 1.0, "bleeding_ratio": 0.2, "clip_score_ratio": ratio}
+        for w, ratio in ((0.6, 1.0), (0.8, 0.95), (1.0, 0.6))])
+    chosen = recommend(scores, Thresholds(), tiny_clip)
+    assert chosen["weight_range"] == [0.6, 0.8]  # incoherent at 1.0
+    assert chosen["clip"].endswith("used in the rule")
+    assert any("CLIP score ratio" in line for line in chosen["reasoning"])
+
+
+def test_clip_without_safetensors_is_refused_with_what_to_set(tmp_path: Path) -> None:
+    (tmp_path / "clip").mkdir()
+    (tmp_path / "clip" / "open_clip_pytorch_model.bin").write_bytes(b"pickle")
+    with pytest.raises(ClipUnavailable, match="pickled weights are refused.*BIOART_CLIP_MODEL"):
+        ClipScorer(str(tmp_path / "clip"), tmp_path)
+    with pytest.raises(ClipUnavailable, match="is not a folder"):
+        ClipScorer(str(tmp_path / "missing"), tmp_path)

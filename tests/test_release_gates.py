@@ -13,6 +13,7 @@ import pytest
 from bioart_pipeline.common.files import read_json, sha256_file
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
+from bioart_pipeline.evaluation.clip_scores import TINY_CLIP_SOURCE
 from bioart_pipeline.release.bundle import verify_sums
 from tests.conftest import make_data_dir, quick_spec
 
@@ -28,11 +29,16 @@ APPROVAL = {"reviewer": "Dr. A. Author", "decision": "approve", "checkpoint": "e
 
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A LoRA trained and evaluated once; tests copy its outputs."""
+    """A LoRA trained and evaluated once (with the tiny CLIP configured); tests copy it."""
     root = tmp_path_factory.mktemp("gates")
     workspace = Workspace(make_data_dir(root, {LORA: quick_spec()}), root / "outputs")
-    _job(workspace).execute_in_process(partition_key=LORA, instance=_instance(),
-                                       asset_selection=UP_TO_EVALUATION)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("BIOART_CLIP_MODEL", TINY_CLIP_SOURCE)
+        result = _job(workspace).execute_in_process(partition_key=LORA, instance=_instance(),
+                                                    asset_selection=UP_TO_EVALUATION)
+    meta = result.asset_materializations_for_node("xy_plot_evaluation")[0].metadata
+    assert meta["clip"].value == f"{TINY_CLIP_SOURCE}: random weights, scores recorded but not used"
+    assert "clip_score_ratio" in meta["scores"].value
     return workspace
 
 

@@ -6,7 +6,9 @@ The rule (also written into the asset metadata): a (checkpoint, weight) cell is 
   - it is not memorized: no image is nearly a training image (memorization < max_memorization),
   - it stays flexible: seeds still differ (diversity >= min_diversity_ratio x base diversity),
   - it does not bleed: prompts without the trigger change less than prompts with it
-    (bleeding_ratio < max_bleeding_ratio).
+    (bleeding_ratio < max_bleeding_ratio),
+  - with a real CLIP model configured, the subject stays coherent: the CLIP score of the
+    trigger prompts keeps at least min_clip_score_ratio of the base model's.
 The recommended checkpoint has the most usable weights (ties: larger mean style gain, then the
 earlier epoch); its usable weights form the weight range; the recommended weight is the usable
 weight with the largest style gain.
@@ -21,6 +23,7 @@ import pandas as pd
 from PIL import Image
 
 from bioart_pipeline.evaluation import metrics
+from bioart_pipeline.evaluation.clip_scores import ClipScorer, clip_score
 
 BASE_LABEL = "base"  # the column rendered without any LoRA
 
@@ -31,42 +34,72 @@ class Thresholds:
     max_memorization: float = 0.95
     min_diversity_ratio: float = 0.5
     max_bleeding_ratio: float = 1.0
+    min_clip_score_ratio: float = 0.9
 
 
-def score_cells(images: pd.DataFrame, training: list[Image.Image], trigger: str
-                ) -> pd.DataFrame:
-    """One row per (checkpoint, weight), base included, with every measure."""
+def score_cells(images: pd.DataFrame, training: list[Image.Image], trigger: str,
+                clip: ClipScorer | None = None) -> pd.DataFrame:
+    """One row per (checkpoint, weight), base included, with every measure (CLIP columns
+    only when a CLIP model is given)."""
     train_palette = np.mean([metrics.palette(i) for i in training], axis=0)
     references = metrics.reference_vectors(training)
     loaded = {f: Image.open(f).convert("RGB") for f in images["file"]}
+    clip_measures = _ClipMeasures(clip, loaded, training, images) if clip else None
     base = images[images["checkpoint"] == BASE_LABEL]
     per_prompt = []
     for (label, weight, p_index), cell in images.groupby(["checkpoint", "weight",
                                                           "prompt_index"]):
-        pics = [loaded[f] for f in cell.sort_values("seed")["file"]]
+        files = list(cell.sort_values("seed")["file"])
+        pics = [loaded[f] for f in files]
         base_pics = [loaded[f] for f in base[base["prompt_index"] == p_index]
                      .sort_values("seed")["file"]]
+        prompt = cell["prompt"].iloc[0]
         per_prompt.append({
             "checkpoint": label, "weight": weight, "prompt_index": p_index,
-            "has_trigger": trigger in cell["prompt"].iloc[0],
+            "has_trigger": trigger in prompt,
             "palette_distance": metrics.palette_distance(
                 np.mean([metrics.palette(p) for p in pics], axis=0), train_palette),
             "memorization": max(metrics.nearest_similarity(p, references) for p in pics),
             "diversity": metrics.diversity(pics),
             "change_vs_base": metrics.pixel_change(pics, base_pics),
+            **(clip_measures.of(files, prompt) if clip_measures else {}),
         })
     return _summarise(pd.DataFrame(per_prompt))
 
 
+class _ClipMeasures:
+    """Every image, prompt and the training set embedded once."""
+
+    def __init__(self, clip: ClipScorer, loaded: dict[str, Image.Image],
+                 training: list[Image.Image], images: pd.DataFrame):
+        files = list(loaded)
+        self.images = dict(zip(files, clip.image_embeddings([loaded[f] for f in files]),
+                               strict=True))
+        prompts = sorted(set(images["prompt"]))
+        self.prompts = dict(zip(prompts, clip.text_embeddings(prompts), strict=True))
+        centroid = clip.image_embeddings(training).mean(0)
+        self.centroid = centroid / centroid.norm()
+
+    def of(self, files: list[str], prompt: str) -> dict[str, float]:
+        return {
+            "clip_score": float(np.mean([clip_score(self.images[f], self.prompts[prompt])
+                                         for f in files])),
+            "clip_training_similarity": float(np.mean([float(self.images[f] @ self.centroid)
+                                                       for f in files])),
+        }
+
+
 def _summarise(per_prompt: pd.DataFrame) -> pd.DataFrame:
     base = per_prompt[per_prompt["checkpoint"] == BASE_LABEL]
-    base_palette = base[base["has_trigger"]]["palette_distance"].mean()
+    base_trig = base[base["has_trigger"]]
+    base_palette = base_trig["palette_distance"].mean()
     base_diversity = base["diversity"].mean() or 1e-9
+    with_clip = "clip_score" in per_prompt
     rows = []
     for (label, weight), cell in per_prompt.groupby(["checkpoint", "weight"], sort=False):
         trig, plain = cell[cell["has_trigger"]], cell[~cell["has_trigger"]]
         trigger_change = trig["change_vs_base"].mean()
-        rows.append({
+        row = {
             "checkpoint": label, "weight": float(weight),
             "palette_distance": trig["palette_distance"].mean(),
             "style_gain": base_palette - trig["palette_distance"].mean(),
@@ -75,23 +108,36 @@ def _summarise(per_prompt: pd.DataFrame) -> pd.DataFrame:
             "bleeding": plain["change_vs_base"].mean(),
             "trigger_change": trigger_change,
             "bleeding_ratio": plain["change_vs_base"].mean() / (trigger_change or 1e-9),
-        })
+        }
+        if with_clip:
+            row.update({
+                "clip_score": trig["clip_score"].mean(),
+                "clip_score_ratio": trig["clip_score"].mean()
+                / (base_trig["clip_score"].mean() or 1e-9),
+                "clip_style_gain": trig["clip_training_similarity"].mean()
+                - base_trig["clip_training_similarity"].mean(),
+            })
+        rows.append(row)
     return pd.DataFrame(rows)
 
 
-def recommend(scores: pd.DataFrame, thresholds: Thresholds) -> dict:
+def recommend(scores: pd.DataFrame, thresholds: Thresholds, clip: ClipScorer | None = None
+              ) -> dict:
     """Apply the rule in the module docstring; `passes` is False when no cell is usable."""
     cells = scores[scores["checkpoint"] != BASE_LABEL].copy()
     cells["usable"] = ((cells["style_gain"] > thresholds.min_style_gain)
                        & (cells["memorization"] < thresholds.max_memorization)
                        & (cells["diversity_ratio"] >= thresholds.min_diversity_ratio)
                        & (cells["bleeding_ratio"] < thresholds.max_bleeding_ratio))
+    use_clip = clip is not None and clip.meaningful
+    if use_clip:
+        cells["usable"] &= cells["clip_score_ratio"] >= thresholds.min_clip_score_ratio
     usable = cells[cells["usable"]]
     result = {"thresholds": asdict(thresholds), "usable_cells": int(len(usable)),
-              "cells": int(len(cells))}
+              "cells": int(len(cells)), "clip": _clip_status(clip)}
     if usable.empty:
         return {**result, "passes": False, "checkpoint": None, "weight": None,
-                "weight_range": None, "reasoning": _why_none(cells, thresholds)}
+                "weight_range": None, "reasoning": _why_none(cells, thresholds, use_clip)}
     ranked = sorted(usable.groupby("checkpoint", sort=False),
                     key=lambda kv: (-len(kv[1]), -kv[1]["style_gain"].mean(), _epoch(kv[0])))
     label, chosen = ranked[0]
@@ -106,7 +152,17 @@ def recommend(scores: pd.DataFrame, thresholds: Thresholds) -> dict:
                 f"memorization {best['memorization']:.3f} < {thresholds.max_memorization}, "
                 f"diversity ratio {best['diversity_ratio']:.2f}, "
                 f"bleeding ratio {best['bleeding_ratio']:.2f}",
+                *([f"CLIP score ratio {best['clip_score_ratio']:.2f} of the base model's: "
+                   "the subject stays coherent"] if use_clip else []),
             ]}
+
+
+def _clip_status(clip: ClipScorer | None) -> str:
+    if clip is None:
+        return "not configured"
+    if not clip.meaningful:
+        return f"{clip.source}: random weights, scores recorded but not used"
+    return f"{clip.source}: used in the rule"
 
 
 def _epoch(label: str) -> int:
@@ -114,10 +170,12 @@ def _epoch(label: str) -> int:
     return int(digits) if digits else 0
 
 
-def _why_none(cells: pd.DataFrame, t: Thresholds) -> list[str]:
+def _why_none(cells: pd.DataFrame, t: Thresholds, use_clip: bool) -> list[str]:
     return [
         f"{int((cells['style_gain'] <= t.min_style_gain).sum())} cells show no style gain",
         f"{int((cells['memorization'] >= t.max_memorization).sum())} cells look memorized",
         f"{int((cells['diversity_ratio'] < t.min_diversity_ratio).sum())} cells lost diversity",
         f"{int((cells['bleeding_ratio'] >= t.max_bleeding_ratio).sum())} cells bleed",
+        *([f"{int((cells['clip_score_ratio'] < t.min_clip_score_ratio).sum())} cells lost "
+           "the subject (CLIP score)"] if use_clip else []),
     ]

@@ -23,6 +23,7 @@ from bioart_pipeline.common.files import (
 )
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.common.tracking import Tracker
+from bioart_pipeline.evaluation.clip_scores import ClipScorer
 from bioart_pipeline.evaluation.scoring import Thresholds, recommend, score_cells
 from bioart_pipeline.evaluation.xy_plot import (
     EVALUATION_VERSION,
@@ -39,19 +40,22 @@ IMAGES = "images.parquet"
 
 
 def evaluation_key(checkpoint_hashes: list[str], settings: XYSettings, trigger: str,
-                   thresholds: Thresholds) -> str:
-    return sha256_json([checkpoint_hashes, settings, trigger, thresholds,
+                   thresholds: Thresholds, clip_source: str | None) -> str:
+    return sha256_json([checkpoint_hashes, settings, trigger, thresholds, clip_source,
                         EVALUATION_VERSION])[:16]
 
 
 def evaluate(load_pipeline: Callable, checkpoints: list[Checkpoint], settings: XYSettings,
              training: list[Image.Image], trigger: str, thresholds: Thresholds, folder: Path,
-             tracker: Tracker) -> pd.DataFrame:
-    """Render, score and recommend into `folder` (and the tracker); returns the image table."""
+             tracker: Tracker, load_clip: Callable[[], ClipScorer] | None = None
+             ) -> pd.DataFrame:
+    """Render, score and recommend into `folder` (and the tracker); returns the image table.
+    The pipeline is released before CLIP loads, so both never share the GPU."""
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images = render_xy(load_pipeline(), checkpoints, settings, folder / "images")
-    scores = score_cells(images, training, trigger)
-    recommendation = recommend(scores, thresholds)
+    clip = load_clip() if load_clip else None
+    scores = score_cells(images, training, trigger, clip)
+    recommendation = recommend(scores, thresholds, clip)
     grid = grid_image(images, [c.label for c in checkpoints], settings.weights)
     with atomic_path(folder / GRID) as tmp:
         grid.save(tmp, format="PNG")

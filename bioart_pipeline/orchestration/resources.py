@@ -2,6 +2,7 @@
 
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -10,6 +11,7 @@ from bioart_pipeline.captioning.florence import CaptionerSettings
 from bioart_pipeline.common.files import read_json
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.common.tracking import Tracker
+from bioart_pipeline.evaluation.clip_scores import ClipScorer, ClipUnavailable
 from bioart_pipeline.specs import LoraSpec, load_spec
 from bioart_pipeline.training.entrypoint import STOPPED
 
@@ -47,6 +49,25 @@ class CaptionModel(dg.ConfigurableResource):
             return None
         return CaptionerSettings(model=self.model, task=self.task, batch_size=self.batch_size,
                                  max_new_tokens=self.max_new_tokens, num_beams=self.num_beams)
+
+
+class ClipModel(dg.ConfigurableResource):
+    """An open_clip model for the XY plot's CLIP scores: a local folder (open_clip_config.json
+    + safetensors) or hf-hub:<org>/<repo>; empty means the model-free measures only."""
+
+    model: str = ""
+
+    def loader(self, models_dir: Path) -> Callable[[], ClipScorer] | None:
+        if not self.model:
+            return None
+
+        def load() -> ClipScorer:
+            try:
+                return ClipScorer(self.model, models_dir)
+            except ClipUnavailable as exc:
+                raise dg.Failure(str(exc)) from exc
+
+        return load
 
 
 class Tracking(dg.ConfigurableResource):

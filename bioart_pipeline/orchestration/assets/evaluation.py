@@ -23,14 +23,14 @@ from bioart_pipeline.models.profiles import load_sdxl_pipeline
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
-from bioart_pipeline.orchestration.resources import StudioData, Tracking
+from bioart_pipeline.orchestration.resources import ClipModel, StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 
 
 @dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch"},
           deps=["lora_checkpoints"], pool="gpu")
 def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
-                       tracking: Tracking) -> dg.MaterializeResult:
+                       tracking: Tracking, clip: ClipModel) -> dg.MaterializeResult:
     """Checkpoints x LoRA weights on the spec's prompts and fixed seeds, with a base column;
     model-free metrics per cell and a recommendation by a documented rule."""
     spec = studio.spec(context.partition_key)
@@ -41,7 +41,8 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
     settings = XYSettings(prompts=spec.validation_prompts, weights=ev.weights, seeds=ev.seeds,
                           steps=ev.steps, guidance_scale=ev.guidance_scale,
                           size=profile.resolution)
-    key = evaluation_key(list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds)
+    key = evaluation_key(list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds,
+                         clip.model or None)
     folder = evaluation_folder(workspace, spec.name, key)
     if is_complete(folder):
         context.log.info(f"same checkpoints and settings already evaluated in {folder}")
@@ -54,7 +55,8 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
         tracker = tracking.tracker(folder, f"{spec.name}-xy-{key}",
                                    {"lora": spec.name, **dataclasses.asdict(settings)})
         images = evaluate(lambda: load_sdxl_pipeline(profile, workspace.models_dir), marks,
-                          settings, training, spec.trigger, ev.thresholds, folder, tracker)
+                          settings, training, spec.trigger, ev.thresholds, folder, tracker,
+                          clip.loader(workspace.models_dir))
         context.log.info(f"rendered {len(images)} images for {len(marks)} checkpoints")
     scores = read_table(folder / SCORES)
     recommendation = read_json(folder / RECOMMENDATION)
@@ -71,6 +73,7 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
         "usable_weight_range": str(recommendation["weight_range"]),
         "recommendation": dg.MetadataValue.json(recommendation),
         "scores": table_md(scores.round(3), list(scores.columns)),
+        "clip": recommendation["clip"],
         "note": "Scores on the tiny built-in model compare random-weight outputs: they exercise "
                 "the pipeline, they say nothing about style." if profile.is_builtin else "",
     }, upstream=workspace.tables(spec.name, "lora_checkpoints", "license_manifest"))
