@@ -18,7 +18,7 @@ from bioart_pipeline.orchestration.assets import (
     review,
     training,
 )
-from bioart_pipeline.orchestration.jobs import lora_pipeline
+from bioart_pipeline.orchestration.jobs import lora_pipeline, lora_retraining
 from bioart_pipeline.orchestration.resources import (
     CaptionModel,
     ClipModel,
@@ -31,7 +31,8 @@ from bioart_pipeline.orchestration.resources import (
 def build_definitions(workspace: Workspace | None = None,
                       caption_model: str | None = None) -> dg.Definitions:
     """Environment variables read here and nowhere else: BIOART_DATA_DIR,
-    BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE, BIOART_CAPTION_MODEL, BIOART_CLIP_MODEL."""
+    BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE, BIOART_CAPTION_MODEL, BIOART_CLIP_MODEL,
+    BIOART_RETRAIN_CRON."""
     workspace = workspace or Workspace.from_env()
     if caption_model is None:
         caption_model = os.environ.get("BIOART_CAPTION_MODEL", "")
@@ -40,8 +41,10 @@ def build_definitions(workspace: Workspace | None = None,
     return dg.Definitions(
         assets=dg.load_assets_from_modules(stage_modules),
         asset_checks=dg.load_asset_checks_from_modules([checks]),
-        jobs=[lora_pipeline],
-        sensors=[sensors.lora_spec_sensor],
+        jobs=[lora_pipeline, lora_retraining],
+        sensors=[sensors.retraining_sensor],
+        schedules=[sensors.retraining_schedule(os.environ.get("BIOART_RETRAIN_CRON",
+                                                              "0 3 * * 1"))],
         resources={
             "studio": StudioData(data_dir=str(workspace.data_dir),
                                  outputs_dir=str(workspace.outputs_dir)),

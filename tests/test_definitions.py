@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 
 from bioart_pipeline.common.paths import Workspace
-from bioart_pipeline.definitions import build_definitions, defs
+from bioart_pipeline.definitions import defs
 from bioart_pipeline.orchestration.partitions import register_spec_partitions
 
 STAGES = ["raw_portfolio", "preprocessed_images", "captions", "license_manifest",
@@ -24,7 +24,10 @@ def test_definitions_hold_every_stage_as_a_partitioned_asset() -> None:
         assert isinstance(partitions, dg.DynamicPartitionsDefinition)
         assert partitions.name == "lora_specs"
     assert defs.resolve_job_def("lora_pipeline") is not None
-    assert {s.name for s in defs.sensors} == {"lora_spec_sensor"}
+    assert {s.name for s in defs.sensors} == {"retraining_sensor"}
+    (schedule,) = defs.schedules
+    assert schedule.name == "lora_retraining_schedule"
+    assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED  # off until turned on
 
 
 def test_lineage_runs_portfolio_to_release() -> None:
@@ -41,19 +44,11 @@ def test_gpu_assets_share_one_pool() -> None:
     assert pools["xy_plot_evaluation"] == {"gpu"}
 
 
-def test_new_spec_files_become_partitions(data_dir: Path, tmp_path: Path) -> None:
+def test_register_spec_partitions_adds_only_new_files(data_dir: Path, tmp_path: Path) -> None:
     workspace = Workspace(data_dir, tmp_path / "outputs")
     instance = dg.DagsterInstance.ephemeral()
     assert register_spec_partitions(instance, workspace) == ["test_style"]
-    (data_dir / "loras" / "another_lora.yaml").write_text(
-        (data_dir / "loras" / "test_style.yaml").read_text())
-    defs_here = build_definitions(workspace)
-    sensor = defs_here.resolve_sensor_def("lora_spec_sensor")
-    with dg.build_resources({}) as _:
-        context = dg.build_sensor_context(instance=instance, resources=defs_here.resources)
-        result = sensor(context)
-    requests = result.dynamic_partitions_requests
-    assert [list(r.partition_keys) for r in requests] == [["another_lora"]]
+    assert register_spec_partitions(instance, workspace) == []
 
 
 def test_core_layer_does_not_import_dagster() -> None:

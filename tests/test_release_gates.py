@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from bioart_pipeline.common.files import read_json, sha256_file
 from bioart_pipeline.common.paths import Workspace
@@ -142,3 +143,26 @@ def test_a_failing_recommendation_stops_review_and_release(workspace: Workspace,
     assert not check.passed
     assert _materialized(result) == {"xy_plot_evaluation"}
     assert not workspace.releases_dir.exists()
+
+
+def _schedule_tick(workspace: Workspace) -> list[str]:
+    defs = build_definitions(workspace)
+    schedule = defs.resolve_schedule_def("lora_retraining_schedule")
+    context = dg.build_schedule_context(instance=_instance(), resources=defs.resources)
+    result = schedule(context)
+    return [] if isinstance(result, dg.SkipReason) else [r.partition_key for r in result]
+
+
+def test_schedule_retrains_a_released_lora_only_once_its_inputs_changed(
+        workspace: Workspace, tmp_path: Path) -> None:
+    assert _review_and_release(workspace, APPROVAL).success
+    assert read_json(workspace.releases_dir / LORA / "v1" / "release.json")["inputs_fingerprint"]
+    assert _schedule_tick(workspace) == []
+
+    spec = quick_spec()
+    spec["validation_prompts"].append("cellulastyle, a red blood cell")
+    (workspace.data_dir / "loras" / f"{LORA}.yaml").write_text(yaml.safe_dump(spec))
+    try:
+        assert _schedule_tick(workspace) == [LORA]
+    finally:  # the data folder is shared by this module's tests
+        (workspace.data_dir / "loras" / f"{LORA}.yaml").write_text(yaml.safe_dump(quick_spec()))

@@ -1,4 +1,4 @@
-"""Jobs: the whole chain for one LoRA partition."""
+"""Jobs: the whole chain for one LoRA partition, and the retraining part of it."""
 
 import dagster as dg
 
@@ -9,4 +9,13 @@ lora_pipeline = dg.define_asset_job(
     selection=dg.AssetSelection.groups("data", "model", "release"),
     partitions_def=lora_partitions,
     description="Portfolio to validated release for one LoRA spec.",
+)
+
+# What the retraining sensor and schedule launch: up to the XY plot. The review and the
+# release stay a person's decision (release_review, then validated_release).
+lora_retraining = dg.define_asset_job(
+    name="lora_retraining",
+    selection=dg.AssetSelection.groups("data", "model"),
+    partitions_def=lora_partitions,
+    description="Portfolio to XY evaluation for one LoRA whose inputs changed.",
 )

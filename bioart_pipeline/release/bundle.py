@@ -44,6 +44,7 @@ class ReleaseInputs:
     recommendation: dict
     model_card: str
     dagster_runs: dict[str, str]  # asset -> run id of its latest materialization
+    inputs_fingerprint: str  # spec + portfolio files as of the scan that fed this release
 
 
 def publish(releases_dir: Path, inputs: ReleaseInputs) -> tuple[Path, bool]:
@@ -92,7 +93,8 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
     atomic_write_json(folder / "review.json", dataclasses.asdict(inputs.review))
     atomic_write_json(folder / "release.json", {"release_id": release_id, "lora": inputs.lora,
                                     "recommendation": inputs.recommendation,
-                                    "dagster_runs": inputs.dagster_runs})
+                                    "dagster_runs": inputs.dagster_runs,
+                                    "inputs_fingerprint": inputs.inputs_fingerprint})
     (folder / "README.md").write_text(inputs.model_card, encoding="utf-8")
 
 
@@ -122,3 +124,8 @@ def _make_read_only(folder: Path) -> None:
 
 def load_release_info(folder: Path) -> dict:
     return read_json(folder / "release.json")
+
+
+def latest_release_info(releases_dir: Path, lora: str) -> dict | None:
+    versions = existing_versions(releases_dir / lora)
+    return load_release_info(versions[-1]) if versions else None

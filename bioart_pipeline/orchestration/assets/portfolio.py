@@ -3,10 +3,11 @@
 
 import dagster as dg
 
-from bioart_pipeline.common.files import write_table
+from bioart_pipeline.common.files import atomic_write_json, write_table
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
+from bioart_pipeline.portfolio.changes import INPUTS_FILE, hash_cache, inputs_fingerprint
 from bioart_pipeline.portfolio.ingest import DEFAULT_MAX_PIXELS, PortfolioFolder, scan_portfolio
 
 
@@ -24,10 +25,16 @@ def raw_portfolio(context: dg.AssetExecutionContext, studio: StudioData) -> dg.M
                                                                  DEFAULT_MAX_PIXELS)))
     path = workspace.table("raw_portfolio", spec.name)
     version = write_table(table, path)
+    # What the retraining schedule compares with the latest release's copy of this file.
+    cache = hash_cache(workspace)
+    fingerprint = inputs_fingerprint(workspace, spec, cache)
+    cache.save()
+    atomic_write_json(path.parent / INPUTS_FILE, {"fingerprint": fingerprint})
     unusable = table[table["status"] != "ok"]
     context.log.info(f"{len(table)} image files, {len(unusable)} unusable")
     return stage_result(path, version, {
         "images": len(table),
+        "inputs_fingerprint": fingerprint,
         "unusable": len(unusable),
         "licenses": counts_md(table["license"].replace("", "(none)")),
         "unusable_files": table_md(unusable, ["path", "status"]),

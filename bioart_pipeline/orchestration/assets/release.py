@@ -13,6 +13,7 @@ from bioart_pipeline.orchestration.assets.training import checkpoint_labels, che
 from bioart_pipeline.orchestration.metadata import data_version
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
+from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
 from bioart_pipeline.release.model_card import model_card
 from bioart_pipeline.release.review import latest_review, release_blocker
@@ -63,7 +64,9 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
                          "base_model_fingerprint": report["base_model"],
                          "training_run": {k: v for k, v in report.items() if k != "losses"}},
         review=review, recommendation=recommendation, model_card=card,
-        dagster_runs=_upstream_runs(context, spec.name)))
+        dagster_runs=_upstream_runs(context, spec.name),
+        inputs_fingerprint=read_json(workspace.stage_dir("raw_portfolio", spec.name)
+                                     / INPUTS_FILE)["fingerprint"]))
     context.log.info(f"release {'written' if created else 'unchanged'}: {folder}")
     lora_file = next(folder.glob("*.safetensors"))
     return dg.MaterializeResult(
