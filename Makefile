@@ -32,7 +32,7 @@ ui: $(STAMP)
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check bioart_pipeline tests
+	$(VENV)/bin/ruff check bioart_pipeline tests benchmarks
 
 # Debian's chromium for the browser test (Playwright's own browser download is not possible).
 browser:
@@ -52,3 +52,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/preprocessing.py
 	$(PY) benchmarks/captioning.py
 	$(PY) benchmarks/training.py
+	$(PY) benchmarks/xy_plot.py

@@ -15,13 +15,11 @@ the slow end; real captions often end sooner.
 from __future__ import annotations
 
 import argparse
-import random
 import tempfile
 import time
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
 from transformers import Florence2Config, Florence2ForConditionalGeneration
 
 from bioart_pipeline.captioning.florence import (
@@ -31,16 +29,7 @@ from bioart_pipeline.captioning.florence import (
     cached_captions,
 )
 
-
-def _image(seed: int, size: int = 512) -> Image.Image:
-    rng = random.Random(seed)
-    image = Image.new("RGB", (size, size), "white")
-    draw = ImageDraw.Draw(image)
-    for _ in range(8):
-        x, y = rng.randrange(size - 150), rng.randrange(size - 150)
-        draw.ellipse([x, y, x + 140, y + 120], fill=tuple(rng.randrange(256) for _ in "rgb"),
-                     outline="black", width=5)
-    return image
+from common import illustration
 
 
 def tiny(count: int) -> None:
@@ -50,7 +39,7 @@ def tiny(count: int) -> None:
         files = {}
         for seed in range(count):
             files[f"k{seed}"] = tmp / f"{seed}.png"
-            _image(seed).save(files[f"k{seed}"])
+            illustration(seed).save(files[f"k{seed}"])
         captioner = Florence2Captioner(settings, tmp / "models")  # loaded once, as in a run
 
         def run() -> tuple[float, int]:

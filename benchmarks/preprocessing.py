@@ -9,29 +9,16 @@ after one image is added, as a ratio to the first run (the cache should make it 
 from __future__ import annotations
 
 import argparse
-import random
 import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image, ImageDraw
-
 from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
 from bioart_pipeline.preprocessing.stage import PreprocessOptions, preprocess_portfolio
 
+from common import illustration
+
 SIZES = [(1024, 1024), (1280, 896), (896, 1280), (1536, 1024)]
-
-
-def illustration(seed: int) -> Image.Image:
-    rng = random.Random(seed)
-    image = Image.new("RGB", SIZES[seed % len(SIZES)], "white")
-    draw = ImageDraw.Draw(image)
-    for _ in range(12):
-        x, y = rng.randrange(image.width - 300), rng.randrange(image.height - 300)
-        draw.ellipse([x, y, x + rng.randint(80, 300), y + rng.randint(80, 300)],
-                     fill=tuple(rng.randrange(256) for _ in range(3)), outline="#202030",
-                     width=8)
-    return image
 
 
 def run(folder: Path, cache: Path) -> tuple[float, int]:
@@ -49,11 +36,12 @@ def main() -> None:
         folder, cache = Path(tmp) / "portfolio", Path(tmp) / "cache"
         folder.mkdir()
         for seed in range(count):
-            illustration(seed).save(folder / f"img_{seed:04d}.png")
+            picture = illustration(seed, SIZES[seed % len(SIZES)], shapes=12)
+            picture.save(folder / f"img_{seed:04d}.png")
         first, processed = run(folder, cache)
         print(f"first run: {processed} images in {first:.1f} s = {processed / first:.1f} "
               "images/s (decode, flatten, bucket to ~1 MP, sharpness, hash, write PNG)")
-        illustration(count).save(folder / "added.png")
+        illustration(count, SIZES[count % len(SIZES)], shapes=12).save(folder / "added.png")
         rerun, processed = run(folder, cache)
         print(f"rerun after adding one image: {processed} processed in {rerun:.2f} s "
               f"= {rerun / first:.3f} x the first run")

@@ -25,13 +25,14 @@ from pathlib import Path
 import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from peft import LoraConfig
-from PIL import Image, ImageDraw
 
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
 from bioart_pipeline.specs.presets import LORA_TARGETS, PRESETS
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.data import cache_latents, encode_captions, encode_latent
-from bioart_pipeline.training.job import TrainingImage, TrainingJob
+from bioart_pipeline.training.job import TrainingJob
+
+from common import Quiet, training_images
 
 SIZE = 128  # the tiny profile's resolution
 
@@ -47,32 +48,8 @@ SDXL_UNET = dict(
 )
 
 
-class _Quiet:
-    def log(self, message: str) -> None:
-        pass
-
-
-def _images(folder: Path, count: int) -> tuple[TrainingImage, ...]:
-    folder.mkdir(parents=True)
-    images = []
-    for seed in range(count):
-        rng = random.Random(seed)
-        image = Image.new("RGB", (SIZE, SIZE), "white")
-        draw = ImageDraw.Draw(image)
-        for _ in range(4):
-            x, y = rng.randrange(80), rng.randrange(80)
-            draw.ellipse([x, y, x + 40, y + 40], fill=tuple(rng.randrange(256) for _ in "rgb"),
-                         outline="black", width=2)
-        path = folder / f"{seed}.png"
-        image.save(path)
-        images.append(TrainingImage(key=f"k{seed}", file=str(path), role="train",
-                                    caption=f"trig, cell diagram number {seed}",
-                                    bucket=(SIZE, SIZE)))
-    return tuple(images)
-
-
 def real_run(job: TrainingJob, run_dir: Path) -> dict:
-    details = loop.train_lora(job, run_dir, _Quiet()).details
+    details = loop.train_lora(job, run_dir, Quiet()).details
     return {"steps_per_s": details["optimizer_steps"] / details["step_seconds"],
             "outside": details["outside_model_fraction"]}
 
@@ -171,7 +148,7 @@ def main() -> None:
             "epochs": 3, "batch_size": 2, "grad_accumulation": 1, "warmup_steps": 0,
             "save_every_n_epochs": 3, "lora_targets": "locon"})
         job = TrainingJob(lora="benchmark", profile=get_profile("tiny"), preset=preset,
-                          images=_images(tmp / "images", args.images),
+                          images=training_images(tmp / "images", args.images),
                           models_dir=str(tmp / "models"), latent_cache_dir=str(tmp / "cache"),
                           wandb_mode="disabled")
         real = real_run(job, tmp / "run")
