@@ -16,7 +16,7 @@ export PYTHONUNBUFFERED := 1
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,ray]"
 	touch $@
 
 ## demo: materialize every asset of the sample LoRAs on the tiny model, offline, on CPU

@@ -13,7 +13,7 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.evaluation.clip_scores import ClipScorer, ClipUnavailable
 from bioart_pipeline.specs import LoraSpec, load_spec
-from bioart_pipeline.training.entrypoint import STOPPED
+from bioart_pipeline.training.entrypoint import FAILURE
 
 
 class StudioData(dg.ConfigurableResource):
@@ -92,7 +92,7 @@ class TrainingCompute(dg.ConfigurableResource):
         try:
             dg.PipesSubprocessClient().run(command=command, context=context)
         except Exception as exc:
-            stopped = run_dir / STOPPED
-            if stopped.exists():  # the trainer's diagnosis, not "process failed with code 2"
-                raise dg.Failure(description=read_json(stopped)["message"]) from exc
+            failure = run_dir / FAILURE
+            if failure.exists():  # the trainer's own message, not "process failed with code 1"
+                raise dg.Failure(description=read_json(failure)["message"]) from exc
             raise

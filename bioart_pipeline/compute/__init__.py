@@ -1,0 +1,1 @@
+"""Training compute away from this machine: encrypted transfer, the remote worker, the store."""
