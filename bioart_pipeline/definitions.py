@@ -32,14 +32,21 @@ def build_definitions(workspace: Workspace | None = None,
                       caption_model: str | None = None) -> dg.Definitions:
     """Environment variables read here and nowhere else: BIOART_DATA_DIR,
     BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE, BIOART_CAPTION_MODEL, BIOART_CLIP_MODEL,
-    BIOART_RETRAIN_CRON."""
+    BIOART_RETRAIN_CRON and the compute variables of `compute_from_env`. (Secrets are read
+    where they are used, never copied into configuration: BIOART_TRANSFER_KEY, WANDB_API_KEY,
+    cloud storage credentials.)"""
     workspace = workspace or Workspace.from_env()
     if caption_model is None:
         caption_model = os.environ.get("BIOART_CAPTION_MODEL", "")
-    stage_modules = [portfolio, preprocessing, captioning, licensing, training, evaluation,
-                     review, release]
+    compute = compute_from_env()
+    stage_modules = [portfolio, preprocessing, captioning, licensing, evaluation, review,
+                     release]
+    # On this machine training and the XY plot share one card: the `gpu` pool runs one at a
+    # time. On a cluster, Ray queues the training jobs by the GPUs they ask for.
+    lora_checkpoints = training.lora_checkpoints_asset(
+        pool="gpu" if compute.backend == "local" else None)
     return dg.Definitions(
-        assets=dg.load_assets_from_modules(stage_modules),
+        assets=[*dg.load_assets_from_modules(stage_modules), lora_checkpoints],
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[lora_pipeline, lora_retraining],
         sensors=[sensors.retraining_sensor],
@@ -51,9 +58,24 @@ def build_definitions(workspace: Workspace | None = None,
             "captioner": CaptionModel(model=caption_model),
             "clip": ClipModel(model=os.environ.get("BIOART_CLIP_MODEL", "")),
             "tracking": Tracking(mode=os.environ.get("BIOART_WANDB_MODE", "offline")),
-            "compute": TrainingCompute(),
+            "compute": compute,
         },
     )
+
+
+def compute_from_env() -> TrainingCompute:
+    """BIOART_COMPUTE (local | ray), and for ray: BIOART_RAY_ADDRESS (dashboard URL),
+    BIOART_TRANSFER_STORE, BIOART_RAY_GPUS (per job, default 1), BIOART_RAY_CPUS (default 1),
+    BIOART_RAY_PYTHON (the cluster's Python, default `python`)."""
+    backend = os.environ.get("BIOART_COMPUTE", "local")
+    if backend not in ("local", "ray"):
+        raise ValueError(f"BIOART_COMPUTE must be local or ray, got {backend!r}")
+    return TrainingCompute(
+        backend=backend, ray_address=os.environ.get("BIOART_RAY_ADDRESS", ""),
+        transfer_store=os.environ.get("BIOART_TRANSFER_STORE", ""),
+        gpus_per_job=float(os.environ.get("BIOART_RAY_GPUS", "1")),
+        cpus_per_job=float(os.environ.get("BIOART_RAY_CPUS", "1")),
+        worker_python=os.environ.get("BIOART_RAY_PYTHON", "python"))
 
 
 defs = build_definitions()

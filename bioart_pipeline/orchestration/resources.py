@@ -1,19 +1,18 @@
 """Resources: where the data lives, the captioner, tracking, and the compute that trains."""
 
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 
 from bioart_pipeline.captioning.florence import CaptionerSettings
-from bioart_pipeline.common.files import read_json
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.evaluation.clip_scores import ClipScorer, ClipUnavailable
+from bioart_pipeline.orchestration.compute import RayTraining, train_locally
 from bioart_pipeline.specs import LoraSpec, load_spec
-from bioart_pipeline.training.entrypoint import FAILURE
+from bioart_pipeline.training.job import TrainingJob
 
 
 class StudioData(dg.ConfigurableResource):
@@ -83,16 +82,29 @@ class Tracking(dg.ConfigurableResource):
 
 
 class TrainingCompute(dg.ConfigurableResource):
-    """Runs the training entrypoint in a child process through Dagster Pipes: crash isolation,
-    GPU memory released when it exits, logs streamed into the run."""
+    """Where training runs; definitions.py picks the backend from BIOART_COMPUTE.
+
+    - local: a child process on this machine through Dagster Pipes (crash isolation, GPU
+      memory released after each run); the `gpu` pool keeps one training on the card.
+    - ray: a job on the Ray cluster at `ray_address` (its dashboard URL) asking for
+      `gpus_per_job` GPUs; inputs and outputs travel encrypted through `transfer_store`
+      with the key in BIOART_TRANSFER_KEY (an environment variable on both sides, never
+      configuration). `worker_python` is the cluster's Python with bioart_pipeline installed.
+    """
+
+    backend: str = "local"
+    ray_address: str = ""
+    transfer_store: str = ""
+    gpus_per_job: float = 1.0
+    cpus_per_job: float = 1.0
+    worker_python: str = "python"
 
     def train(self, context: dg.AssetExecutionContext, job_file: Path, run_dir: Path) -> None:
-        command = [sys.executable, "-m", "bioart_pipeline.training.entrypoint",
-                   str(job_file), str(run_dir)]
-        try:
-            dg.PipesSubprocessClient().run(command=command, context=context)
-        except Exception as exc:
-            failure = run_dir / FAILURE
-            if failure.exists():  # the trainer's own message, not "process failed with code 1"
-                raise dg.Failure(description=read_json(failure)["message"]) from exc
-            raise
+        if self.backend == "local":
+            train_locally(context, job_file, run_dir)
+        elif self.backend == "ray":
+            RayTraining(self.ray_address, self.transfer_store, self.gpus_per_job,
+                        self.cpus_per_job, self.worker_python).train(
+                context, TrainingJob.load(job_file), run_dir)
+        else:
+            raise dg.Failure(f"unknown compute backend {self.backend!r}: use local or ray")

@@ -20,12 +20,23 @@ from bioart_pipeline.training.export import base_metadata
 from bioart_pipeline.training.job import TrainingImage, TrainingJob
 
 
-@dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch", "safetensors"},
-          deps=["license_manifest"], pool="gpu")
-def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
-                     compute: TrainingCompute, tracking: Tracking) -> dg.MaterializeResult:
-    """LoRA checkpoints (kohya-format safetensors) every N epochs, with the loss curve.
-    A rerun with identical images, captions, config and base model reuses the finished run."""
+def lora_checkpoints_asset(pool: str | None) -> dg.AssetsDefinition:
+    """`pool`: "gpu" when training shares this machine's card with the XY plot (one at a
+    time); None on a cluster, whose own scheduler queues jobs until GPUs are free."""
+
+    @dg.asset(name="lora_checkpoints", partitions_def=lora_partitions, group_name="model",
+              kinds={"pytorch", "safetensors"}, deps=["license_manifest"], pool=pool)
+    def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
+                         compute: TrainingCompute, tracking: Tracking) -> dg.MaterializeResult:
+        """LoRA checkpoints (kohya-format safetensors) every N epochs, with the loss curve.
+        A rerun with identical images, captions, config and base model reuses the run."""
+        return _train(context, studio, compute, tracking)
+
+    return lora_checkpoints
+
+
+def _train(context: dg.AssetExecutionContext, studio: StudioData, compute: TrainingCompute,
+           tracking: Tracking) -> dg.MaterializeResult:
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
     job = build_job(spec, workspace, tracking)
