@@ -105,10 +105,11 @@ def unpack_inputs(archive: Path, workdir: Path, models_dir: Path) -> Path:
 
 
 def pack_outputs(run_dir: Path, archive: Path) -> dict[str, str]:
-    """A tar of the finished run folder; returns sha256 per checkpoint file."""
+    """A tar of the finished run folder's regular files (links, such as wandb's `latest-run`,
+    stay behind); returns sha256 per checkpoint file."""
     with tarfile.open(archive, "w") as tar:
         for path in sorted(run_dir.rglob("*")):
-            if path.is_file():
+            if path.is_file() and not path.is_symlink():
                 tar.add(path, path.relative_to(run_dir).as_posix())
     return {p.name: sha256_file(p) for p in sorted(run_dir.glob("epoch_*.safetensors"))}
 
