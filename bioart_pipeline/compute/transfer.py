@@ -117,6 +117,7 @@ def pack_outputs(run_dir: Path, archive: Path) -> dict[str, str]:
 def unpack_outputs(archive: Path, run_dir: Path, expected: dict[str, str]) -> None:
     """Extract beside `run_dir`, check every checkpoint against the hashes the worker reported,
     and only then move the files into `run_dir`: a partial or altered transfer records nothing."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.incoming-"))
     try:
         with tarfile.open(archive) as tar:
@@ -126,7 +127,7 @@ def unpack_outputs(archive: Path, run_dir: Path, expected: dict[str, str]) -> No
             raise ValueError(f"returned checkpoints do not match what the worker reported: "
                              f"got {sorted(found)}, expected {sorted(expected)}, or a hash "
                              "differs")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        run_dir.mkdir(exist_ok=True)
         report = staging / "report.json"
         for path in sorted(staging.rglob("*")):  # report.json last: it marks a finished run
             if path.is_file() and path != report:
