@@ -53,3 +53,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/captioning.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/xy_plot.py
+	$(PY) benchmarks/compute.py
