@@ -29,7 +29,7 @@ from bioart_pipeline.captioning.florence import (
     cached_captions,
 )
 
-from common import illustration
+from common import cuda_seconds, illustration
 
 
 def tiny(count: int) -> None:
@@ -70,16 +70,13 @@ def base(batches: int) -> None:
     pixels = torch.randn(batch, 3, 768, 768, device="cuda", dtype=dtype)
     prompt = torch.randint(3, 50000, (batch, 12), device="cuda")
     input_ids = torch.cat([torch.full((batch, image_tokens), 51288, device="cuda"), prompt], 1)
-    timings = []
-    with torch.no_grad():
-        for _ in range(batches + 1):
-            torch.cuda.synchronize()
-            started = time.perf_counter()
-            model.generate(input_ids=input_ids, pixel_values=pixels, num_beams=3,
-                           max_new_tokens=256, min_new_tokens=256, do_sample=False)
-            torch.cuda.synchronize()
-            timings.append(time.perf_counter() - started)
-    per_batch = sum(timings[1:]) / batches  # the first pays for kernel selection
+
+    @torch.no_grad()
+    def generate() -> None:
+        model.generate(input_ids=input_ids, pixel_values=pixels, num_beams=3,
+                       max_new_tokens=256, min_new_tokens=256, do_sample=False)
+
+    per_batch = cuda_seconds(generate, batches)
     params = sum(p.numel() for p in model.parameters()) / 1e9
     print(f"Florence-2-base size ({params:.2f} B parameters), {dtype}, batch {batch}, 768 px, "
           f"3 beams, 256 new tokens on {torch.cuda.get_device_name()}:")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -42,3 +44,18 @@ class Quiet:
 
     def log(self, message: str) -> None:
         pass
+
+
+def cuda_seconds(step: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Mean seconds of `step` on the GPU over `repeats` runs, after `warmup` runs that pay
+    for kernel selection."""
+    import torch
+
+    timings = []
+    for _ in range(warmup + repeats):
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        step()
+        torch.cuda.synchronize()
+        timings.append(time.perf_counter() - started)
+    return sum(timings[warmup:]) / repeats

@@ -32,7 +32,7 @@ from bioart_pipeline.training import loop
 from bioart_pipeline.training.data import cache_latents, encode_captions, encode_latent
 from bioart_pipeline.training.job import TrainingJob
 
-from common import Quiet, training_images
+from common import Quiet, cuda_seconds, training_images
 
 SIZE = 128  # the tiny profile's resolution
 
@@ -112,19 +112,16 @@ def sdxl_unet(steps: int) -> None:
              "time_ids": torch.tensor([[1024, 1024, 0, 0, 1024, 1024]], device=device,
                                       dtype=torch.bfloat16)}
     torch.cuda.reset_peak_memory_stats()
-    timings = []
-    for _ in range(steps + 2):
-        torch.cuda.synchronize()
-        started = time.perf_counter()
+
+    def step() -> None:
         with torch.autocast("cuda", dtype=torch.bfloat16):
             t = torch.randint(0, 1000, (1,), device=device)
             out = unet(latents, t, text, added_cond_kwargs=added).sample
         torch.nn.functional.mse_loss(out.float(), latents.float()).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        timings.append(time.perf_counter() - started)
-    per_step = sum(timings[2:]) / steps  # the first steps pay for kernel selection
+
+    per_step = cuda_seconds(step, steps, warmup=2)
     peak = torch.cuda.max_memory_allocated() / 1024 ** 3
     print(f"SDXL UNet {sum(p.numel() for p in unet.parameters()) / 1e9:.2f} B parameters, "
           f"LoRA rank 32 attention, 1024 px, batch 1, bf16, gradient checkpointing on "
