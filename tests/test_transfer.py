@@ -24,10 +24,12 @@ from bioart_pipeline.compute.transfer import (
     TransferStore,
     pack_inputs,
     pack_outputs,
+    ships_latents,
     unpack_inputs,
     unpack_outputs,
 )
-from bioart_pipeline.models.profiles import load_sdxl_pipeline, profile_fingerprint
+from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline, profile_fingerprint
+from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training.data import cache_latents, latent_cache_folder
 from bioart_pipeline.training.job import TrainingJob
 from tests.conftest import tiny_training_job
@@ -84,6 +86,19 @@ def test_cached_latents_travel_instead_of_images(tmp_path: Path, models_dir: Pat
     restored = TrainingJob.load(unpack_inputs(archive, tmp_path / "worker", tmp_path / "m"))
     assert [i.caption for i in restored.images] == [i.caption for i in job.images]
     assert restored.latent_cache_dir == str(tmp_path / "worker" / "latents")
+
+
+@pytest.mark.parametrize(("source", "latents"), [
+    ("stabilityai/stable-diffusion-xl-base-1.0", True),  # the cluster downloads the same
+    ("/models/juggernautXL.safetensors", False),  # its copy there has another fingerprint
+    ("models/juggernautXL.safetensors", False),
+    ("~/models/sdxl-base", False),
+])
+def test_latents_travel_only_where_the_cluster_resolves_the_same_base(source: str,
+                                                                      latents: bool) -> None:
+    job = TrainingJob(lora="x", profile=get_profile("sdxl", source), preset=PRESETS["style"],
+                      images=(), models_dir="", latent_cache_dir="")
+    assert ships_latents(job) is latents
 
 
 @pytest.mark.parametrize("damage", ["flip a byte", "drop the last chunk", "another key"])

@@ -24,7 +24,7 @@ from pyarrow import fs
 
 from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.compute.crypto import decrypt_stream, encrypt_stream
-from bioart_pipeline.models.profiles import profile_fingerprint
+from bioart_pipeline.models.profiles import is_local_source, profile_fingerprint
 from bioart_pipeline.training.data import latent_cache_folder
 from bioart_pipeline.training.job import TrainingJob
 
@@ -56,9 +56,6 @@ class TransferStore:
                 plain.open("wb") as target:
             return decrypt_stream(source, target, key)
 
-    def exists(self, job_id: str, name: str) -> bool:
-        return self.fs.get_file_info(self._path(job_id, name)).type == fs.FileType.File
-
     def remove(self, job_id: str) -> None:
         folder = self._path(job_id, "").rstrip("/")
         if self.fs.get_file_info(folder).type == fs.FileType.Directory:
@@ -68,8 +65,7 @@ class TransferStore:
 def ships_latents(job: TrainingJob) -> bool:
     """Latents are reusable only where the worker computes the same base-model fingerprint:
     the built-in model and hub ids, not a local weights path."""
-    source = job.profile.source
-    return job.profile.is_builtin or not (os.path.isabs(source) or source.startswith(("~", ".")))
+    return job.profile.is_builtin or not is_local_source(job.profile.source)
 
 
 def pack_inputs(job: TrainingJob, archive: Path) -> dict[str, int]:

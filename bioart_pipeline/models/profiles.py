@@ -91,14 +91,22 @@ def _check_not_pickle(source: str) -> None:
         )
 
 
+def is_local_source(source: str) -> bool:
+    """A path on this machine rather than a hub id: an existing path, or one written as a path
+    (absolute, ~ or . relative, or a .safetensors file)."""
+    path = Path(source).expanduser()
+    return (path.exists() or path.is_absolute() or source.startswith((".", "~"))
+            or source.endswith(".safetensors"))
+
+
 def _local_path(source: str) -> Path | None:
     """The source as a local path, None for a hub id; missing explicit paths raise."""
+    if not is_local_source(source):
+        return None
     path = Path(source).expanduser()
-    if path.exists():
-        return path
-    if path.is_absolute() or source.startswith((".", "~")) or source.endswith(".safetensors"):
+    if not path.exists():
         raise FileNotFoundError(f"model source {source!r} does not exist")
-    return None
+    return path
 
 
 def tiny_folder(models_dir: Path) -> Path:
