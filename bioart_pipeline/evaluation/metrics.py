@@ -11,7 +11,7 @@ _SIZE = 32
 _BINS = 6
 
 
-def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """sRGB (0..1) to CIE Lab (D65)."""
     linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
     matrix = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
@@ -25,7 +25,7 @@ def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 def palette(image: Image.Image) -> np.ndarray:
     """Normalised Lab colour histogram (L 0..100, a/b -100..100)."""
     rgb = np.asarray(image.convert("RGB").resize((64, 64)), dtype=np.float64) / 255.0
-    lab = _srgb_to_lab(rgb).reshape(-1, 3)
+    lab = srgb_to_lab(rgb).reshape(-1, 3)
     hist, _ = np.histogramdd(lab, bins=_BINS, range=[(0, 100), (-100, 100), (-100, 100)])
     return hist.ravel() / hist.sum()
 

@@ -4,10 +4,16 @@ It is the embedded default and the test model: the same loader, training and exp
 code runs on it as on real SDXL. Shapes follow diffusers' own SDXL test components,
 adjusted so that 128 px images give 32x32 latents and the tokenizers are CLIP's real
 ones (so prompts tokenize exactly as for SDXL).
+
+The UNet and the VAE are pretrained (`bioart build-base`, on a procedurally drawn textbook
+corpus) and ship in `textbook_tiny/`; the text encoders stay at their seeded initialisation,
+so they are rebuilt here, and checked against the digest the pretraining recorded.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import uuid
@@ -34,7 +40,8 @@ from bioart_pipeline.models.clip_tokenizer import (
     write_clip_tokenizer,
 )
 
-TINY_VERSION = "tiny-sdxl-v2"  # bump whenever any config below changes
+TINY_VERSION = "tiny-sdxl-v3"  # bump whenever any config below or the pretrained weights change
+PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny"
 SEED = 0
 TE1_HIDDEN = 32
 TE2_HIDDEN = 64  # differs from TE1 so a swapped encoder fails loudly in tests
@@ -71,6 +78,14 @@ def _text_config(hidden: int, act: str) -> CLIPTextConfig:
         eos_token_id=49407,
         pad_token_id=1,
     )
+
+
+def random_unet() -> UNet2DConditionModel:
+    return _seeded(_unet)
+
+
+def random_vae() -> AutoencoderKL:
+    return _seeded(_vae)
 
 
 def _unet() -> UNet2DConditionModel:
@@ -116,35 +131,90 @@ def _seeded(factory):
     return factory()
 
 
+def text_encoders() -> tuple[CLIPTextModel, CLIPTextModelWithProjection]:
+    """Both text encoders at their seeded initialisation (the base model keeps them frozen)."""
+    return (_seeded(lambda: CLIPTextModel(_text_config(TE1_HIDDEN, "quick_gelu"))),
+            _seeded(lambda: CLIPTextModelWithProjection(_text_config(TE2_HIDDEN, "gelu"))))
+
+
+def weights_digest(*models: torch.nn.Module) -> str:
+    """sha256 over every tensor's name and bytes: the same weights give the same digest
+    whatever the file format."""
+    digest = hashlib.sha256()
+    for model in models:
+        for name, tensor in sorted(model.state_dict().items()):
+            digest.update(name.encode() + b"\0")
+            digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _components(folder: Path) -> dict:
-    """All pipeline components; tokenizers are written into `folder` first."""
+    """All pipeline components (UNet and VAE at their seeded initialisation); tokenizers are
+    written into `folder` first."""
     write_clip_tokenizer(folder / "tokenizer", pad_token=EOS)
     write_clip_tokenizer(folder / "tokenizer_2", pad_token="!")  # as SDXL base
+    text_encoder, text_encoder_2 = text_encoders()
     return {
-        "unet": _seeded(_unet),
-        "vae": _seeded(_vae),
-        "text_encoder": _seeded(lambda: CLIPTextModel(_text_config(TE1_HIDDEN, "quick_gelu"))),
-        "text_encoder_2": _seeded(
-            lambda: CLIPTextModelWithProjection(_text_config(TE2_HIDDEN, "gelu"))
-        ),
+        "unet": random_unet(),
+        "vae": random_vae(),
+        "text_encoder": text_encoder,
+        "text_encoder_2": text_encoder_2,
         "tokenizer": CLIPTokenizer.from_pretrained(folder / "tokenizer"),
         "tokenizer_2": CLIPTokenizer.from_pretrained(folder / "tokenizer_2"),
         "scheduler": EulerDiscreteScheduler(**SCHEDULER_CONFIG),
     }
 
 
-def _write(folder: Path) -> None:
-    pipe = StableDiffusionXLPipeline(**_components(folder), force_zeros_for_empty_prompt=True)
+def _write(folder: Path, pretrained: bool) -> None:
+    components = _components(folder)
+    pipe = StableDiffusionXLPipeline(**components, force_zeros_for_empty_prompt=True)
     # Tokenizers are already written; save the rest component by component so our
     # tokenizer files stay the single source of truth.
-    for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+    for name in ("text_encoder", "text_encoder_2"):
         getattr(pipe, name).save_pretrained(folder / name, safe_serialization=True)
+    for name in ("unet", "vae"):
+        if pretrained:
+            shutil.copytree(PRETRAINED_DIR / name, folder / name)
+        else:
+            getattr(pipe, name).save_pretrained(folder / name, safe_serialization=True)
+    if pretrained:
+        check_pretrained(components["text_encoder"], components["text_encoder_2"])
     pipe.scheduler.save_pretrained(folder / "scheduler")
     pipe.save_config(folder)  # model_index.json
 
 
-def build_tiny_sdxl(folder: Path) -> Path:
-    """Write the tiny SDXL pipeline folder at `folder` (no-op if already complete).
+def pretrained_build() -> dict:
+    """The pretraining record (build.json): settings, figures and sha256 of each file."""
+    path = PRETRAINED_DIR / "build.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the pretrained tiny base model is not in "
+                                "this checkout; restore it with git, or rebuild it with "
+                                "`make base-model` (about two CPU hours)")
+    return json.loads(path.read_text())
+
+
+def check_pretrained(text_encoder: torch.nn.Module, text_encoder_2: torch.nn.Module) -> None:
+    """The committed weights are the ones build.json lists, and the seeded text encoders are
+    the ones the UNet was trained against (a torch that initialises differently would
+    silently give a model that draws nothing)."""
+    from bioart_pipeline.common.files import sha256_file
+
+    build = pretrained_build()
+    for name, expected in build["sha256"].items():
+        if sha256_file(PRETRAINED_DIR / name) != expected:
+            raise ValueError(f"{PRETRAINED_DIR / name} differs from its sha256 in build.json: "
+                             "restore it with git, or rebuild with `make base-model`")
+    if weights_digest(text_encoder, text_encoder_2) != build["text_encoders_digest"]:
+        raise ValueError(
+            f"the text encoders built from seed {SEED} with torch {torch.__version__} differ "
+            f"from those the base model was trained with (torch {build['torch']}): install "
+            "that torch version, or rebuild the base model with `make base-model`")
+
+
+def build_tiny_sdxl(folder: Path, pretrained: bool = True) -> Path:
+    """Write the tiny SDXL pipeline folder at `folder` (no-op if already complete): the
+    pretrained UNet and VAE, or (`pretrained=False`, the pretraining's starting point) all
+    weights at their seeded initialisation.
 
     Built in a temporary folder beside the target and renamed into place, so a
     half-written folder is never mistaken for a model, and concurrent builders
@@ -158,7 +228,7 @@ def build_tiny_sdxl(folder: Path) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        _write(tmp)
+        _write(tmp, pretrained)
         os.replace(tmp, folder)
     except OSError:
         if not (folder / "model_index.json").is_file():

@@ -35,16 +35,14 @@ def save_state(run_dir: Path, epoch: int, step: int, progress: Any,
                 for name, model in models.items()
                 for key, tensor in get_peft_model_state_dict(model).items()}
         save_file(lora, str(folder / "lora.safetensors"))
-        optimizer_state = optimizer.state_dict()
-        tensors, scalars = _split_optimizer_state(optimizer_state["state"])
+        tensors, optimizer_meta = split_optimizer(optimizer)
         tensors["torch_rng"] = torch.get_rng_state()
         save_file(tensors, str(folder / "tensors.safetensors"))
         atomic_write_json(folder / "state.json", {
             "epoch": epoch, "step": step, "losses": progress.losses,
-            "validation_losses": progress.validation_losses,
-            "optimizer_scalars": scalars, "param_groups": optimizer_state["param_groups"],
-            "lr_scheduler": _json_safe(lr_scheduler.state_dict()),
-            "python_rng": _rng_to_json(rng.getstate()),
+            "validation_losses": progress.validation_losses, **optimizer_meta,
+            "lr_scheduler": json_safe(lr_scheduler.state_dict()),
+            "python_rng": rng_to_json(rng.getstate()),
         })
 
 
@@ -62,13 +60,27 @@ def load_state(run_dir: Path, models: dict[str, torch.nn.Module], optimizer, lr_
                                           if k.startswith(prefix)})
     tensors = load_file(str(folder / "tensors.safetensors"))
     torch.set_rng_state(tensors.pop("torch_rng"))
-    optimizer.load_state_dict({"state": _join_optimizer_state(tensors,
-                                                              meta["optimizer_scalars"]),
-                               "param_groups": meta["param_groups"]})
+    restore_optimizer(optimizer, tensors, meta)
     lr_scheduler.load_state_dict(meta["lr_scheduler"])
-    rng.setstate(_rng_from_json(meta["python_rng"]))
+    rng.setstate(rng_from_json(meta["python_rng"]))
     return Resumed(epoch=meta["epoch"], step=meta["step"], losses=meta["losses"],
                    validation_losses=meta["validation_losses"])
+
+
+def split_optimizer(optimizer: torch.optim.Optimizer
+                    ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The optimizer's state as tensors `optimizer.*` (for safetensors) and JSON-able rest."""
+    state = optimizer.state_dict()
+    tensors, scalars = _split_optimizer_state(state["state"])
+    return tensors, {"optimizer_scalars": scalars, "param_groups": state["param_groups"]}
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                      meta: dict[str, Any]) -> None:
+    """Undo split_optimizer (`tensors` may hold other entries; only `optimizer.*` are read)."""
+    ours = {k: v for k, v in tensors.items() if k.startswith("optimizer.")}
+    optimizer.load_state_dict({"state": _join_optimizer_state(ours, meta["optimizer_scalars"]),
+                               "param_groups": meta["param_groups"]})
 
 
 def _split_optimizer_state(state: dict[int, dict[str, Any]]
@@ -93,19 +105,19 @@ def _join_optimizer_state(tensors: dict[str, torch.Tensor], scalars: dict[str, A
     return state
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Scheduler state dicts hold plain numbers, except lambdas (saved as None)."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value if isinstance(value, int | float | str | bool | type(None)) else None
 
 
-def _rng_to_json(state: tuple) -> list:
+def rng_to_json(state: tuple) -> list:
     version, internal, gauss = state
     return [version, list(internal), gauss]
 
 
-def _rng_from_json(raw: list) -> tuple:
+def rng_from_json(raw: list) -> tuple:
     return raw[0], tuple(raw[1]), raw[2]

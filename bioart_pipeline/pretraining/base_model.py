@@ -1,0 +1,428 @@
+"""`bioart build-base`: pretrain the embedded base model (tiny SDXL architecture) on the CPU.
+
+Stages, each resumable from its last checkpoint in the work folder (a killed run continues
+where it stopped; the same seed and settings give the same weights):
+1. `vae`: the autoencoder learns to reconstruct random crops of corpus images and of colour
+   swatches spread over the whole RGB cube, so colours the corpus never uses (a studio's
+   palette) still survive encoding;
+2. `encode`: the corpus encoded once (posterior mean, as training caches it) and every caption
+   embedded by the frozen text encoders, which stay at their seeded initialisation;
+3. `unet`: text-conditioned denoising on those latents (SDXL's noise schedule and epsilon
+   objective, min-SNR weighting, exponential moving average of the weights);
+4. `export`: the EMA UNet and the VAE as safetensors into the package's weights folder, with
+   `build.json` (sha256 of each file, settings, command, figures) and a sample sheet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DDPMScheduler, StableDiffusionXLPipeline
+from diffusers.training_utils import compute_snr
+from PIL import Image, ImageDraw
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from bioart_pipeline.common.files import (
+    atomic_dir,
+    atomic_path,
+    atomic_write_json,
+    read_json,
+    sha256_file,
+)
+from bioart_pipeline.evaluation.metrics import srgb_to_lab
+from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.pretraining.corpus import COLOURS, PARTS, corpus_item
+from bioart_pipeline.training.state import (
+    restore_optimizer,
+    rng_from_json,
+    rng_to_json,
+    split_optimizer,
+)
+
+SAMPLE_PROMPTS = (
+    "cross-section of an animal cell with nucleus and mitochondria",
+    "a neuron with dendrites and an axon",
+    "a mitochondrion with cristae, cross-section",
+    "a plant cell with a cell wall, a large central vacuole and chloroplasts",
+    "a red circle",
+    "two shapes: a blue square and a yellow triangle",
+)
+
+
+@dataclass(frozen=True)
+class BaseSettings:
+    """Every knob of the pretraining; recorded in build.json."""
+
+    seed: int = 0
+    corpus_size: int = 6000
+    vae_steps: int = 1500
+    vae_batch: int = 16
+    vae_crop: int = 64
+    vae_learning_rate: float = 1e-3
+    kl_weight: float = 1e-6
+    swatch_fraction: float = 0.25
+    unet_steps: int = 4000
+    unet_batch: int = 24
+    unet_learning_rate: float = 1e-3
+    unet_warmup: int = 200
+    ema_decay: float = 0.999
+    caption_dropout: float = 0.1
+    noise_offset: float = 0.05
+    min_snr_gamma: float = 5.0
+    checkpoint_every: int = 100
+    sample_every: int = 500
+    threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+# --- work folder ------------------------------------------------------------------------------
+
+class Stage:
+    """One stage's resumable state in `work/<name>/`: model tensors, optimizer, step, log."""
+
+    def __init__(self, work: Path, name: str):
+        self.folder = work / name
+
+    def load(self, models: dict[str, torch.nn.Module], optimizer) -> dict:
+        meta_file = self.folder / "state.json"
+        if not meta_file.exists():
+            return {"step": 0, "losses": []}
+        meta = read_json(meta_file)
+        tensors = load_file(str(self.folder / "tensors.safetensors"))
+        for name, model in models.items():
+            prefix = f"{name}."
+            model.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
+                                   if k.startswith(prefix)})
+        restore_optimizer(optimizer, tensors, meta)
+        torch.set_rng_state(tensors["torch_rng"])
+        random.setstate(rng_from_json(meta["python_rng"]))
+        return meta
+
+    def save(self, models: dict[str, torch.nn.Module], optimizer, meta: dict) -> None:
+        with atomic_dir(self.folder) as tmp:
+            tensors, optimizer_meta = split_optimizer(optimizer)
+            for name, model in models.items():
+                tensors.update({f"{name}.{k}": v.detach().contiguous()
+                                for k, v in model.state_dict().items()})
+            tensors["torch_rng"] = torch.get_rng_state()
+            save_file(tensors, str(tmp / "tensors.safetensors"))
+            atomic_write_json(tmp / "state.json", {**meta, **optimizer_meta,
+                                                   "python_rng": rng_to_json(random.getstate())})
+
+
+def _cosine_lr(step: int, total: int, peak: float, warmup: int) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _to_tensor(image: Image.Image) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)
+
+
+def _to_image(tensor: torch.Tensor) -> Image.Image:
+    array = ((tensor.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    return Image.fromarray(array)
+
+
+# --- 1. the autoencoder -----------------------------------------------------------------------
+
+def swatch(rng, size: int) -> Image.Image:
+    """Random colours from the whole RGB cube: flat shapes, outlines of random weight."""
+    def colour():
+        return tuple(rng.randrange(256) for _ in range(3))
+    image = Image.new("RGB", (size * 4, size * 4), colour())
+    draw = ImageDraw.Draw(image)
+    for _ in range(rng.randint(1, 4)):
+        x, y = rng.uniform(0, size * 4), rng.uniform(0, size * 4)
+        r = rng.uniform(size * 0.3, size * 1.6)
+        box = (x - r, y - r * rng.uniform(0.5, 1), x + r, y + r * rng.uniform(0.5, 1))
+        draw.ellipse(box, fill=colour(), outline=colour(), width=rng.randint(0, 16))
+    return image.resize((size, size), Image.Resampling.BOX)
+
+
+def _vae_batch(settings: BaseSettings) -> torch.Tensor:
+    crops = []
+    for _ in range(settings.vae_batch):
+        if random.random() < settings.swatch_fraction:
+            crops.append(_to_tensor(swatch(random, settings.vae_crop)))
+            continue
+        image = corpus_item(settings.seed, random.randrange(settings.corpus_size)).image
+        x = random.randrange(image.width - settings.vae_crop + 1)
+        y = random.randrange(image.height - settings.vae_crop + 1)
+        crops.append(_to_tensor(image.crop((x, y, x + settings.vae_crop,
+                                            y + settings.vae_crop))))
+    return torch.stack(crops)
+
+
+def train_vae(work: Path, settings: BaseSettings, log) -> torch.nn.Module:
+    vae = tiny_sdxl.random_vae()
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=settings.vae_learning_rate,
+                                  weight_decay=0.0)
+    stage = Stage(work, "vae")
+    random.seed(settings.seed + 1)
+    torch.manual_seed(settings.seed + 1)
+    meta = stage.load({"vae": vae}, optimizer)  # restores both generators when resuming
+    step, losses = meta["step"], meta["losses"]
+    vae.train()
+    progress = tqdm(range(step, settings.vae_steps), desc="vae", unit="step", initial=step,
+                    total=settings.vae_steps)
+    for step in progress:
+        for group in optimizer.param_groups:
+            group["lr"] = _cosine_lr(step, settings.vae_steps, settings.vae_learning_rate, 100)
+        batch = _vae_batch(settings)
+        posterior = vae.encode(batch).latent_dist
+        reconstruction = vae.decode(posterior.sample()).sample
+        l1 = F.l1_loss(reconstruction, batch)
+        loss = l1 + F.mse_loss(reconstruction, batch) + settings.kl_weight * posterior.kl().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        optimizer.step()
+        losses.append(round(l1.item(), 5))
+        progress.set_postfix(l1=f"{np.mean(losses[-50:]):.4f}")
+        if (step + 1) % settings.checkpoint_every == 0 or step + 1 == settings.vae_steps:
+            stage.save({"vae": vae}, optimizer, {"step": step + 1, "losses": losses})
+            log(f"vae step {step + 1}: l1 {np.mean(losses[-50:]):.4f}")
+    vae.eval()
+    return vae
+
+
+@torch.no_grad()
+def vae_report(vae: torch.nn.Module, settings: BaseSettings) -> dict:
+    """PSNR on held-out corpus images, and the colour error (CIEDE76 in Lab) of flat swatches:
+    every named colour, every part colour and a 5x5x5 grid over the RGB cube."""
+    held_out = [corpus_item(settings.seed + 1, i).image for i in range(32)]
+    psnr = []
+    for image in held_out:
+        x = _to_tensor(image)[None]
+        out = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+        mse = F.mse_loss((out + 1) / 2, (x + 1) / 2).item()
+        psnr.append(10 * math.log10(1 / max(mse, 1e-10)))
+    levels = (0, 64, 128, 192, 255)
+    colours = [*COLOURS.values(), *PARTS.values(),
+               *((r, g, b) for r in levels for g in levels for b in levels)]
+    errors = []
+    for colour in colours:
+        x = _to_tensor(Image.new("RGB", (64, 64), colour))[None]
+        out = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
+        centre = ((out[0, :, 16:48, 16:48].mean((1, 2)) + 1) / 2).numpy()
+        lab = srgb_to_lab(np.stack([centre, np.array(colour) / 255]))
+        errors.append(float(np.linalg.norm(lab[0] - lab[1])))
+    return {"psnr_db": round(float(np.mean(psnr)), 2),
+            "colour_error_mean_delta_e": round(float(np.mean(errors)), 2),
+            "colour_error_max_delta_e": round(float(np.max(errors)), 2)}
+
+
+# --- 2. latents and caption embeddings --------------------------------------------------------
+
+@torch.no_grad()
+def encode_corpus(work: Path, settings: BaseSettings, vae, pipe, log) -> dict:
+    """Latents grouped by image size, caption embeddings by index; cached in the work folder."""
+    path = work / "encoded.safetensors"
+    if path.exists():
+        return load_file(str(path))
+    by_size: dict[tuple[int, int], list[int]] = {}
+    items = [corpus_item(settings.seed, i) for i in tqdm(range(settings.corpus_size),
+                                                         desc="draw corpus")]
+    for index, item in enumerate(items):
+        by_size.setdefault(item.image.size, []).append(index)
+    tensors: dict[str, torch.Tensor] = {}
+    for (width, height), indices in by_size.items():
+        latents = [vae.encode(torch.stack([_to_tensor(items[i].image) for i in chunk])
+                              ).latent_dist.mean
+                   for chunk in _chunks(indices, 64)]
+        tensors[f"latents.{width}x{height}"] = torch.cat(latents)
+        tensors[f"index.{width}x{height}"] = torch.tensor(indices)
+    embeds, pooled = [], []
+    for chunk in tqdm(list(_chunks(range(settings.corpus_size), 64)), desc="embed captions"):
+        e, _, p, _ = pipe.encode_prompt([items[i].caption for i in chunk], device="cpu",
+                                        do_classifier_free_guidance=False)
+        embeds.append(e.half())
+        pooled.append(p)
+    tensors["prompt_embeds"] = torch.cat(embeds)
+    tensors["pooled"] = torch.cat(pooled)
+    with atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
+    (work / "captions.json").write_text(json.dumps([i.caption for i in items], indent=0))
+    log(f"encoded {len(items)} corpus images in {len(by_size)} sizes")
+    return tensors
+
+
+def _chunks(seq, n: int):
+    seq = list(seq)
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]
+
+
+# --- 3. the UNet ------------------------------------------------------------------------------
+
+def train_unet(work: Path, settings: BaseSettings, encoded: dict, scaling_factor: float,
+               pipe, log) -> torch.nn.Module:
+    unet = tiny_sdxl.random_unet()
+    ema = tiny_sdxl.random_unet()
+    ema.load_state_dict(unet.state_dict())
+    ema.requires_grad_(False)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=settings.unet_learning_rate,
+                                  weight_decay=1e-2)
+    stage = Stage(work, "unet")
+    random.seed(settings.seed + 2)
+    torch.manual_seed(settings.seed + 2)
+    meta = stage.load({"unet": unet, "ema": ema}, optimizer)  # restores both generators
+    step, losses = meta["step"], meta["losses"]
+    scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    sizes = sorted(k.split(".", 1)[1] for k in encoded if k.startswith("latents."))
+    weights = [len(encoded[f"index.{s}"]) for s in sizes]
+    unet.train()
+    progress = tqdm(range(step, settings.unet_steps), desc="unet", unit="step", initial=step,
+                    total=settings.unet_steps)
+    for step in progress:
+        for group in optimizer.param_groups:
+            group["lr"] = _cosine_lr(step, settings.unet_steps, settings.unet_learning_rate,
+                                     settings.unet_warmup)
+        size = random.choices(sizes, weights)[0]
+        loss = _unet_loss(unet, scheduler, encoded, size, settings, scaling_factor)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        optimizer.step()
+        decay = min(settings.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for e, p in zip(ema.parameters(), unet.parameters(), strict=True):
+                e.lerp_(p, 1 - decay)
+        losses.append(round(loss.item(), 5))
+        progress.set_postfix(loss=f"{np.mean(losses[-100:]):.4f}")
+        done = step + 1
+        if done % settings.checkpoint_every == 0 or done == settings.unet_steps:
+            stage.save({"unet": unet, "ema": ema}, optimizer, {"step": done, "losses": losses})
+            log(f"unet step {done}: loss {np.mean(losses[-100:]):.4f}")
+        if done % settings.sample_every == 0 or done == settings.unet_steps:
+            pipe.unet = ema
+            sample_sheet(pipe, 1).save(work / f"samples_{done:05d}.png")
+    return ema
+
+
+def _unet_loss(unet, scheduler, encoded: dict, size: str, settings: BaseSettings,
+               scaling_factor: float) -> torch.Tensor:
+    pool = encoded[f"latents.{size}"]
+    picks = torch.randint(0, len(pool), (settings.unet_batch,))
+    x0 = pool[picks] * scaling_factor
+    caption_index = encoded[f"index.{size}"][picks]
+    prompt_embeds = encoded["prompt_embeds"][caption_index].float()
+    pooled = encoded["pooled"][caption_index].float()
+    # Dropped captions get zero embeddings: what the pipeline feeds the unconditional branch
+    # of classifier-free guidance (force_zeros_for_empty_prompt).
+    keep = (torch.rand(len(picks)) >= settings.caption_dropout).float()
+    prompt_embeds, pooled = prompt_embeds * keep[:, None, None], pooled * keep[:, None]
+    noise = torch.randn_like(x0) + settings.noise_offset * torch.randn(len(picks), 4, 1, 1)
+    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(picks),))
+    width, height = (int(v) for v in size.split("x"))
+    time_ids = torch.tensor([height, width, 0, 0, height, width], dtype=torch.float32)
+    prediction = unet(scheduler.add_noise(x0, noise, timesteps), timesteps, prompt_embeds,
+                      added_cond_kwargs={"text_embeds": pooled,
+                                         "time_ids": time_ids.expand(len(picks), 6)}).sample
+    snr = compute_snr(scheduler, timesteps)
+    weights = torch.clamp(snr, max=settings.min_snr_gamma) / snr
+    return (F.mse_loss(prediction, noise, reduction="none").mean((1, 2, 3)) * weights).mean()
+
+
+@torch.no_grad()
+def sample_sheet(pipe, seeds: int = 2, prompts: tuple[str, ...] = SAMPLE_PROMPTS,
+                 steps: int = 20) -> Image.Image:
+    """The sample prompts x seeds, as the pipeline renders them (with prompt labels)."""
+    size, label = 128, 12
+    sheet = Image.new("RGB", (size * len(prompts), (size + label) * seeds), "white")
+    draw = ImageDraw.Draw(sheet)
+    for seed in range(seeds):
+        images = pipe(prompt=list(prompts), num_inference_steps=steps, guidance_scale=5.0,
+                      height=size, width=size,
+                      generator=[torch.Generator().manual_seed(seed) for _ in prompts]).images
+        for column, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
+            top = seed * (size + label)
+            sheet.paste(image, (column * size, top + label))
+            draw.text((column * size + 2, top), prompt[:24], fill="black")
+    return sheet
+
+
+# --- 4. export --------------------------------------------------------------------------------
+
+def export(out: Path, unet, vae, settings: BaseSettings, figures: dict, pipe) -> None:
+    """UNet + VAE safetensors with their configs, build.json, and a sample sheet."""
+    with atomic_dir(out) as tmp:
+        unet.save_pretrained(tmp / "unet", safe_serialization=True)
+        vae.save_pretrained(tmp / "vae", safe_serialization=True)
+        pipe.unet, pipe.vae = unet, vae
+        sample_sheet(pipe, 2).save(tmp / "samples.png")
+        shutil.copy(Path(__file__).parent / "BASE_MODEL.md", tmp / "README.md")
+        files = sorted(p for p in tmp.rglob("*.safetensors"))
+        atomic_write_json(tmp / "build.json", {
+            "model": tiny_sdxl.TINY_VERSION,
+            "command": "bioart build-base",
+            "settings": {k: v for k, v in asdict(settings).items() if k != "threads"},
+            "figures": figures,
+            "sha256": {p.relative_to(tmp).as_posix(): sha256_file(p) for p in files},
+            "text_encoders_digest": tiny_sdxl.weights_digest(*tiny_sdxl.text_encoders()),
+            "torch": torch.__version__,
+        })
+
+
+def build_base(work: Path, out: Path, settings: BaseSettings) -> dict:
+    """Run (or resume) every stage; returns the figures written to build.json."""
+    torch.set_num_threads(settings.threads)
+    work.mkdir(parents=True, exist_ok=True)
+    log_file = work / "log.txt"
+
+    def log(message: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {message}"
+        tqdm.write(line)
+        with log_file.open("a") as fh:
+            fh.write(line + "\n")
+
+    started = time.perf_counter()
+    pipe = StableDiffusionXLPipeline.from_pretrained(
+        tiny_sdxl.build_tiny_sdxl(work / "random", pretrained=False))
+    pipe.set_progress_bar_config(disable=True)
+    vae = train_vae(work, settings, log)
+    figures = {"vae": vae_report(vae, settings)}
+    log(f"vae: {figures['vae']}")
+    encoded = encode_corpus(work, settings, vae, pipe, log)
+    latents = torch.cat([v.flatten() for k, v in encoded.items() if k.startswith("latents.")])
+    scaling_factor = round(1.0 / latents.std().item(), 5)
+    vae.register_to_config(scaling_factor=scaling_factor)
+    pipe.vae = vae
+    figures["vae"].update(scaling_factor=scaling_factor,
+                          scaled_latent_mean=round(latents.mean().item() * scaling_factor, 3))
+    unet = train_unet(work, settings, encoded, scaling_factor, pipe, log)
+    unet_losses = read_json(work / "unet" / "state.json")["losses"]
+    figures["unet"] = {"final_loss_mean_of_last_200": round(float(np.mean(unet_losses[-200:])), 4)}
+    figures["seconds_this_run"] = round(time.perf_counter() - started)
+    export(out, unet, vae, settings, figures, pipe)
+    log(f"exported to {out}: {figures}")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bioart build-base", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work", type=Path, default=Path("data/outputs/base_model_work"),
+                        help="checkpoints and caches (resumed from when present)")
+    parser.add_argument("--out", type=Path, default=tiny_sdxl.PRETRAINED_DIR,
+                        help="where the weights go (default: the package's weights folder)")
+    for name, value in asdict(BaseSettings()).items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    args = vars(parser.parse_args(argv))
+    work, out = args.pop("work"), args.pop("out")
+    build_base(work, out, BaseSettings(**args))
+    return 0
