@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test ui lint browser sample-portfolio clean bench
+.PHONY: demo test ui lint browser sample-portfolio base-model clean bench
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -41,6 +41,11 @@ browser:
 ## sample-portfolio: regenerate data/portfolio deterministically
 sample-portfolio: $(STAMP)
 	$(PY) -m bioart_pipeline.sample_portfolio
+
+## base-model: pretrain the embedded tiny base model (committed; about two hours on 2 cores,
+## resumable: run it again after an interruption)
+base-model: $(STAMP)
+	$(VENV)/bin/bioart build-base
 
 clean:  # keeps what people wrote: reviews and captions (with their edits)
 	chmod -R u+w data/outputs 2>/dev/null || true

@@ -11,7 +11,14 @@ from pathlib import Path
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.evaluation.stage import current_evaluation
 from bioart_pipeline.release.audit import audit, format_report
-from bioart_pipeline.release.review import CHECKLIST, draft_review, latest_review, record_review
+from bioart_pipeline.release.review import (
+    CHECKLIST,
+    draft_review,
+    human_only_base,
+    latest_review,
+    record_review,
+)
+from bioart_pipeline.specs import load_spec
 
 RELEASE = "validated_release"
 RELEASE_STEPS = ("release_review", RELEASE)  # after the review the demo records
@@ -38,10 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     audit = commands.add_parser("audit", help="trace a released LoRA back to its training data")
     audit.add_argument("path", type=Path, help="a release folder or its .safetensors file")
     audit.add_argument("--json", action="store_true", help="machine-readable output")
+    build = commands.add_parser("build-base", add_help=False,
+                                help="pretrain the embedded tiny base model (CPU, resumable; "
+                                     "`bioart build-base --help` for its options)")
+    build.add_argument("options", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     handlers = {"demo": lambda: run_demo(args.lora), "review": lambda: run_review(args),
-                "audit": lambda: run_audit(args.path, args.json)}
+                "audit": lambda: run_audit(args.path, args.json),
+                "build-base": lambda: run_build_base(args.options)}
     return handlers[args.command]()
+
+
+def run_build_base(options: list[str]) -> int:
+    from bioart_pipeline.pretraining.base_model import main as build_base
+
+    return build_base(options)
 
 
 def run_audit(path: Path, as_json: bool) -> int:
@@ -105,8 +123,14 @@ def run_demo(only: list[str] | None) -> int:
 
 
 def _demo_review(workspace: Workspace, lora: str) -> None:
+    """An automated approval, for LoRAs on the built-in tiny model only."""
     evaluation, recommendation = current_evaluation(workspace, lora)
     if latest_review(workspace.reviews_dir, lora, evaluation) is not None:
+        return
+    base = human_only_base(load_spec(workspace.specs_dir / f"{lora}.yaml"))
+    if base is not None:
+        print(f"{lora}: trained on {base}, not the built-in model: the demo records no review; "
+              f"a person reviews it (`bioart review {lora} ...` or release_review in the UI)")
         return
     record_review(workspace.reviews_dir, draft_review(
         lora, evaluation, recommendation, "demo-reviewer (automated, not a human)",

@@ -4,6 +4,7 @@ is immutable and a new one never overwrites the last."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.evaluation.clip_scores import TINY_CLIP_SOURCE
 from bioart_pipeline.release.bundle import verify_sums
+from bioart_pipeline.release.review import draft_review, human_only_base, release_blocker
+from bioart_pipeline.specs import load_spec
 from tests.conftest import make_data_dir, quick_spec
 
 LORA = "gated"
@@ -143,6 +146,21 @@ def test_a_failing_recommendation_stops_review_and_release(workspace: Workspace,
     assert not check.passed
     assert _materialized(result) == {"xy_plot_evaluation"}
     assert not workspace.releases_dir.exists()
+
+
+def test_the_demo_approval_can_only_release_the_built_in_model(data_dir: Path) -> None:
+    review = draft_review(LORA, "ev1", {"checkpoint": "epoch 2", "weight": 0.5},
+                          "demo-reviewer (automated, not a human)", approved=True, demo=True)
+    tiny = load_spec(next((data_dir / "loras").glob("*.yaml")))
+    sdxl = dataclasses.replace(tiny, profile="sdxl")
+    assert human_only_base(tiny) is None
+    assert release_blocker(review, LORA, "ev1", ["epoch 2"], human_only_base(tiny)) is None
+    blocker = release_blocker(review, LORA, "ev1", ["epoch 2"], human_only_base(sdxl))
+    assert "recorded automatically by `make demo`" in blocker
+    assert "stabilityai/stable-diffusion-xl-base-1.0" in blocker
+    assert "A person must review it" in blocker
+    human = dataclasses.replace(review, reviewer="Dr. A. Author", demo=False)
+    assert release_blocker(human, LORA, "ev1", ["epoch 2"], human_only_base(sdxl)) is None
 
 
 def _schedule_tick(workspace: Workspace) -> list[str]:

@@ -41,7 +41,7 @@ def score_cells(images: pd.DataFrame, training: list[Image.Image], trigger: str,
                 clip: ClipScorer | None = None) -> pd.DataFrame:
     """One row per (checkpoint, weight), base included, with every measure (CLIP columns
     only when a CLIP model is given)."""
-    train_palette = np.mean([metrics.palette(i) for i in training], axis=0)
+    train_palette = metrics.palette(training)
     references = metrics.reference_vectors(training)
     loaded = {f: Image.open(f).convert("RGB") for f in images["file"]}
     clip_measures = _ClipMeasures(clip, loaded, training, images) if clip else None
@@ -57,8 +57,7 @@ def score_cells(images: pd.DataFrame, training: list[Image.Image], trigger: str,
         per_prompt.append({
             "checkpoint": label, "weight": weight, "prompt_index": p_index,
             "has_trigger": trigger in prompt,
-            "palette_distance": metrics.palette_distance(
-                np.mean([metrics.palette(p) for p in pics], axis=0), train_palette),
+            "palette_distance": metrics.palette_distance(metrics.palette(pics), train_palette),
             "memorization": max(metrics.nearest_similarity(p, references) for p in pics),
             "diversity": metrics.diversity(pics),
             "change_vs_base": metrics.pixel_change(pics, base_pics),

@@ -15,7 +15,7 @@ from diffusers import StableDiffusionXLPipeline
 from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
-from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl
+from bioart_pipeline.models.tiny_sdxl import TINY_ORIGIN, TINY_VERSION, build_tiny_sdxl
 
 TINY_SOURCE = f"builtin:{TINY_VERSION}"
 SDXL_BASE_ID = "stabilityai/stable-diffusion-xl-base-1.0"
@@ -37,6 +37,8 @@ class ModelProfile:
     # For a single-file source: a local diffusers folder holding the pipeline configs,
     # since diffusers otherwise fetches them from the hub.
     single_file_config: str | None = None
+    # Where the base weights come from, for model cards ("" = as the source names them).
+    base_model_origin: str = ""
 
     @property
     def is_builtin(self) -> bool:
@@ -51,8 +53,9 @@ _PROFILES = {
         resolution=128,
         bucket_step=16,
         min_side=512,  # stands in for SDXL on the same portfolio
-        base_model_license="LicenseRef-bioart-tiny-test-model",
+        base_model_license="CC0-1.0",
         base_model_version="sdxl_base_v1-0",
+        base_model_origin=TINY_ORIGIN,
     ),
     "sdxl": ModelProfile(
         name="sdxl",

@@ -42,11 +42,17 @@ from bioart_pipeline.models.clip_tokenizer import (
 
 TINY_VERSION = "tiny-sdxl-v3"  # bump whenever any config below or the pretrained weights change
 PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny"
+TINY_ORIGIN = ("bioart textbook-tiny, pretrained by bioart_pipeline (`bioart build-base`) on a "
+               "procedurally drawn corpus of generic textbook illustrations; no third-party "
+               "images (bioart_pipeline/models/textbook_tiny/README.md)")
 SEED = 0
 TE1_HIDDEN = 32
 TE2_HIDDEN = 64  # differs from TE1 so a swapped encoder fails loudly in tests
 TE2_PROJECTION = 32
 TIME_EMBED_DIM = 8
+# 4-8 channels per GroupNorm group (SDXL has 10): with one channel per group, as 32 groups
+# gave, the norm erases each channel's mean and with it the colour of every flat region.
+NORM_GROUPS = 8
 
 # SDXL base's scheduler_config.json (EulerDiscreteScheduler).
 SCHEDULER_CONFIG = {
@@ -107,7 +113,7 @@ def _unet() -> UNet2DConditionModel:
         addition_embed_type="text_time",
         addition_time_embed_dim=TIME_EMBED_DIM,
         projection_class_embeddings_input_dim=6 * TIME_EMBED_DIM + TE2_PROJECTION,
-        norm_num_groups=32,
+        norm_num_groups=NORM_GROUPS,
     )
 
 
@@ -121,6 +127,7 @@ def _vae() -> AutoencoderKL:
         up_block_types=("UpDecoderBlock2D",) * 3,
         latent_channels=4,
         layers_per_block=1,
+        norm_num_groups=NORM_GROUPS,
         sample_size=128,
         scaling_factor=0.13025,  # SDXL's VAE value, so the same code paths run
     )

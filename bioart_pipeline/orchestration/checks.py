@@ -12,7 +12,7 @@ from bioart_pipeline.orchestration.assets.review import release_review
 from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
-from bioart_pipeline.release.review import latest_review, release_blocker
+from bioart_pipeline.release.review import human_only_base, latest_review, release_blocker
 
 
 @dg.asset_check(asset=license_manifest, blocking=True, partitions_def=lora_partitions,
@@ -57,7 +57,7 @@ def review_approves_release(context: dg.AssetCheckExecutionContext, studio: Stud
     evaluation, _ = current_evaluation(workspace, lora)
     review = latest_review(workspace.reviews_dir, lora, evaluation)
     blocker = release_blocker(review, lora, evaluation, checkpoint_labels(
-        checkpoint_table(workspace, lora)))
+        checkpoint_table(workspace, lora)), human_only_base(studio.spec(lora)))
     return dg.AssetCheckResult(
         passed=blocker is None, description=blocker,
         metadata={"evaluation": evaluation,

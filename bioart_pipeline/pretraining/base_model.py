@@ -4,7 +4,7 @@ Stages, each resumable from its last checkpoint in the work folder (a killed run
 where it stopped; the same seed and settings give the same weights):
 1. `vae`: the autoencoder learns to reconstruct random crops of corpus images and of colour
    swatches spread over the whole RGB cube, so colours the corpus never uses (a studio's
-   palette) still survive encoding;
+   palette) still survive encoding; it decodes the posterior mean (deterministic);
 2. `encode`: the corpus encoded once (posterior mean, as training caches it) and every caption
    embedded by the frozen text encoders, which stay at their seeded initialisation;
 3. `unet`: text-conditioned denoising on those latents (SDXL's noise schedule and epsilon
@@ -43,7 +43,7 @@ from bioart_pipeline.common.files import (
 )
 from bioart_pipeline.evaluation.metrics import srgb_to_lab
 from bioart_pipeline.models import tiny_sdxl
-from bioart_pipeline.pretraining.corpus import COLOURS, PARTS, corpus_item
+from bioart_pipeline.pretraining.corpus import COLOURS, INK, PAPER, PARTS, corpus_item
 from bioart_pipeline.training.state import (
     restore_optimizer,
     rng_from_json,
@@ -67,12 +67,12 @@ class BaseSettings:
 
     seed: int = 0
     corpus_size: int = 6000
-    vae_steps: int = 1500
+    vae_steps: int = 3000
     vae_batch: int = 16
     vae_crop: int = 64
     vae_learning_rate: float = 1e-3
     kl_weight: float = 1e-6
-    swatch_fraction: float = 0.25
+    swatch_fraction: float = 0.35
     unet_steps: int = 4000
     unet_batch: int = 24
     unet_learning_rate: float = 1e-3
@@ -140,10 +140,20 @@ def _to_image(tensor: torch.Tensor) -> Image.Image:
 # --- 1. the autoencoder -----------------------------------------------------------------------
 
 def swatch(rng, size: int) -> Image.Image:
-    """Random colours from the whole RGB cube: flat shapes, outlines of random weight."""
+    """Random colours from the whole RGB cube: flat shapes, outlines of random weight, on a
+    random ground that is often near white or near black (the corpus's cream paper must not
+    become the only background the decoder can draw)."""
     def colour():
         return tuple(rng.randrange(256) for _ in range(3))
-    image = Image.new("RGB", (size * 4, size * 4), colour())
+
+    def ground():
+        kind = rng.random()
+        if kind < 0.3:
+            return tuple(rng.randrange(236, 256) for _ in range(3))
+        if kind < 0.4:
+            return tuple(rng.randrange(0, 30) for _ in range(3))
+        return colour()
+    image = Image.new("RGB", (size * 4, size * 4), ground())
     draw = ImageDraw.Draw(image)
     for _ in range(rng.randint(1, 4)):
         x, y = rng.uniform(0, size * 4), rng.uniform(0, size * 4)
@@ -184,7 +194,9 @@ def train_vae(work: Path, settings: BaseSettings, log) -> torch.nn.Module:
             group["lr"] = _cosine_lr(step, settings.vae_steps, settings.vae_learning_rate, 100)
         batch = _vae_batch(settings)
         posterior = vae.encode(batch).latent_dist
-        reconstruction = vae.decode(posterior.sample()).sample
+        # Decoded from the mean, as training encodes (cache_latents): decoding unit-variance
+        # samples drowned colour, leaving only a blue-orange axis (mean Delta E 44).
+        reconstruction = vae.decode(posterior.mean).sample
         l1 = F.l1_loss(reconstruction, batch)
         loss = l1 + F.mse_loss(reconstruction, batch) + settings.kl_weight * posterior.kl().mean()
         optimizer.zero_grad(set_to_none=True)
@@ -202,28 +214,42 @@ def train_vae(work: Path, settings: BaseSettings, log) -> torch.nn.Module:
 
 @torch.no_grad()
 def vae_report(vae: torch.nn.Module, settings: BaseSettings) -> dict:
-    """PSNR on held-out corpus images, and the colour error (CIEDE76 in Lab) of flat swatches:
-    every named colour, every part colour and a 5x5x5 grid over the RGB cube."""
-    held_out = [corpus_item(settings.seed + 1, i).image for i in range(32)]
+    """PSNR on held-out corpus images, and how well colours survive: each named colour, each
+    part colour and a 5x5x5 grid over the RGB cube, drawn as an outlined disc on paper, on
+    white and on near black, compared (CIE76 Delta E in Lab) with the centre of its
+    reconstruction; the ground itself is compared too, from the corners."""
+    def round_trip(image: Image.Image) -> np.ndarray:
+        out = vae.decode(vae.encode(_to_tensor(image)[None]).latent_dist.mean).sample[0]
+        return np.asarray(_to_image(out), dtype=np.float64)
+
     psnr = []
-    for image in held_out:
-        x = _to_tensor(image)[None]
-        out = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
-        mse = F.mse_loss((out + 1) / 2, (x + 1) / 2).item()
+    for i in range(32):
+        image = corpus_item(settings.seed + 1, i).image
+        mse = np.mean((round_trip(image) - np.asarray(image, dtype=np.float64)) ** 2) / 255**2
         psnr.append(10 * math.log10(1 / max(mse, 1e-10)))
     levels = (0, 64, 128, 192, 255)
     colours = [*COLOURS.values(), *PARTS.values(),
                *((r, g, b) for r in levels for g in levels for b in levels)]
-    errors = []
-    for colour in colours:
-        x = _to_tensor(Image.new("RGB", (64, 64), colour))[None]
-        out = vae.decode(vae.encode(x).latent_dist.mean).sample.clamp(-1, 1)
-        centre = ((out[0, :, 16:48, 16:48].mean((1, 2)) + 1) / 2).numpy()
-        lab = srgb_to_lab(np.stack([centre, np.array(colour) / 255]))
-        errors.append(float(np.linalg.norm(lab[0] - lab[1])))
+    errors, ground_errors = [], []
+    for background in (PAPER, (255, 255, 255), (16, 16, 16)):
+        for colour in colours:
+            disc = Image.new("RGB", (128, 128), background)
+            ImageDraw.Draw(disc).ellipse((24, 24, 104, 104), fill=colour, outline=INK, width=2)
+            out = round_trip(disc)
+            errors.append(_delta_e(out[48:80, 48:80], colour))
+            ground_errors.append(_delta_e(out[:12, :12], background))
     return {"psnr_db": round(float(np.mean(psnr)), 2),
             "colour_error_mean_delta_e": round(float(np.mean(errors)), 2),
-            "colour_error_max_delta_e": round(float(np.max(errors)), 2)}
+            "colour_error_p90_delta_e": round(float(np.quantile(errors, 0.9)), 2),
+            "colour_error_max_delta_e": round(float(np.max(errors)), 2),
+            "ground_error_max_delta_e": round(float(np.max(ground_errors)), 2)}
+
+
+def _delta_e(region: np.ndarray, colour: tuple[int, int, int]) -> float:
+    """CIE76 colour difference between a region's mean colour and `colour` (both 0..255)."""
+    mean = region.reshape(-1, 3).mean(0)
+    lab = srgb_to_lab(np.stack([mean, np.array(colour, dtype=np.float64)]) / 255)
+    return float(np.linalg.norm(lab[0] - lab[1]))
 
 
 # --- 2. latents and caption embeddings --------------------------------------------------------

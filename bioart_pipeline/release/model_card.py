@@ -9,7 +9,8 @@ from bioart_pipeline.release.review import Review
 
 
 def model_card(*, title: str, spec_type: str, trigger: str, release_license: str,
-               base_model: str, base_model_license: str, intended_use: str,
+               base_model: str, base_model_license: str, base_model_origin: str,
+               intended_use: str,
                recommendation: dict, review: Review, manifest: pd.DataFrame, epoch: int,
                rank: int, alpha: float) -> str:
     included = manifest[manifest["included"]]
@@ -34,6 +35,10 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         + ", ".join(f"{k} ({v})" for k, v in sorted(licenses.items())) + ".",
         "Every image, its hash, license, author and source: `license_manifest.parquet`; "
         "credits: `ATTRIBUTION.md`.", "",
+        "## Base model", "",
+        f"- Source: {base_model}.",
+        f"- Licence: {base_model_license}.",
+        *([f"- Origin: {base_model_origin}."] if base_model_origin else []), "",
         "## Review", "",
         f"Reviewed by {review.reviewer} on {review.reviewed_at}"
         + (" (AUTOMATED DEMO REVIEW, not a human sign-off)" if review.demo else "") + ": "

@@ -6,8 +6,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bioart_pipeline.common.files import atomic_write_json, read_json
+
+if TYPE_CHECKING:
+    from bioart_pipeline.specs import LoraSpec
 
 # shared/domain.md's anatomical review checklist: question id -> what the reviewer confirms.
 CHECKLIST = {
@@ -73,9 +77,18 @@ def draft_review(lora: str, evaluation: str, recommendation: dict, reviewer: str
                   approved=approved, checklist=dict(checklist or {}), notes=notes, demo=demo)
 
 
+def human_only_base(spec: LoraSpec) -> str | None:
+    """The spec's base model when only a person may release LoRAs trained on it (anything
+    but the built-in tiny model); None for the built-in one."""
+    profile = spec.model_profile
+    return None if profile.is_builtin else profile.source
+
+
 def release_blocker(review: Review | None, lora: str, evaluation: str,
-                    checkpoints: list[str]) -> str | None:
-    """Why no release may be made from `evaluation`, or None when a person approved it."""
+                    checkpoints: list[str], base_model: str | None = None) -> str | None:
+    """Why no release may be made from `evaluation`, or None when a person approved it.
+    `base_model`: the spec's base model source when it is not the built-in tiny model, whose
+    LoRAs only a person may release (the demo's automated approval is refused for them)."""
     if review is None:
         return (f"{lora}: no review of evaluation {evaluation} yet. Look at the XY grid, then "
                 "record one: in the Dagster UI, materialize release_review with a launch config "
@@ -85,6 +98,12 @@ def release_blocker(review: Review | None, lora: str, evaluation: str,
         return (f"{lora}: {review.reviewer} rejected evaluation {evaluation} on "
                 f"{review.reviewed_at} (notes: {review.notes or '-'}); retrain or record a new "
                 "review.")
+    if review.demo and base_model is not None:
+        return (f"{lora}: the approval of evaluation {evaluation} was recorded automatically by "
+                f"`make demo`, which may only release LoRAs on the built-in tiny model; this one "
+                f"is trained on {base_model}. A person must review it: materialize "
+                "release_review in the Dagster UI, or run "
+                f"`bioart review {lora} --reviewer 'NAME' --approve`.")
     if review.checkpoint not in checkpoints:
         return f"{lora}: reviewed checkpoint {review.checkpoint!r} is not among {checkpoints}"
     return None

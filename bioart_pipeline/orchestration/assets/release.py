@@ -16,7 +16,7 @@ from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
 from bioart_pipeline.release.model_card import model_card
-from bioart_pipeline.release.review import latest_review, release_blocker
+from bioart_pipeline.release.review import human_only_base, latest_review, release_blocker
 from bioart_pipeline.training.entrypoint import REPORT
 
 UPSTREAM = ("raw_portfolio", "preprocessed_images", "captions", "license_manifest",
@@ -38,7 +38,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
     # covers a release materialized on its own.
     checkpoints = checkpoint_table(workspace, spec.name)
     labels = checkpoint_labels(checkpoints)
-    blocker = release_blocker(review, spec.name, evaluation, labels)
+    blocker = release_blocker(review, spec.name, evaluation, labels, human_only_base(spec))
     if blocker:
         raise dg.Failure(blocker)
     row = checkpoints.iloc[labels.index(review.checkpoint)]
@@ -50,7 +50,8 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
     card = model_card(
         title=f"{spec.project} {spec.subject}", spec_type=spec.type, trigger=spec.trigger,
         release_license=spec.release_license, base_model=profile.source,
-        base_model_license=profile.base_model_license, intended_use=spec.intended_use,
+        base_model_license=profile.base_model_license,
+        base_model_origin=profile.base_model_origin, intended_use=spec.intended_use,
         recommendation=recommendation, review=review,
         manifest=read_table(manifest_file), epoch=int(row["epoch"]),
         rank=spec.training.rank, alpha=spec.training.alpha)

@@ -1,0 +1,100 @@
+"""The embedded base model: the committed weights are the ones its pretraining recorded, the
+loader assembles them with the seeded text encoders, tampering is refused, and the base draws
+what a prompt names on the textbook's cream paper."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import AutoencoderKL, UNet2DConditionModel
+
+from bioart_pipeline.common.files import sha256_file
+from bioart_pipeline.evaluation.metrics import srgb_to_lab
+from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.pretraining.corpus import COLOURS, PAPER, corpus_item
+from tests.conftest import tiny_pipe
+
+WEIGHT_FILES = {"unet/diffusion_pytorch_model.safetensors",
+                "vae/diffusion_pytorch_model.safetensors"}
+
+
+def _config(model) -> dict:
+    return {k: v for k, v in dict(model.config).items() if not k.startswith("_")}
+
+
+def test_committed_weights_are_the_ones_the_pretraining_recorded() -> None:
+    build = tiny_sdxl.pretrained_build()
+    assert set(build["sha256"]) == WEIGHT_FILES
+    for name, expected in build["sha256"].items():
+        assert sha256_file(tiny_sdxl.PRETRAINED_DIR / name) == expected, name
+    size = sum((tiny_sdxl.PRETRAINED_DIR / name).stat().st_size for name in WEIGHT_FILES)
+    assert size <= 25 * 2**20
+    assert build["command"] == "bioart build-base" and build["settings"]["seed"] == 0
+
+
+def test_committed_architecture_is_the_one_the_builder_defines() -> None:
+    unet = UNet2DConditionModel.from_pretrained(tiny_sdxl.PRETRAINED_DIR / "unet")
+    vae = AutoencoderKL.from_pretrained(tiny_sdxl.PRETRAINED_DIR / "vae")
+    assert _config(unet) == _config(tiny_sdxl.random_unet())
+    measured = tiny_sdxl.pretrained_build()["figures"]["vae"]["scaling_factor"]
+    assert _config(vae) == {**_config(tiny_sdxl.random_vae()), "scaling_factor": measured}
+    assert set(unet.state_dict()) == set(tiny_sdxl.random_unet().state_dict())
+
+
+def test_loader_assembles_the_committed_weights_and_the_seeded_text_encoders(
+        models_dir: Path) -> None:
+    pipe = tiny_pipe(models_dir)
+    committed = UNet2DConditionModel.from_pretrained(tiny_sdxl.PRETRAINED_DIR / "unet")
+    assert tiny_sdxl.weights_digest(pipe.unet) == tiny_sdxl.weights_digest(committed)
+    assert tiny_sdxl.weights_digest(pipe.text_encoder, pipe.text_encoder_2) == \
+        tiny_sdxl.pretrained_build()["text_encoders_digest"]
+    assert tiny_sdxl.weights_digest(pipe.unet) != \
+        tiny_sdxl.weights_digest(tiny_sdxl.random_unet())  # trained, not the seeded init
+
+
+def test_a_changed_weight_file_is_refused_with_the_fix(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(tiny_sdxl.PRETRAINED_DIR, tmp_path / "weights")
+    unet_file = tmp_path / "weights" / "unet" / "diffusion_pytorch_model.safetensors"
+    data = bytearray(unet_file.read_bytes())
+    data[-1] ^= 1
+    unet_file.write_bytes(bytes(data))
+    monkeypatch.setattr(tiny_sdxl, "PRETRAINED_DIR", tmp_path / "weights")
+    with pytest.raises(ValueError, match="differs from its sha256 in build.json.*make base-model"):
+        tiny_sdxl.build_tiny_sdxl(tmp_path / "model")
+    assert not (tmp_path / "model").exists()  # nothing half-built is left as a model
+
+
+def _delta_e(rgb_a, rgb_b) -> float:
+    lab = srgb_to_lab(np.array([rgb_a, rgb_b], dtype=np.float64) / 255)
+    return float(np.linalg.norm(lab[0] - lab[1]))
+
+
+def test_the_base_draws_what_the_prompt_names_on_cream_paper(models_dir: Path) -> None:
+    pipe = tiny_pipe(models_dir)
+    names = ("red", "blue", "yellow")
+    images = pipe([f"a {name} circle" for name in names], num_inference_steps=20,
+                  guidance_scale=5.0, height=128, width=128,
+                  generator=[torch.Generator().manual_seed(0) for _ in names]).images
+    for name, image in zip(names, images, strict=True):
+        pixels = np.asarray(image, dtype=np.float64).reshape(-1, 3)
+        corner = np.asarray(image, dtype=np.float64)[:8, :8].reshape(-1, 3).mean(0)
+        assert _delta_e(corner, PAPER) < 12, (name, corner)  # the textbook's paper
+        # The drawn colour: the pixels furthest from the paper, closest to the named colour.
+        ink = pixels[[_delta_e(p, PAPER) > 25 for p in pixels]]
+        assert len(ink) > 200, name  # something is drawn, not an empty page
+        mean = ink.mean(0)
+        nearest = min(COLOURS, key=lambda c: _delta_e(mean, COLOURS[c]))
+        assert nearest == name, (name, mean)
+
+
+def test_the_corpus_is_reproducible_and_its_captions_name_colours() -> None:
+    first, again = corpus_item(0, 7), corpus_item(0, 7)
+    assert first.caption == again.caption and first.image.tobytes() == again.image.tobytes()
+    assert corpus_item(1, 7).image.tobytes() != first.image.tobytes()
+    shapes = [item for item in (corpus_item(0, i) for i in range(300)) if item.subject == "shapes"]
+    assert shapes and all(any(c in item.caption for c in COLOURS) for item in shapes)

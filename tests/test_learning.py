@@ -1,0 +1,96 @@
+"""The evaluation proved on real signal: LoRAs trained on the pretrained tiny base, as the demo
+trains them, and scored by the XY plot's own code.
+
+- the demo's style LoRA moves the palette towards the portfolio, more with more weight;
+- prompts with the trigger change more than prompts without it (no bleeding);
+- the recommendation passes the default rule and beats the base column on style gain;
+- a checkpoint trained far too long on a handful of images is refused for memorization.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+import yaml
+
+from bioart_pipeline.common.files import read_json
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.definitions import build_definitions
+from bioart_pipeline.evaluation.scoring import BASE_LABEL, Thresholds
+from bioart_pipeline.evaluation.stage import RECOMMENDATION, SCORES
+from tests.conftest import SAMPLE_DATA, make_data_dir
+
+STYLE = "cellula_style"
+UP_TO_EVALUATION = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_images", "captions",
+                                             "license_manifest", "lora_checkpoints",
+                                             "xy_plot_evaluation")]
+
+
+def evaluate(root: Path, name: str, spec: dict) -> tuple[pd.DataFrame, dict]:
+    """Materialize one spec up to the XY plot; its scores and recommendation."""
+    workspace = Workspace(make_data_dir(root, {name: spec}), root / "outputs")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("lora_specs", [name])
+    result = build_definitions(workspace).resolve_job_def("lora_pipeline").execute_in_process(
+        partition_key=name, instance=instance, asset_selection=UP_TO_EVALUATION)
+    folder = Path(result.asset_materializations_for_node("xy_plot_evaluation")[0]
+                  .metadata["evaluation_folder"].value)
+    return pd.read_parquet(folder / SCORES), read_json(folder / RECOMMENDATION)
+
+
+@pytest.fixture(scope="module")
+def style(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, dict]:
+    """The demo's style LoRA, exactly as `make demo` trains and evaluates it."""
+    spec = yaml.safe_load((SAMPLE_DATA / "loras" / f"{STYLE}.yaml").read_text())
+    assert "thresholds" not in spec.get("evaluation", {})  # the default rule, not a loosened one
+    return evaluate(tmp_path_factory.mktemp("style"), STYLE, spec)
+
+
+def _cells(scores: pd.DataFrame, checkpoint: str) -> pd.DataFrame:
+    return scores[scores["checkpoint"] == checkpoint].sort_values("weight")
+
+
+def test_the_palette_moves_towards_the_portfolio_as_the_weight_rises(style) -> None:
+    scores, recommendation = style
+    base = scores[scores["checkpoint"] == BASE_LABEL]["palette_distance"].iloc[0]
+    cells = _cells(scores, recommendation["checkpoint"])
+    distances = list(cells["palette_distance"])
+    assert all(later < earlier for earlier, later in zip(distances, distances[1:], strict=False)), \
+        distances
+    assert distances[0] < base
+
+
+def test_prompts_with_the_trigger_change_more_than_prompts_without(style) -> None:
+    scores, recommendation = style
+    cells = scores[scores["checkpoint"] != BASE_LABEL]
+    assert (cells["trigger_change"] > cells["bleeding"]).all()
+    chosen = _cells(scores, recommendation["checkpoint"])
+    chosen = chosen[chosen["weight"] == recommendation["weight"]].iloc[0]
+    assert chosen["bleeding_ratio"] < Thresholds().max_bleeding_ratio
+
+
+def test_the_recommendation_passes_the_default_rule_and_beats_the_base(style) -> None:
+    scores, recommendation = style
+    assert recommendation["passes"], recommendation["reasoning"]
+    assert recommendation["thresholds"] == Thresholds().__dict__
+    chosen = _cells(scores, recommendation["checkpoint"])
+    chosen = chosen[chosen["weight"] == recommendation["weight"]].iloc[0]
+    base = scores[scores["checkpoint"] == BASE_LABEL].iloc[0]
+    assert chosen["style_gain"] > 0
+    assert chosen["palette_distance"] < base["palette_distance"]
+
+
+def test_a_checkpoint_trained_far_too_long_on_a_handful_of_images_is_refused(
+        tmp_path: Path) -> None:
+    spec = yaml.safe_load((SAMPLE_DATA / "loras" / f"{STYLE}.yaml").read_text())
+    spec["portfolio"] = ["portfolio/mitochondria"]
+    spec["training"] = {**spec["training"], "epochs": 60, "save_every_n_epochs": 60}
+    scores, recommendation = evaluate(tmp_path, "overtrained", spec)
+    late = scores[scores["checkpoint"] != BASE_LABEL]
+    assert (late["memorization"] >= Thresholds().max_memorization).all(), late
+    assert not recommendation["passes"]
+    assert any("look memorized" in line and not line.startswith("0 ")
+               for line in recommendation["reasoning"])
