@@ -44,10 +44,22 @@ def test_overrides_apply(tmp_path: Path) -> None:
     ({"validation_prompts": ["cellulastyle, a cell"]}, "without the trigger word"),
     ({"profile": "sd15"}, "unknown model profile"),
     ({"training": {"optimizer": "lion"}}, "optimizer must be one of"),
+    ({"training": {"epochs": "ten"}}, "'epochs' must be int"),
+    ({"training": {"learning_rate": "fast"}}, "'learning_rate' must be float"),
+    ({"training": {"train_text_encoder": "yes"}}, "'train_text_encoder' must be bool"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(SpecError, match=message):
         load_spec(_write(tmp_path, {**quick_spec(), **change}))
+
+
+def test_yaml_exponent_without_a_dot_is_a_learning_rate(tmp_path: Path) -> None:
+    spec = quick_spec()
+    spec["training"]["learning_rate"] = "LR"
+    file = _write(tmp_path, spec)
+    file.write_text(file.read_text().replace("LR", "1e-3"))
+    assert yaml.safe_load(file.read_text())["training"]["learning_rate"] == "1e-3"  # YAML 1.1
+    assert load_spec(file).training.learning_rate == 1e-3
 
 
 def test_file_name_is_the_partition_key(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ A spec overrides any field under `training:`; everything else comes from here.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Any, get_type_hints
 
 # Which UNet layers get LoRA. "locon" adds the ResNet convolutions, feed-forward and
 # projection layers (LoCon-style): more capacity for a look, still a kohya-loadable file.
@@ -57,10 +57,26 @@ class TrainingPreset:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ValueError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
-        return replace(self, **overrides)
+        hints = get_type_hints(TrainingPreset)
+        return replace(self, **{k: _typed(k, v, hints[k]) for k, v in overrides.items()})
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _typed(name: str, value: Any, kind: type) -> Any:
+    """A training option as its field's type. YAML reads `1e-4` (no dot) as a string, so a
+    numeric string is accepted for a float; anything else of the wrong type is an error."""
+    if kind is float and not isinstance(value, bool):
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            pass
+    elif kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    elif isinstance(value, kind):
+        return value
+    raise ValueError(f"training option {name!r} must be {kind.__name__}, got {value!r}")
 
 
 PRESETS: dict[str, TrainingPreset] = {
