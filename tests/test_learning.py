@@ -9,6 +9,7 @@ trains them, and scored by the XY plot's own code.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -83,12 +84,27 @@ def test_the_recommendation_passes_the_default_rule_and_beats_the_base(style) ->
     assert chosen["palette_distance"] < base["palette_distance"]
 
 
+HANDFUL = ("mito_longitudinal_01", "mito_crosssection_01", "mito_pair_01")
+
+
 def test_a_checkpoint_trained_far_too_long_on_a_handful_of_images_is_refused(
         tmp_path: Path) -> None:
+    """Three images, 200 epochs: asked for what it was trained on, the LoRA redraws its
+    training images, and the rule must say so."""
+    source = SAMPLE_DATA / "portfolio" / "mitochondria"
+    handful = tmp_path / "handful"
+    handful.mkdir()
+    shutil.copy(source / "_default.license.yaml", handful)
+    for stem in HANDFUL:
+        for suffix in (".png", ".txt"):
+            shutil.copy(source / f"{stem}{suffix}", handful)
     spec = yaml.safe_load((SAMPLE_DATA / "loras" / f"{STYLE}.yaml").read_text())
-    spec["portfolio"] = ["portfolio/mitochondria"]
-    spec["training"] = {**spec["training"], "epochs": 60, "save_every_n_epochs": 60}
-    scores, recommendation = evaluate(tmp_path, "overtrained", spec)
+    spec["portfolio"] = [str(handful)]
+    captions = [(source / f"{stem}.txt").read_text().strip() for stem in HANDFUL]
+    spec["validation_prompts"] = [f"{spec['trigger']}, {caption}" for caption in captions[:2]]
+    spec["validation_prompts"].append(captions[2])  # no trigger
+    spec["training"] = {**spec["training"], "epochs": 200, "save_every_n_epochs": 200}
+    scores, recommendation = evaluate(tmp_path / "run", "overtrained", spec)
     late = scores[scores["checkpoint"] != BASE_LABEL]
     assert (late["memorization"] >= Thresholds().max_memorization).all(), late
     assert not recommendation["passes"]
