@@ -59,10 +59,19 @@ def test_identical_outputs_score_zero_diversity() -> None:
 
 
 def test_palette_distance_grows_with_colour_shift() -> None:
-    image = drawing(3)
-    same = metrics.palette_distance(metrics.palette(image), metrics.palette(image.copy()))
-    shifted = metrics.palette_distance(metrics.palette(image), metrics.palette(_recolour(image)))
-    assert same == pytest.approx(0.0) and shifted > 0.5
+    images = [drawing(3), drawing(4)]
+    palette = metrics.palette(images)
+    same = metrics.palette_distance(palette, metrics.palette([i.copy() for i in images]))
+    shifted = metrics.palette_distance(palette, metrics.palette([_recolour(i) for i in images]))
+    assert same == pytest.approx(0.0) and shifted > 20  # Lab units: a plainly different palette
+
+
+def test_palette_distance_tells_cream_paper_from_white() -> None:
+    white, cream = Image.new("RGB", (64, 64), "white"), Image.new("RGB", (64, 64), (241, 233, 214))
+    pink = Image.new("RGB", (64, 64), (246, 214, 222))
+    to_white = metrics.palette([white])
+    assert metrics.palette_distance(metrics.palette([cream]), to_white) > 5
+    assert metrics.palette_distance(metrics.palette([pink]), to_white) > 5
 
 
 def test_change_versus_base_is_zero_for_the_base_itself() -> None:
@@ -234,6 +243,7 @@ def test_a_real_clip_drops_cells_that_lose_the_subject(tmp_path: Path,
     monkeypatch.setattr(tiny_clip, "meaningful", True)  # stands in for a real CLIP's verdict
     scores = pd.DataFrame([
         {"checkpoint": "epoch 5", "weight": w, "style_gain": 0.1, "memorization": 0.5,
+         "memorization_gain": 0.0,
          "diversity_ratio": 1.0, "bleeding_ratio": 0.2, "clip_score_ratio": ratio}
         for w, ratio in ((0.6, 1.0), (0.8, 0.95), (1.0, 0.6))])
     chosen = recommend(scores, Thresholds(), tiny_clip)

@@ -4,7 +4,7 @@ trains them, and scored by the XY plot's own code.
 - the demo's style LoRA moves the palette towards the portfolio, more with more weight;
 - prompts with the trigger change more than prompts without it (no bleeding);
 - the recommendation passes the default rule and beats the base column on style gain;
-- a checkpoint trained far too long on a handful of images is refused for memorization.
+- a LoRA trained far too long on one image is refused for memorization.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ def evaluate(root: Path, name: str, spec: dict) -> tuple[pd.DataFrame, dict]:
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("lora_specs", [name])
     result = build_definitions(workspace).resolve_job_def("lora_pipeline").execute_in_process(
-        partition_key=name, instance=instance, asset_selection=UP_TO_EVALUATION)
+        partition_key=name, instance=instance, asset_selection=UP_TO_EVALUATION,
+        raise_on_error=False)  # a refused recommendation fails its blocking check
     folder = Path(result.asset_materializations_for_node("xy_plot_evaluation")[0]
                   .metadata["evaluation_folder"].value)
     return pd.read_parquet(folder / SCORES), read_json(folder / RECOMMENDATION)
@@ -84,29 +85,26 @@ def test_the_recommendation_passes_the_default_rule_and_beats_the_base(style) ->
     assert chosen["palette_distance"] < base["palette_distance"]
 
 
-HANDFUL = ("mito_longitudinal_01", "mito_crosssection_01", "mito_pair_01")
-
-
-def test_a_checkpoint_trained_far_too_long_on_a_handful_of_images_is_refused(
+def test_a_lora_trained_far_too_long_on_one_image_is_refused_as_memorized(
         tmp_path: Path) -> None:
-    """Three images, 200 epochs: asked for what it was trained on, the LoRA redraws its
-    training images, and the rule must say so."""
+    """One artwork, 200 epochs: asked for its caption, the LoRA redraws the artwork, and
+    the rule must refuse it (by its memorization gain over the base: the tiny base's redraws
+    stay below the absolute 0.95, see evaluation/scoring.py)."""
     source = SAMPLE_DATA / "portfolio" / "mitochondria"
-    handful = tmp_path / "handful"
-    handful.mkdir()
-    shutil.copy(source / "_default.license.yaml", handful)
-    for stem in HANDFUL:
-        for suffix in (".png", ".txt"):
-            shutil.copy(source / f"{stem}{suffix}", handful)
+    one = tmp_path / "one_artwork"
+    one.mkdir()
+    for name in ("_default.license.yaml", "mito_crosssection_01.png", "mito_crosssection_01.txt"):
+        shutil.copy(source / name, one)
     spec = yaml.safe_load((SAMPLE_DATA / "loras" / f"{STYLE}.yaml").read_text())
-    spec["portfolio"] = [str(handful)]
-    captions = [(source / f"{stem}.txt").read_text().strip() for stem in HANDFUL]
-    spec["validation_prompts"] = [f"{spec['trigger']}, {caption}" for caption in captions[:2]]
-    spec["validation_prompts"].append(captions[2])  # no trigger
+    caption = (source / "mito_crosssection_01.txt").read_text().strip()
+    spec.update(portfolio=[str(one)], validation_prompts=[
+        f"{spec['trigger']}, {caption}", f"{spec['trigger']}, a mitochondrion", "a mitochondrion"])
     spec["training"] = {**spec["training"], "epochs": 200, "save_every_n_epochs": 200}
     scores, recommendation = evaluate(tmp_path / "run", "overtrained", spec)
-    late = scores[scores["checkpoint"] != BASE_LABEL]
-    assert (late["memorization"] >= Thresholds().max_memorization).all(), late
+    cells = _cells(scores, "epoch 200")
+    gains = list(cells["memorization_gain"])
+    assert gains == sorted(gains), gains  # more weight, closer to the artwork
+    assert gains[-1] >= Thresholds().max_memorization_gain, cells
     assert not recommendation["passes"]
     assert any("look memorized" in line and not line.startswith("0 ")
                for line in recommendation["reasoning"])
