@@ -4,6 +4,7 @@ trains them, and scored by the XY plot's own code.
 - the demo's style LoRA moves the palette towards the portfolio, more with more weight;
 - prompts with the trigger change more than prompts without it (no bleeding);
 - the recommendation passes the default rule and beats the base column on style gain;
+- the demo's subject LoRA lowers its validation loss and passes the default rule too;
 - a LoRA trained far too long on one image is refused for memorization.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
 import pandas as pd
@@ -24,14 +26,20 @@ from bioart_pipeline.evaluation.scoring import BASE_LABEL, Thresholds
 from bioart_pipeline.evaluation.stage import RECOMMENDATION, SCORES
 from tests.conftest import SAMPLE_DATA, make_data_dir
 
-STYLE = "cellula_style"
+STYLE, SUBJECT = "cellula_style", "cellula_mitochondria"
 UP_TO_EVALUATION = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_images", "captions",
                                              "license_manifest", "lora_checkpoints",
                                              "xy_plot_evaluation")]
 
 
-def evaluate(root: Path, name: str, spec: dict) -> tuple[pd.DataFrame, dict]:
-    """Materialize one spec up to the XY plot; its scores and recommendation."""
+class Evaluated(NamedTuple):
+    scores: pd.DataFrame
+    recommendation: dict
+    training_report: dict
+
+
+def evaluate(root: Path, name: str, spec: dict) -> Evaluated:
+    """Materialize one spec up to the XY plot: its scores, recommendation, training report."""
     workspace = Workspace(make_data_dir(root, {name: spec}), root / "outputs")
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("lora_specs", [name])
@@ -40,15 +48,27 @@ def evaluate(root: Path, name: str, spec: dict) -> tuple[pd.DataFrame, dict]:
         raise_on_error=False)  # a refused recommendation fails its blocking check
     folder = Path(result.asset_materializations_for_node("xy_plot_evaluation")[0]
                   .metadata["evaluation_folder"].value)
-    return pd.read_parquet(folder / SCORES), read_json(folder / RECOMMENDATION)
+    run = Path(result.asset_materializations_for_node("lora_checkpoints")[0]
+               .metadata["run_folder"].value)
+    return Evaluated(pd.read_parquet(folder / SCORES), read_json(folder / RECOMMENDATION),
+                     read_json(run / "report.json"))
+
+
+def _demo(factory: pytest.TempPathFactory, name: str) -> Evaluated:
+    """A demo LoRA, exactly as `make demo` trains and evaluates it."""
+    spec = yaml.safe_load((SAMPLE_DATA / "loras" / f"{name}.yaml").read_text())
+    assert "thresholds" not in spec.get("evaluation", {})  # the default rule, not a loosened one
+    return evaluate(factory.mktemp(name), name, spec)
 
 
 @pytest.fixture(scope="module")
-def style(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, dict]:
-    """The demo's style LoRA, exactly as `make demo` trains and evaluates it."""
-    spec = yaml.safe_load((SAMPLE_DATA / "loras" / f"{STYLE}.yaml").read_text())
-    assert "thresholds" not in spec.get("evaluation", {})  # the default rule, not a loosened one
-    return evaluate(tmp_path_factory.mktemp("style"), STYLE, spec)
+def style(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
+    return _demo(tmp_path_factory, STYLE)
+
+
+@pytest.fixture(scope="module")
+def subject(tmp_path_factory: pytest.TempPathFactory) -> Evaluated:
+    return _demo(tmp_path_factory, SUBJECT)
 
 
 def _cells(scores: pd.DataFrame, checkpoint: str) -> pd.DataFrame:
@@ -56,7 +76,7 @@ def _cells(scores: pd.DataFrame, checkpoint: str) -> pd.DataFrame:
 
 
 def test_the_palette_moves_towards_the_portfolio_as_the_weight_rises(style) -> None:
-    scores, recommendation = style
+    scores, recommendation, _ = style
     base = scores[scores["checkpoint"] == BASE_LABEL]["palette_distance"].iloc[0]
     cells = _cells(scores, recommendation["checkpoint"])
     distances = list(cells["palette_distance"])
@@ -66,7 +86,7 @@ def test_the_palette_moves_towards_the_portfolio_as_the_weight_rises(style) -> N
 
 
 def test_prompts_with_the_trigger_change_more_than_prompts_without(style) -> None:
-    scores, recommendation = style
+    scores, recommendation, _ = style
     cells = scores[scores["checkpoint"] != BASE_LABEL]
     assert (cells["trigger_change"] > cells["bleeding"]).all()
     chosen = _cells(scores, recommendation["checkpoint"])
@@ -75,7 +95,7 @@ def test_prompts_with_the_trigger_change_more_than_prompts_without(style) -> Non
 
 
 def test_the_recommendation_passes_the_default_rule_and_beats_the_base(style) -> None:
-    scores, recommendation = style
+    scores, recommendation, _ = style
     assert recommendation["passes"], recommendation["reasoning"]
     assert recommendation["thresholds"] == Thresholds().__dict__
     chosen = _cells(scores, recommendation["checkpoint"])
@@ -83,6 +103,20 @@ def test_the_recommendation_passes_the_default_rule_and_beats_the_base(style) ->
     base = scores[scores["checkpoint"] == BASE_LABEL].iloc[0]
     assert chosen["style_gain"] > 0
     assert chosen["palette_distance"] < base["palette_distance"]
+
+
+def test_the_demo_subject_lora_learns_and_passes_the_default_rule(subject) -> None:
+    scores, recommendation, report = subject
+    losses = report["validation_losses"]  # before training, then after each epoch
+    assert len(losses) == report["epochs"] + 1
+    every = yaml.safe_load((SAMPLE_DATA / "loras" / f"{SUBJECT}.yaml").read_text()
+                           )["training"]["save_every_n_epochs"]
+    checkpoints = losses[::every]
+    assert all(b < a for a, b in zip(checkpoints, checkpoints[1:], strict=False)), checkpoints
+    assert losses[-1] < 0.7 * losses[0], losses  # demo figures: 0.066 -> 0.031
+    assert recommendation["passes"], recommendation["reasoning"]
+    chosen = _cells(scores, recommendation["checkpoint"])
+    assert (chosen[chosen["weight"] == recommendation["weight"]]["style_gain"] > 0).all()
 
 
 def test_a_lora_trained_far_too_long_on_one_image_is_refused_as_memorized(
@@ -100,7 +134,7 @@ def test_a_lora_trained_far_too_long_on_one_image_is_refused_as_memorized(
     spec.update(portfolio=[str(one)], validation_prompts=[
         f"{spec['trigger']}, {caption}", f"{spec['trigger']}, a mitochondrion", "a mitochondrion"])
     spec["training"] = {**spec["training"], "epochs": 200, "save_every_n_epochs": 200}
-    scores, recommendation = evaluate(tmp_path / "run", "overtrained", spec)
+    scores, recommendation, _ = evaluate(tmp_path / "run", "overtrained", spec)
     cells = _cells(scores, "epoch 200")
     gains = list(cells["memorization_gain"])
     assert gains == sorted(gains), gains  # more weight, closer to the artwork

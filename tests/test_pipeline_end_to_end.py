@@ -16,6 +16,7 @@ from bioart_pipeline.cli import _demo_review
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.models.tiny_sdxl import TINY_VERSION
 from bioart_pipeline.release.bundle import verify_sums
 from bioart_pipeline.training.export import read_metadata
 from tests.conftest import make_data_dir
@@ -153,7 +154,7 @@ def test_audit_lists_exactly_the_training_images(pipeline_run: dict, capsys, mon
     trained = sorted(manifest[manifest["included"]]["path"])
     assert [i["path"] for i in report["images"]] == trained
     assert all(i["on_disk"] == "verified" for i in report["images"])
-    assert report["ok"] and report["base_model"]["source"] == "builtin:tiny-sdxl-v2"
+    assert report["ok"] and report["base_model"]["source"] == f"builtin:{TINY_VERSION}"
     assert set(report["dagster_runs"]) >= {"raw_portfolio", "lora_checkpoints"}
 
 

@@ -72,9 +72,7 @@ def _typed(name: str, value: Any, kind: type) -> Any:
             return float(value)
         except (TypeError, ValueError):
             pass
-    elif kind is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    elif isinstance(value, kind):
+    elif isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
     raise ValueError(f"training option {name!r} must be {kind.__name__}, got {value!r}")
 
