@@ -108,3 +108,23 @@ def test_vae_that_overflows_is_refused_with_the_fix(tmp_path: Path, models_dir: 
     with pytest.raises(ValueError, match="fp16-fix VAE"):
         cache_latents(vae, job.images, tmp_path / "latents", torch.device("cpu"))
     assert not list((tmp_path / "latents").glob("*.safetensors"))
+
+
+def test_the_learning_rate_schedule_spans_every_step_when_buckets_split_batches(
+        tmp_path: Path, models_dir: Path) -> None:
+    """12 images in two buckets make 7 batches an epoch, not 12 / 2 = 6: a schedule sized
+    from the image count reached zero early, and the last epoch learned nothing."""
+    job = tiny_training_job(tmp_path, models_dir, epochs=4, save_every_n_epochs=1,
+                            warmup_steps=0, lr_scheduler="cosine_with_restarts",
+                            lr_num_cycles=1)
+    images = []
+    for index, image in enumerate(job.images):
+        if index >= 5:  # 7 landscape images: a second bucket
+            Image.open(image.file).resize((128, 96)).save(image.file)
+            image = dataclasses.replace(image, bucket=(128, 96))
+        images.append(image)
+    job = dataclasses.replace(job, images=tuple(images))
+    result = loop.train_lora(job, tmp_path / "run", _Log())
+    assert result.details["optimizer_steps"] == 4 * 4  # ceil(7 batches / 2 accumulated)
+    third, last = (load_file(str(tmp_path / "run" / f"epoch_000{e}.safetensors")) for e in (3, 4))
+    assert any(not torch.equal(third[k], last[k]) for k in last if "lora" in k)

@@ -204,7 +204,9 @@ class _Session:
 
     def _lr_scheduler(self, optimizer):
         preset = self.preset
-        batches_per_epoch = math.ceil(len(self.job.images) / preset.batch_size)  # upper bound
+        # Counted from the buckets: a batch never mixes buckets, so there can be more batches
+        # than images / batch size, and a schedule sized short would reach zero early.
+        batches_per_epoch = len(bucket_batches(self.job.images, preset.batch_size, 0))
         steps_per_epoch = math.ceil(batches_per_epoch / preset.grad_accumulation)
         total_steps = steps_per_epoch * preset.epochs
         warmup = min(preset.warmup_steps, total_steps // 4)
