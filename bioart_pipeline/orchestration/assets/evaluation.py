@@ -74,6 +74,7 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
         "recommendation": dg.MetadataValue.json(recommendation),
         "scores": table_md(scores.round(3), list(scores.columns)),
         "clip": recommendation["clip"],
-        "note": "Scores on the tiny built-in model compare random-weight outputs: they exercise "
-                "the pipeline, they say nothing about style." if profile.is_builtin else "",
+        "note": "Scored on the tiny built-in base (textbook_tiny, 128 px): the look's direction "
+                "is real, the fidelity is a toy's; pick a production weight on SDXL."
+                if profile.is_builtin else "",
     }, upstream=workspace.tables(spec.name, "lora_checkpoints", "license_manifest"))
