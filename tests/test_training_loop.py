@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from bioart_pipeline.models.profiles import load_sdxl_pipeline
+from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
 from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.data import cache_latents
@@ -128,3 +128,30 @@ def test_the_learning_rate_schedule_spans_every_step_when_buckets_split_batches(
     assert result.details["optimizer_steps"] == 4 * 4  # ceil(7 batches / 2 accumulated)
     third, last = (load_file(str(tmp_path / "run" / f"epoch_000{e}.safetensors")) for e in (3, 4))
     assert any(not torch.equal(third[k], last[k]) for k in last if "lora" in k)
+
+
+def test_a_base_that_predicts_something_else_is_refused() -> None:
+    from diffusers import DDPMScheduler
+
+    for kind in loop.PREDICTION_TYPES:
+        loop.check_prediction_type(DDPMScheduler(prediction_type=kind))
+    with pytest.raises(ValueError, match="prediction_type 'sample'.*scheduler_config.json"):
+        loop.check_prediction_type(DDPMScheduler(prediction_type="sample"))
+
+
+def test_gradient_checkpointing_covers_the_text_encoders_when_they_train(
+        models_dir: Path) -> None:
+    from transformers.modeling_layers import GradientCheckpointingLayer
+
+    def checkpointed(encoder) -> bool:
+        """As transformers decides per layer: the flag set and the layer in training mode."""
+        layers = [m for m in encoder.modules() if isinstance(m, GradientCheckpointingLayer)]
+        return bool(layers) and all(m.gradient_checkpointing and m.training for m in layers)
+
+    pipe = load_sdxl_pipeline(get_profile("tiny"), models_dir)
+    loop.enable_gradient_checkpointing(pipe, PRESETS["style"])
+    assert pipe.unet.is_gradient_checkpointing
+    assert not checkpointed(pipe.text_encoder)  # frozen: nothing to save
+    loop.enable_gradient_checkpointing(
+        pipe, PRESETS["style"].with_overrides({"train_text_encoder": True}))
+    assert checkpointed(pipe.text_encoder) and checkpointed(pipe.text_encoder_2)

@@ -103,13 +103,14 @@ class _Session:
         torch.manual_seed(preset.seed)  # here: loading or building a model may reseed torch
         params = _add_adapters(pipe, preset)
         if preset.gradient_checkpointing and self.device.type == "cuda":
-            pipe.unet.enable_gradient_checkpointing()
+            enable_gradient_checkpointing(pipe, preset)
         elif preset.gradient_checkpointing:
             reporter.log("gradient checkpointing off on the CPU: it only saves GPU memory")
         optimizer = _optimizer(preset.optimizer, params, preset.learning_rate)
         lr_scheduler, warmup = self._lr_scheduler(optimizer)
         unet, optimizer, lr_scheduler = accelerator.prepare(pipe.unet, optimizer, lr_scheduler)
         noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+        check_prediction_type(noise_scheduler)
         result = TrainingResult(run_dir=self.run_dir)
         rng = random.Random(preset.seed)
         models = _lora_models(pipe, preset)
@@ -397,6 +398,28 @@ def _conditioning(pipe, captions, embeddings, device) -> tuple[torch.Tensor, tor
     prompt_embeds, _, pooled, _ = pipe.encode_prompt(captions, device=device,
                                                      do_classifier_free_guidance=False)
     return prompt_embeds, pooled
+
+
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
+def check_prediction_type(noise_scheduler) -> None:
+    """Refuse a base whose scheduler predicts anything else: training it as epsilon would
+    silently teach the wrong target."""
+    kind = noise_scheduler.config.prediction_type
+    if kind not in PREDICTION_TYPES:
+        raise ValueError(f"the base model's scheduler has prediction_type {kind!r}; training "
+                         f"supports {list(PREDICTION_TYPES)}. Check the base model's "
+                         "scheduler/scheduler_config.json")
+
+
+def enable_gradient_checkpointing(pipe, preset) -> None:
+    """On every module that trains: the UNet, and the text encoders when they train."""
+    pipe.unet.enable_gradient_checkpointing()
+    if preset.train_text_encoder:
+        for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+            encoder.gradient_checkpointing_enable()
+            encoder.train()  # transformers checkpoints only in training mode (CLIP: no dropout)
 
 
 def _is_v_prediction(noise_scheduler) -> bool:
