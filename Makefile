@@ -5,13 +5,16 @@ STAMP  := $(VENV)/.installed-stamp
 
 # Dagster reads dagster.yaml from DAGSTER_HOME: the repository root.
 export DAGSTER_HOME := $(CURDIR)
-# Nothing downloads model weights; wandb keeps its runs on disk unless turned on.
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
+# wandb keeps its runs on disk unless turned on.
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
 .PHONY: demo test ui lint browser sample-portfolio base-model clean bench
+
+# The demo, the tests and the benchmarks download nothing. `make ui` may: a user's spec can
+# name a hub model (pinned with base_model_revision) or BIOART_CAPTION_MODEL a hub id.
+demo test bench base-model: export HF_HUB_OFFLINE := 1
+demo test bench base-model: export TRANSFORMERS_OFFLINE := 1
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)

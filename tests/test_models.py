@@ -156,3 +156,12 @@ def test_single_file_checkpoint_loads_offline_from_its_config_folder(tmp_path, m
         assert expected.keys() == got.keys(), name
         assert all(torch.equal(expected[k], got[k]) for k in expected), name
     assert profile_fingerprint(profile, tmp_path).startswith(f"{single}@")
+
+
+def test_a_hub_model_that_cannot_be_fetched_says_what_to_do(models_dir: Path) -> None:
+    # The tests run with HF_HUB_OFFLINE=1 (conftest), as a studio machine without network.
+    profile = get_profile("sdxl", "cellula-studio/no-such-sdxl", revision="1a2b3c4")
+    with pytest.raises(OSError, match=r"at revision 1a2b3c4.*HF_HUB_OFFLINE is set.*"
+                                      r"huggingface-cli download cellula-studio/no-such-sdxl "
+                                      r"--revision 1a2b3c4"):
+        load_sdxl_pipeline(profile, models_dir)

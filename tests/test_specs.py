@@ -74,3 +74,14 @@ def test_single_file_base_model_takes_its_config_folder(tmp_path: Path) -> None:
     profile = spec.model_profile
     assert profile.source == "/models/juggernautXL.safetensors"
     assert profile.single_file_config == "/models/sdxl-base-configs"
+
+
+def test_a_hub_base_model_is_pinned_to_its_revision(tmp_path: Path) -> None:
+    spec = load_spec(_write(tmp_path, {**quick_spec(), "profile": "sdxl",
+                                       "base_model": "studio/sdxl-finetune",
+                                       "base_model_revision": "1a2b3c4"}))
+    assert spec.model_profile.revision == "1a2b3c4"
+    with pytest.raises(SpecError, match="pins a hub id"):
+        load_spec(_write(tmp_path, {**quick_spec(), "profile": "sdxl",
+                                    "base_model": "/models/sdxl-base",
+                                    "base_model_revision": "1a2b3c4"}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from pathlib import Path
 
 import torch
@@ -39,6 +40,8 @@ class ModelProfile:
     single_file_config: str | None = None
     # Where the base weights come from, for model cards ("" = as the source names them).
     base_model_origin: str = ""
+    # For a hub id: the commit (or tag) to download, so a retrain gets the same weights.
+    revision: str | None = None
 
     @property
     def is_builtin(self) -> bool:
@@ -70,20 +73,25 @@ _PROFILES = {
 }
 
 
-def get_profile(name: str, source: str | None = None, single_file_config: str | None = None
-                ) -> ModelProfile:
-    """A built-in profile by name; `source` overrides the sdxl weights location, and
-    `single_file_config` names the configs folder for a single-file source."""
+def get_profile(name: str, source: str | None = None, single_file_config: str | None = None,
+                revision: str | None = None) -> ModelProfile:
+    """A built-in profile by name; `source` overrides the sdxl weights location,
+    `single_file_config` names the configs folder for a single-file source, and `revision`
+    pins a hub id to a commit."""
     key = name.strip().lower()
     if key not in _PROFILES:
         raise ValueError(f"unknown model profile {name!r}; known profiles: {', '.join(_PROFILES)}")
     profile = _PROFILES[key]
-    if (source is None or source == profile.source) and single_file_config is None:
+    if ((source is None or source == profile.source) and single_file_config is None
+            and revision is None):
         return profile
     if profile.is_builtin:
         raise ValueError(f"profile {key!r} is built in; its source cannot be overridden")
-    return dataclasses.replace(profile, source=str(source or profile.source),
-                               single_file_config=single_file_config)
+    source = str(source or profile.source)
+    if revision is not None and is_local_source(source):
+        raise ValueError(f"base_model_revision pins a hub id; {source!r} is a local path")
+    return dataclasses.replace(profile, source=source, single_file_config=single_file_config,
+                               revision=revision)
 
 
 def _check_not_pickle(source: str) -> None:
@@ -148,9 +156,26 @@ def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype
             str(path), dtype=dtype, config=profile.single_file_config
         )
     # A local diffusers folder or a hub id: use_safetensors refuses pickled weights.
-    return StableDiffusionXLPipeline.from_pretrained(
-        str(path) if path is not None else source, dtype=dtype, use_safetensors=True
-    )
+    if path is not None:
+        return StableDiffusionXLPipeline.from_pretrained(str(path), dtype=dtype,
+                                                         use_safetensors=True)
+    try:
+        return StableDiffusionXLPipeline.from_pretrained(source, dtype=dtype,
+                                                         use_safetensors=True,
+                                                         revision=profile.revision)
+    except OSError as exc:  # huggingface_hub's not-found and offline errors are OSErrors
+        raise OSError(hub_advice(source, profile.revision, exc)) from exc
+
+
+def hub_advice(source: str, revision: str | None, exc: Exception) -> str:
+    """What to do when a hub model is neither cached nor downloadable."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    pinned = f" --revision {revision}" if revision else ""
+    return (f"cannot load {source!r}{f' at revision {revision}' if revision else ''} from the "
+            f"Hugging Face hub cache{' (HF_HUB_OFFLINE is set)' if offline else ''}: {exc}. "
+            f"Run once where the hub is reachable (without HF_HUB_OFFLINE; gated models need "
+            f"HF_TOKEN), or download it with `huggingface-cli download {source}{pinned}` and "
+            "set base_model to that folder.")
 
 
 def _sha256_files(files: list[Path], root: Path) -> str:
@@ -185,7 +210,7 @@ def profile_fingerprint(profile: ModelProfile, models_dir: Path) -> str:
         return f"{profile.source}@{_stat_key([path])}"
     if path.is_dir():
         return f"{profile.source}@{_stat_key(sorted(path.glob('*/*.safetensors')))}"
-    return profile.source
+    return f"{profile.source}@{profile.revision}" if profile.revision else profile.source
 
 
 def vae_scale_factor(pipe: StableDiffusionXLPipeline) -> int:

@@ -49,6 +49,8 @@ class LoraSpec:
     # For a single-file base_model: a local diffusers folder with the pipeline's configs
     # (without it diffusers fetches them from the hub once).
     base_model_config: str | None = None
+    # For a hub-id base_model: the commit to download (recorded in the release)
+    base_model_revision: str | None = None
     regularization: tuple[str, ...] = ()
     # Tags for generated captions (see captioning/assembly.py for their order).
     subject_tags: tuple[str, ...] = ()
@@ -64,7 +66,8 @@ class LoraSpec:
 
     @property
     def model_profile(self) -> ModelProfile:
-        return get_profile(self.profile, self.base_model, self.base_model_config)
+        return get_profile(self.profile, self.base_model, self.base_model_config,
+                           self.base_model_revision)
 
     def release_stem(self, epoch: int | None = None) -> str:
         """`{project}_{subject}_{rank}_{epoch}`: the studio's release file naming."""
@@ -110,6 +113,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
         release_license=_required(raw, "release_license"),
         base_model=raw.get("base_model"),
         base_model_config=raw.get("base_model_config"),
+        base_model_revision=(None if raw.get("base_model_revision") is None
+                             else str(raw["base_model_revision"])),
         subject_tags=_strings(raw.get("captions") or {}, "subject_tags"),
         style_tags=_strings(raw.get("captions") or {}, "style_tags"),
         background=str(raw.get("background", "#FFFFFF")).upper(),
