@@ -155,3 +155,39 @@ def test_gradient_checkpointing_covers_the_text_encoders_when_they_train(
     loop.enable_gradient_checkpointing(
         pipe, PRESETS["style"].with_overrides({"train_text_encoder": True}))
     assert checkpointed(pipe.text_encoder) and checkpointed(pipe.text_encoder_2)
+
+
+def test_resume_state_restores_every_cuda_generator_and_the_fp16_grad_scaler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a GPU, "the same result as an uninterrupted run" needs each device's generator and
+    the loss scale back. The CUDA calls are stood in for (no GPU here); the files are real."""
+    import random
+
+    from peft import LoraConfig, get_peft_model
+
+    from bioart_pipeline.training.state import load_state, save_state
+
+    devices = {0: torch.arange(16, dtype=torch.uint8), 1: torch.arange(16, 32, dtype=torch.uint8)}
+    restored: list[list[torch.Tensor]] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: list(devices.values()))
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.append)
+
+    def parts():
+        model = get_peft_model(torch.nn.Sequential(torch.nn.Linear(4, 4)),
+                               LoraConfig(r=2, target_modules=["0"]))
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
+        return ({"unet": model}, optimizer, torch.optim.lr_scheduler.StepLR(optimizer, 1),
+                random.Random(0), torch.amp.GradScaler("cpu", init_scale=2.0 ** 16))
+
+    models, optimizer, schedule, rng, scaler = parts()
+    scaler.scale(torch.ones(1))  # the scale exists once used
+    scaler.update(new_scale=256.0)  # as after overflows
+    progress = type("Progress", (), {"losses": [0.5], "validation_losses": [0.4]})()
+    save_state(tmp_path, 1, 3, progress, models, optimizer, schedule, rng, scaler)
+
+    models, optimizer, schedule, rng, fresh_scaler = parts()
+    assert load_state(tmp_path, models, optimizer, schedule, rng, fresh_scaler).step == 3
+    assert [t.tolist() for t in restored[0]] == [t.tolist() for t in devices.values()]
+    assert fresh_scaler.get_scale() == 256.0

@@ -114,7 +114,8 @@ class _Session:
         result = TrainingResult(run_dir=self.run_dir)
         rng = random.Random(preset.seed)
         models = _lora_models(pipe, preset)
-        first_epoch = self._resume(result, models, optimizer, lr_scheduler, rng)
+        first_epoch = self._resume(result, models, optimizer, lr_scheduler, rng,
+                                   accelerator.scaler)
         tracker = Tracker(job.wandb_mode, job.wandb_project, self.run_dir,
                           f"{job.lora}-{self.run_dir.name}", job.preset.to_dict())
         inputs = functools.partial(_model_inputs, pipe, noise_scheduler, latents=latents,
@@ -168,7 +169,7 @@ class _Session:
                                         result.losses[-1])
                 result.checkpoints.append(info)
                 save_state(self.run_dir, epoch, self.step, result, models, optimizer,
-                           lr_scheduler, rng)
+                           lr_scheduler, rng, accelerator.scaler)
                 reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {self.step}, "
                              f"validation loss {result.validation_losses[-1]:.4f}, "
                              f"sha256 {info['sha256'][:12]})")
@@ -218,9 +219,9 @@ class _Session:
                              num_training_steps=total_steps,
                              num_cycles=preset.lr_num_cycles), warmup
 
-    def _resume(self, result, models, optimizer, lr_scheduler, rng) -> int:
+    def _resume(self, result, models, optimizer, lr_scheduler, rng, scaler) -> int:
         """The first epoch to train: 1, or the one after the last saved state."""
-        resumed = load_state(self.run_dir, models, optimizer, lr_scheduler, rng)
+        resumed = load_state(self.run_dir, models, optimizer, lr_scheduler, rng, scaler)
         if not resumed:
             return 1
         self.step, result.losses = resumed.step, resumed.losses

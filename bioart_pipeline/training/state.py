@@ -1,5 +1,6 @@
 """Resumable training state, saved with each checkpoint: LoRA weights, optimizer, scheduler,
-random generators, step and epoch. Tensors go to safetensors and the rest to JSON, so resuming
+random generators (Python, torch CPU and every CUDA device), the fp16 gradient scaler, step
+and epoch. Tensors go to safetensors and the rest to JSON, so resuming
 never unpickles anything."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Resumed:
 
 def save_state(run_dir: Path, epoch: int, step: int, progress: Any,
                models: dict[str, torch.nn.Module], optimizer, lr_scheduler,
-               rng: random.Random) -> None:
+               rng: random.Random, scaler=None) -> None:
     """Replace the run's state folder atomically: a kill mid-save keeps the previous one."""
     with atomic_dir(run_dir / STATE_DIR) as folder:
         lora = {f"{name}.{key}": tensor.detach().cpu().contiguous()
@@ -37,17 +38,20 @@ def save_state(run_dir: Path, epoch: int, step: int, progress: Any,
         save_file(lora, str(folder / "lora.safetensors"))
         tensors, optimizer_meta = split_optimizer(optimizer)
         tensors["torch_rng"] = torch.get_rng_state()
+        cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        tensors.update({f"cuda_rng.{i}": state for i, state in enumerate(cuda_states)})
         save_file(tensors, str(folder / "tensors.safetensors"))
         atomic_write_json(folder / "state.json", {
             "epoch": epoch, "step": step, "losses": progress.losses,
             "validation_losses": progress.validation_losses, **optimizer_meta,
             "lr_scheduler": json_safe(lr_scheduler.state_dict()),
             "python_rng": rng_to_json(rng.getstate()),
+            "grad_scaler": json_safe(scaler.state_dict()) if scaler is not None else None,
         })
 
 
 def load_state(run_dir: Path, models: dict[str, torch.nn.Module], optimizer, lr_scheduler,
-               rng: random.Random) -> Resumed | None:
+               rng: random.Random, scaler=None) -> Resumed | None:
     """Restore everything save_state wrote; None when the run has no saved state."""
     folder = run_dir / STATE_DIR
     if not (folder / "state.json").exists():
@@ -60,11 +64,23 @@ def load_state(run_dir: Path, models: dict[str, torch.nn.Module], optimizer, lr_
                                           if k.startswith(prefix)})
     tensors = load_file(str(folder / "tensors.safetensors"))
     torch.set_rng_state(tensors.pop("torch_rng"))
+    _restore_cuda_rng({k: v for k, v in tensors.items() if k.startswith("cuda_rng.")})
     restore_optimizer(optimizer, tensors, meta)
     lr_scheduler.load_state_dict(meta["lr_scheduler"])
     rng.setstate(rng_from_json(meta["python_rng"]))
+    if scaler is not None and meta.get("grad_scaler"):
+        scaler.load_state_dict(meta["grad_scaler"])
     return Resumed(epoch=meta["epoch"], step=meta["step"], losses=meta["losses"],
                    validation_losses=meta["validation_losses"])
+
+
+def _restore_cuda_rng(saved: dict[str, torch.Tensor]) -> None:
+    """Each device's generator as saved; a run resumed on fewer GPUs restores those it has."""
+    if not saved or not torch.cuda.is_available():
+        return
+    states = [saved[f"cuda_rng.{i}"] for i in range(len(saved))]
+    count = torch.cuda.device_count()
+    torch.cuda.set_rng_state_all(states[:count])
 
 
 def split_optimizer(optimizer: torch.optim.Optimizer
