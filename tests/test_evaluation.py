@@ -186,6 +186,25 @@ def test_adapter_swapping_renders_what_a_fresh_pipeline_renders(tmp_path: Path,
     assert all(np.abs(a - rendered[0]).max() > 10 for a in rendered[1:])  # LoRAs do change it
 
 
+def test_a_half_precision_grid_leaves_the_base_weights_bit_identical(tmp_path: Path,
+                                                                     models_dir: Path) -> None:
+    """Fusing and unfusing half-precision weights at every weight drifts them by rounding,
+    so the base column would change under the grid; the base weights must not move at all."""
+    files = [random_lora_file(models_dir, tmp_path / f"epoch_{n}.safetensors", seed=n)
+             for n in (1, 2)]
+    settings = XYSettings(prompts=(f"{TRIGGER}, a nucleus",), weights=(0.4, 0.8, 1.2),
+                          seeds=(3,), steps=2, guidance_scale=5.0, size=128)
+    pipe = tiny_pipe(models_dir).to(torch.bfloat16)
+    before = {k: v.clone() for k, v in pipe.unet.state_dict().items()}
+    render_xy(pipe, [Checkpoint(f"epoch {n}", f) for n, f in enumerate(files, 1)], settings,
+              tmp_path / "xy")
+    # Deleted adapters leave peft's wrapper behind: the same weight, named base_layer.
+    after = {k.replace(".base_layer", ""): v for k, v in pipe.unet.state_dict().items()}
+    assert set(after) == set(before)
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert not changed, changed[:5]
+
+
 def test_evaluation_writes_its_folder_and_logs_the_grid_to_offline_wandb(
         tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -16,7 +16,8 @@ from bioart_pipeline.evaluation.scoring import BASE_LABEL
 
 # Bump when rendering or scoring changes what an evaluation folder holds: cached evaluations
 # made by older code are then redone, not reused. 2: each weight set absolutely before fusing.
-EVALUATION_VERSION = 2
+# 3: adapters scaled, never fused (fusing and unfusing half weights drifted the base).
+EVALUATION_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
               ) -> pd.DataFrame:
     """One row per generated image: prompt, checkpoint, weight, seed, file.
     The base model (weight 0) is rendered first, before any adapter is loaded; each checkpoint
-    is then loaded once, fused at each weight, unfused, and deleted: never a model reload."""
+    is then loaded once, scaled to each weight, and deleted: never a model reload."""
     # diffusers warns for every UNet-only LoRA that it found no text-encoder keys.
     diffusers_logging.set_verbosity_error()
     rows = _render_cells(pipe, BASE_LABEL, 0.0, settings, out_dir)
@@ -49,14 +50,11 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
             adapter = f"ckpt{index}"
             pipe.load_lora_weights(str(checkpoint.file), adapter_name=adapter)
             for weight in settings.weights:
-                # Merged into the weights for the cell, as ComfyUI applies a LoRA: half the
-                # cost of running every LoRA layer unmerged. The weight is set absolutely first:
-                # fuse_lora(lora_scale=w) rescales the layer in place and unfusing keeps that
-                # scale, so each later weight would be multiplied by the earlier ones.
+                # Scaled, not fused into the weights: fusing and unfusing bf16/fp16 weights
+                # at every weight drifts them by rounding, and the base would change under
+                # the grid. The LoRA layers' extra matmuls are small beside the UNet's.
                 pipe.set_adapters([adapter], adapter_weights=[weight])
-                pipe.fuse_lora(adapter_names=[adapter])
                 rows += _render_cells(pipe, checkpoint.label, weight, settings, out_dir)
-                pipe.unfuse_lora()
                 progress.update()
             pipe.delete_adapters([adapter])
     return pd.DataFrame(rows)
