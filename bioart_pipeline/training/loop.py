@@ -419,7 +419,7 @@ def enable_gradient_checkpointing(pipe, preset) -> None:
     pipe.unet.enable_gradient_checkpointing()
     if preset.train_text_encoder:
         for encoder in (pipe.text_encoder, pipe.text_encoder_2):
-            encoder.gradient_checkpointing_enable()
+            encoder.activation_checkpointing_enable()
             encoder.train()  # transformers checkpoints only in training mode (CLIP: no dropout)
 
 
