@@ -5,7 +5,7 @@ trains them, and scored by the XY plot's own code.
 - prompts with the trigger change more than prompts without it (no bleeding);
 - the recommendation passes the default rule and beats the base column on style gain;
 - the demo's subject LoRA lowers its validation loss and passes the default rule too;
-- a LoRA trained far too long on one image is refused for memorization.
+- a LoRA trained far too long on a handful of images is refused for memorization.
 """
 
 from __future__ import annotations
@@ -119,25 +119,31 @@ def test_the_demo_subject_lora_learns_and_passes_the_default_rule(subject) -> No
     assert (chosen[chosen["weight"] == recommendation["weight"]]["style_gain"] > 0).all()
 
 
-def test_a_lora_trained_far_too_long_on_one_image_is_refused_as_memorized(
+HANDFUL = ("mito_longitudinal_01", "mito_crosssection_01", "mito_pair_01")
+
+
+def test_a_lora_trained_far_too_long_on_a_handful_of_images_is_refused_as_memorized(
         tmp_path: Path) -> None:
-    """One artwork, 200 epochs: asked for its caption, the LoRA redraws the artwork, and
-    the rule must refuse it (by its memorization gain over the base: the tiny base's redraws
-    stay below the absolute 0.95, see evaluation/scoring.py)."""
+    """Three artworks, 200 epochs: asked for their captions, the LoRA redraws them, and the
+    rule must refuse it. The tiny base's redraws stay below the absolute 0.95, so it is the
+    memorization gain over the base that refuses them (see evaluation/scoring.py)."""
     source = SAMPLE_DATA / "portfolio" / "mitochondria"
-    one = tmp_path / "one_artwork"
-    one.mkdir()
-    for name in ("_default.license.yaml", "mito_crosssection_01.png", "mito_crosssection_01.txt"):
-        shutil.copy(source / name, one)
+    handful = tmp_path / "handful"
+    handful.mkdir()
+    shutil.copy(source / "_default.license.yaml", handful)
+    for stem in HANDFUL:
+        for suffix in (".png", ".txt"):
+            shutil.copy(source / f"{stem}{suffix}", handful)
     spec = yaml.safe_load((SAMPLE_DATA / "loras" / f"{STYLE}.yaml").read_text())
-    caption = (source / "mito_crosssection_01.txt").read_text().strip()
-    spec.update(portfolio=[str(one)], validation_prompts=[
-        f"{spec['trigger']}, {caption}", f"{spec['trigger']}, a mitochondrion", "a mitochondrion"])
+    captions = [(source / f"{stem}.txt").read_text().strip() for stem in HANDFUL]
+    spec.update(portfolio=[str(handful)], validation_prompts=[
+        f"{spec['trigger']}, {captions[0]}", f"{spec['trigger']}, {captions[2]}",
+        "a mitochondrion"])
     spec["training"] = {**spec["training"], "epochs": 200, "save_every_n_epochs": 200}
     scores, recommendation, _ = evaluate(tmp_path / "run", "overtrained", spec)
     cells = _cells(scores, "epoch 200")
     gains = list(cells["memorization_gain"])
-    assert gains == sorted(gains), gains  # more weight, closer to the artwork
+    assert gains == sorted(gains), gains  # more weight, closer to the artworks
     assert gains[-1] >= Thresholds().max_memorization_gain, cells
     assert not recommendation["passes"]
     assert any("look memorized" in line and not line.startswith("0 ")
