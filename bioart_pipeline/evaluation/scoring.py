@@ -21,7 +21,8 @@ How the model-free measures were tuned (on the pretrained tiny base, the sample 
   - memorization alone cannot tell a redraw from a sibling: the studio's own series (whole
     cell 01..05) correlate at up to 0.90, while a LoRA trained 200 epochs on one image redraws
     it at 0.67-0.82. Its gain over the base is what separates them: +0.39..+0.65 for those
-    redraws, at most +0.16 for the demo's healthy style and subject LoRAs; 0.3 sits between.
+    redraws (+0.36..+0.40 for three images trained 200 epochs, at weights 1.0-1.2), at most
+    +0.16 for the demo's healthy style and subject LoRAs; 0.3 sits between.
 """
 
 from __future__ import annotations
