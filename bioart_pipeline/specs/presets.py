@@ -5,6 +5,7 @@ A spec overrides any field under `training:`; everything else comes from here.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, get_type_hints
 
@@ -67,11 +68,9 @@ class TrainingPreset:
 def _typed(name: str, value: Any, kind: type) -> Any:
     """A training option as its field's type. YAML reads `1e-4` (no dot) as a string, so a
     numeric string is accepted for a float; anything else of the wrong type is an error."""
-    if kind is float and not isinstance(value, bool):
-        try:
+    if kind is float and isinstance(value, int | float | str) and not isinstance(value, bool):
+        with contextlib.suppress(ValueError):
             return float(value)
-        except (TypeError, ValueError):
-            pass
     elif isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value
     raise ValueError(f"training option {name!r} must be {kind.__name__}, got {value!r}")
