@@ -44,6 +44,11 @@ class ModelProfile:
     revision: str | None = None
 
     @property
+    def pinned_source(self) -> str:
+        """The source with its hub revision, as provenance records it."""
+        return f"{self.source}@{self.revision}" if self.revision else self.source
+
+    @property
     def is_builtin(self) -> bool:
         return self.source.startswith("builtin:")
 
@@ -164,10 +169,10 @@ def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype
                                                          use_safetensors=True,
                                                          revision=profile.revision)
     except OSError as exc:  # huggingface_hub's not-found and offline errors are OSErrors
-        raise OSError(hub_advice(source, profile.revision, exc)) from exc
+        raise OSError(_hub_advice(source, profile.revision, exc)) from exc
 
 
-def hub_advice(source: str, revision: str | None, exc: Exception) -> str:
+def _hub_advice(source: str, revision: str | None, exc: Exception) -> str:
     """What to do when a hub model is neither cached nor downloadable."""
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
     pinned = f" --revision {revision}" if revision else ""
@@ -210,7 +215,7 @@ def profile_fingerprint(profile: ModelProfile, models_dir: Path) -> str:
         return f"{profile.source}@{_stat_key([path])}"
     if path.is_dir():
         return f"{profile.source}@{_stat_key(sorted(path.glob('*/*.safetensors')))}"
-    return f"{profile.source}@{profile.revision}" if profile.revision else profile.source
+    return profile.pinned_source
 
 
 def vae_scale_factor(pipe: StableDiffusionXLPipeline) -> int:

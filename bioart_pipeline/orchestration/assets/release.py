@@ -50,7 +50,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
     card = model_card(
         title=f"{spec.project} {spec.subject}", spec_type=spec.type, trigger=spec.trigger,
         release_license=spec.release_license,
-        base_model=f"{profile.source}@{profile.revision}" if profile.revision else profile.source,
+        base_model=profile.pinned_source,
         base_model_license=profile.base_model_license,
         base_model_origin=profile.base_model_origin, intended_use=spec.intended_use,
         recommendation=recommendation, review=review,
