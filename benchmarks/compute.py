@@ -48,7 +48,7 @@ def tiny_job(tmp: Path, images: tuple[TrainingImage, ...]) -> TrainingJob:
 def local_start(job_file: Path, run_dir: Path) -> float:
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bioart_pipeline.training.entrypoint", str(job_file),
+        [sys.executable, "-m", "bioart_pipeline.compute.entrypoint", str(job_file),
          str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in process.stdout:
         if FIRST_STEP in line:

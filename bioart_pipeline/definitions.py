@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.orchestration import checks, sensors
 from bioart_pipeline.orchestration.assets import (
     captioning,
@@ -18,13 +19,13 @@ from bioart_pipeline.orchestration.assets import (
     review,
     training,
 )
+from bioart_pipeline.orchestration.compute import GpuCompute, LocalCompute, RayCompute
 from bioart_pipeline.orchestration.jobs import lora_pipeline, lora_retraining
 from bioart_pipeline.orchestration.resources import (
     CaptionModel,
     ClipModel,
     StudioData,
     Tracking,
-    TrainingCompute,
 )
 
 
@@ -39,14 +40,14 @@ def build_definitions(workspace: Workspace | None = None,
     if caption_model is None:
         caption_model = os.environ.get("BIOART_CAPTION_MODEL", "")
     compute = compute_from_env()
-    stage_modules = [portfolio, preprocessing, captioning, licensing, evaluation, review,
-                     release]
-    # On this machine training and the XY plot share one card: the `gpu` pool runs one at a
-    # time. On a cluster, Ray queues the training jobs by the GPUs they ask for.
-    lora_checkpoints = training.lora_checkpoints_asset(
-        pool="gpu" if compute.backend == "local" else None)
+    stage_modules = [portfolio, preprocessing, licensing, review, release]
+    # The stages that run GPU jobs share the compute resource's pool: on this machine one
+    # job at a time on the card; on a cluster none, Ray queues jobs by the GPUs they ask for.
+    gpu_stages = [captioning.captions_asset(compute.pool),
+                  training.lora_checkpoints_asset(compute.pool),
+                  evaluation.xy_plot_evaluation_asset(compute.pool)]
     return dg.Definitions(
-        assets=[*dg.load_assets_from_modules(stage_modules), lora_checkpoints],
+        assets=[*dg.load_assets_from_modules(stage_modules), *gpu_stages],
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[lora_pipeline, lora_retraining],
         sensors=[sensors.retraining_sensor],
@@ -63,19 +64,25 @@ def build_definitions(workspace: Workspace | None = None,
     )
 
 
-def compute_from_env() -> TrainingCompute:
-    """BIOART_COMPUTE (local | ray), and for ray: BIOART_RAY_ADDRESS (dashboard URL),
-    BIOART_TRANSFER_STORE, BIOART_RAY_GPUS (per job, default 1), BIOART_RAY_CPUS (default 1),
-    BIOART_RAY_PYTHON (the cluster's Python, default `python`)."""
+def compute_from_env() -> GpuCompute:
+    """BIOART_COMPUTE (local | ray); BIOART_DEVICE (auto | cuda | cpu) and BIOART_DTYPE
+    (auto | bfloat16 | float16 | float32) for every GPU job; for ray: BIOART_RAY_ADDRESS
+    (dashboard URL), BIOART_TRANSFER_STORE, BIOART_RAY_GPUS (per job, default 1),
+    BIOART_RAY_CPUS (default 1), BIOART_RAY_PYTHON (the cluster's Python, default `python`)."""
     backend = os.environ.get("BIOART_COMPUTE", "local")
-    if backend not in ("local", "ray"):
-        raise ValueError(f"BIOART_COMPUTE must be local or ray, got {backend!r}")
-    return TrainingCompute(
-        backend=backend, ray_address=os.environ.get("BIOART_RAY_ADDRESS", ""),
-        transfer_store=os.environ.get("BIOART_TRANSFER_STORE", ""),
-        gpus_per_job=float(os.environ.get("BIOART_RAY_GPUS", "1")),
-        cpus_per_job=float(os.environ.get("BIOART_RAY_CPUS", "1")),
-        worker_python=os.environ.get("BIOART_RAY_PYTHON", "python"))
+    placement = {"device": os.environ.get("BIOART_DEVICE", "auto"),
+                 "dtype": os.environ.get("BIOART_DTYPE", "auto")}
+    Placement(**placement)  # a typo fails here, when the definitions load
+    if backend == "local":
+        return LocalCompute(**placement)
+    if backend == "ray":
+        return RayCompute(
+            **placement, ray_address=os.environ.get("BIOART_RAY_ADDRESS", ""),
+            transfer_store=os.environ.get("BIOART_TRANSFER_STORE", ""),
+            gpus_per_job=float(os.environ.get("BIOART_RAY_GPUS", "1")),
+            cpus_per_job=float(os.environ.get("BIOART_RAY_CPUS", "1")),
+            worker_python=os.environ.get("BIOART_RAY_PYTHON", "python"))
+    raise ValueError(f"BIOART_COMPUTE must be local or ray, got {backend!r}")
 
 
 defs = build_definitions()

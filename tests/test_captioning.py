@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from bioart_pipeline.captioning.assembly import (
@@ -21,11 +22,14 @@ from bioart_pipeline.captioning.florence import (
     Florence2Captioner,
 )
 from bioart_pipeline.captioning.terminology import load_terminology
-from bioart_pipeline.orchestration.assets.captioning import captions
+from bioart_pipeline.orchestration.assets.captioning import captions_asset
 from bioart_pipeline.orchestration.assets.portfolio import raw_portfolio
 from bioart_pipeline.orchestration.assets.preprocessing import preprocessed_images
+from bioart_pipeline.orchestration.compute import LocalCompute
 from bioart_pipeline.orchestration.resources import CaptionModel, StudioData
 from tests.conftest import SAMPLE_DATA, drawing, quick_spec
+
+captions = captions_asset(pool=None)
 
 TERMS = load_terminology(SAMPLE_DATA / "terminology.yaml")
 
@@ -41,7 +45,8 @@ def _rules(lora_type: str) -> CaptionRules:
 def tiny_captioner(tmp_path_factory: pytest.TempPathFactory) -> Florence2Captioner:
     settings = CaptionerSettings(model=TINY_FLORENCE_SOURCE, batch_size=3, max_new_tokens=16,
                                  num_beams=2)
-    return Florence2Captioner(settings, tmp_path_factory.mktemp("models"))
+    return Florence2Captioner(settings, tmp_path_factory.mktemp("models"),
+                              torch.device("cpu"), torch.float32)
 
 
 def test_tiny_florence_captions_in_batches_without_special_tokens(
@@ -141,7 +146,7 @@ def _caption_run(studio: StudioData, models_dir: Path) -> tuple[pd.DataFrame, di
     captioner = CaptionModel(model=TINY_FLORENCE_SOURCE, max_new_tokens=12, num_beams=1)
     result = dg.materialize(
         [raw_portfolio, preprocessed_images, captions], partition_key="caps", instance=instance,
-        resources={"studio": studio, "captioner": captioner})
+        resources={"studio": studio, "captioner": captioner, "compute": LocalCompute()})
     meta = result.asset_materializations_for_node("captions")[0].metadata
     table = pd.read_parquet(studio.workspace.table("captions", "caps")).set_index("path")
     return table, meta
@@ -194,7 +199,8 @@ def test_without_sidecar_or_model_the_step_says_what_to_configure(
     instance.add_dynamic_partitions("lora_specs", ["caps"])
     result = dg.materialize([raw_portfolio, preprocessed_images, captions], partition_key="caps",
                             instance=instance, raise_on_error=False,
-                            resources={"studio": studio, "captioner": CaptionModel()})
+                            resources={"studio": studio, "captioner": CaptionModel(),
+                                       "compute": LocalCompute()})
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
     assert "2 image(s) have no caption sidecar" in message and "BIOART_CAPTION_MODEL" in message

@@ -1,9 +1,9 @@
 """The ray compute backend on a real Ray cluster: a head started on 127.0.0.1 with 2 CPUs.
 
-Training through it inside `materialize` gives the local backend's checkpoints; failures
-surface as the step's failure with the trainer's message, record nothing, and leave neither
-the worker's temporary folder nor anything in the transfer store; a cancelled run stops its
-Ray job."""
+Captioning, training and the XY plot (with CLIP) through it inside a Dagster run give what
+the local backend gives; failures surface as the step's failure with the job's message,
+record nothing, and leave neither the worker's temporary folder nor anything in the transfer
+store; a cancelled run stops its Ray job."""
 
 from __future__ import annotations
 
@@ -17,20 +17,27 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from bioart_pipeline.captioning.florence import TINY_FLORENCE_SOURCE
+from bioart_pipeline.common.files import read_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.compute.crypto import new_key
 from bioart_pipeline.definitions import build_definitions
+from bioart_pipeline.evaluation.clip_scores import TINY_CLIP_SOURCE
+from bioart_pipeline.evaluation.stage import evaluation_folder
 from bioart_pipeline.orchestration import compute
 from tests.conftest import make_data_dir, quick_spec
 
 pytestmark = pytest.mark.ray
 LORA = "remote"
 UP_TO_MANIFEST = ["raw_portfolio", "preprocessed_images", "captions", "license_manifest"]
+# Sidecars removed from a copy of the sample portfolio: these images go to the captioner.
+UNCAPTIONED = ["mito_cluster_02", "mito_cutaway_01"]
 KEY = new_key()
 
 
@@ -77,15 +84,19 @@ def ray_env(cluster: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     return store
 
 
-def _workspace(root: Path, **spec) -> Workspace:
-    data = make_data_dir(root, {LORA: quick_spec(portfolio=["portfolio/mitochondria"], **spec)})
+def _workspace(root: Path, uncaptioned: list[str] | None = None, **spec) -> Workspace:
+    data = make_data_dir(root, {LORA: quick_spec(portfolio=["portfolio/mitochondria"], **spec)},
+                         copy=bool(uncaptioned))
+    for stem in uncaptioned or []:
+        (data / "portfolio" / "mitochondria" / f"{stem}.txt").unlink()
     return Workspace(data, root / "outputs")
 
 
 def _materialize(workspace: Workspace, assets: list[str]) -> dg.ExecuteInProcessResult:
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("lora_specs", [LORA])
-    return build_definitions(workspace).resolve_job_def("lora_pipeline").execute_in_process(
+    definitions = build_definitions(workspace, caption_model=TINY_FLORENCE_SOURCE)
+    return definitions.resolve_job_def("lora_pipeline").execute_in_process(
         partition_key=LORA, instance=instance, raise_on_error=False,
         asset_selection=[dg.AssetKey(a) for a in assets])
 
@@ -105,16 +116,25 @@ def _nothing_left(cluster: dict, store: Path) -> None:
     assert list(store.iterdir()) == []
 
 
-def test_ray_backend_trains_the_checkpoints_the_local_backend_trains(
+def test_ray_backend_captions_trains_and_evaluates_as_the_local_backend_does(
         cluster: dict, ray_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BIOART_CLIP_MODEL", TINY_CLIP_SOURCE)
+    everything = [*UP_TO_MANIFEST, "lora_checkpoints", "xy_plot_evaluation"]
     monkeypatch.setenv("BIOART_COMPUTE", "local")
-    local = _workspace(tmp_path / "local")
-    assert _materialize(local, [*UP_TO_MANIFEST, "lora_checkpoints"]).success
+    local = _workspace(tmp_path / "local", UNCAPTIONED)
+    assert _materialize(local, everything).get_asset_materialization_events()
 
     monkeypatch.setenv("BIOART_COMPUTE", "ray")
-    remote = _workspace(tmp_path / "remote")
-    result = _materialize(remote, [*UP_TO_MANIFEST, "lora_checkpoints"])
-    assert result.success
+    remote = _workspace(tmp_path / "remote", UNCAPTIONED)
+    result = _materialize(remote, everything)
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert set(everything) <= materialized
+
+    captions = {w: read_table(w.table("captions", LORA)).set_index("path") for w in (local,
+                                                                                     remote)}
+    model_made = captions[remote]["origin"].str.startswith(TINY_FLORENCE_SOURCE)
+    assert sorted(Path(p).stem for p in captions[remote].index[model_made]) == UNCAPTIONED
+    assert captions[remote]["caption"].equals(captions[local]["caption"])
 
     expected, got = _checkpoints(local), _checkpoints(remote)
     assert sorted(got) == sorted(expected) == ["epoch_0001.safetensors",
@@ -122,15 +142,27 @@ def test_ray_backend_trains_the_checkpoints_the_local_backend_trains(
     for name, tensors in expected.items():
         assert tensors.keys() == got[name].keys()
         assert all(torch.allclose(tensors[k], got[name][k], atol=1e-6) for k in tensors), name
+
+    scores = {w: read_table(w.table("xy_plot_evaluation", LORA)) for w in (local, remote)}
+    assert "clip_score" in scores[remote].columns
+    numeric = scores[local].select_dtypes("number").columns
+    assert np.allclose(scores[remote][numeric], scores[local][numeric], atol=1e-3)
+    folder = evaluation_folder(remote, LORA, scores[remote]["evaluation"].iloc[0])
+    images = read_table(folder / "images.parquet")
+    assert all((folder / f).is_file() for f in images["file"])  # paths as the studio has them
+
     from ray.job_submission import JobSubmissionClient
 
     client = JobSubmissionClient(cluster["address"])
     jobs = [j for j in client.list_jobs()
             if (j.metadata or {}).get("dagster_run_id") == result.run_id]
-    assert [str(j.status.value) for j in jobs] == ["SUCCEEDED"]  # it really ran on Ray
+    # They really ran on Ray, one job per GPU stage.
+    assert sorted((j.metadata["kind"], str(j.status.value)) for j in jobs) == [
+        ("captioning", "SUCCEEDED"), ("training", "SUCCEEDED"), ("xy_plot", "SUCCEEDED")]
     # The key was in both environments, and nowhere else.
-    assert KEY not in client.get_job_logs(jobs[0].submission_id)
-    assert KEY not in json.dumps(jobs[0].runtime_env) + jobs[0].entrypoint
+    for job in jobs:
+        assert KEY not in client.get_job_logs(job.submission_id)
+        assert KEY not in json.dumps(job.runtime_env) + job.entrypoint
     assert not [e for e in result.all_events if KEY in (e.message or "")]
     _nothing_left(cluster, ray_env)
 

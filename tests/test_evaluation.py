@@ -31,6 +31,8 @@ from bioart_pipeline.evaluation.xy_plot import (
 )
 from tests.conftest import drawing, random_lora_file, tiny_pipe
 
+CPU = torch.device("cpu")
+
 TRIGGER = "trig"
 
 
@@ -227,7 +229,7 @@ def test_evaluation_writes_its_folder_and_logs_the_grid_to_offline_wandb(
 
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> ClipScorer:
-    return ClipScorer(TINY_CLIP_SOURCE, tmp_path_factory.mktemp("clip"))
+    return ClipScorer(TINY_CLIP_SOURCE, tmp_path_factory.mktemp("clip"), CPU, torch.float32)
 
 
 def test_clip_scorer_embeds_through_open_clip(tiny_clip: ClipScorer) -> None:
@@ -275,6 +277,6 @@ def test_clip_without_safetensors_is_refused_with_what_to_set(tmp_path: Path) ->
     (tmp_path / "clip").mkdir()
     (tmp_path / "clip" / "open_clip_pytorch_model.bin").write_bytes(b"pickle")
     with pytest.raises(ClipUnavailable, match="pickled weights are refused.*BIOART_CLIP_MODEL"):
-        ClipScorer(str(tmp_path / "clip"), tmp_path)
+        ClipScorer(str(tmp_path / "clip"), tmp_path, CPU, torch.float32)
     with pytest.raises(ClipUnavailable, match="is not a folder"):
-        ClipScorer(str(tmp_path / "missing"), tmp_path)
+        ClipScorer(str(tmp_path / "missing"), tmp_path, CPU, torch.float32)

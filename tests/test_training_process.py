@@ -33,7 +33,7 @@ def job_file(tmp_path: Path, models_dir: Path) -> Path:
 
 def _train(job_file: Path, run_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "bioart_pipeline.training.entrypoint", str(job_file),
+        [sys.executable, "-m", "bioart_pipeline.compute.entrypoint", str(job_file),
          str(run_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -85,7 +85,7 @@ def test_exploding_learning_rate_stops_with_the_guards_message(tmp_path: Path,
     process = _train(job, tmp_path / "exploding")
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 2
-    assert "training stopped: loss became" in output and "lower learning_rate" in output
+    assert "stopped: loss became" in output and "lower learning_rate" in output
     assert "Traceback" not in output
     assert not (tmp_path / "exploding" / "report.json").exists()
 

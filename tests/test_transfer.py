@@ -1,5 +1,5 @@
-"""What leaves the studio for a training cluster: only ciphertext, authenticated chunk by chunk;
-what comes back is recorded only if every checkpoint matches what the worker reported."""
+"""What leaves the studio for a GPU cluster: only ciphertext, authenticated chunk by chunk;
+what comes back is recorded only if every file matches what the worker reported."""
 
 from __future__ import annotations
 
@@ -24,13 +24,12 @@ from bioart_pipeline.compute.transfer import (
     TransferStore,
     pack_inputs,
     pack_outputs,
-    ships_latents,
     unpack_inputs,
     unpack_outputs,
 )
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline, profile_fingerprint
 from bioart_pipeline.specs.presets import PRESETS
-from bioart_pipeline.training.data import cache_latents, latent_cache_folder
+from bioart_pipeline.training.data import cache_latents
 from bioart_pipeline.training.job import TrainingJob
 from tests.conftest import tiny_training_job
 
@@ -74,12 +73,11 @@ def test_cached_latents_travel_instead_of_images(tmp_path: Path, models_dir: Pat
                                                  key: bytes) -> None:
     job = tiny_training_job(tmp_path, models_dir)
     pipe = load_sdxl_pipeline(job.profile, models_dir)
-    folder = latent_cache_folder(Path(job.latent_cache_dir),
-                                 profile_fingerprint(job.profile, models_dir))
+    folder = job.latent_folder(profile_fingerprint(job.profile, models_dir))
     cache_latents(pipe.vae, job.images, folder, torch.device("cpu"))
 
     archive = tmp_path / "inputs.tar"
-    assert pack_inputs(job, archive) == {"latents": len(job.images), "images": 0}
+    assert pack_inputs(job, archive) == len(job.images)
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert not [n for n in names if n.startswith("images/")]
@@ -98,7 +96,7 @@ def test_latents_travel_only_where_the_cluster_resolves_the_same_base(source: st
                                                                       latents: bool) -> None:
     job = TrainingJob(lora="x", profile=get_profile("sdxl", source), preset=PRESETS["style"],
                       images=(), models_dir="", latent_cache_dir="")
-    assert ships_latents(job) is latents
+    assert job.latents_portable() is latents
 
 
 @pytest.mark.parametrize("damage", ["flip a byte", "drop the last chunk", "another key"])
@@ -132,8 +130,7 @@ def test_missing_or_malformed_key_names_the_variable_never_a_value(
     assert "not-a-key-but-secret-text" not in str(error.value)
 
 
-def test_returned_checkpoints_are_recorded_only_when_their_hashes_match(tmp_path: Path
-                                                                        ) -> None:
+def test_returned_outputs_are_recorded_only_when_every_hash_matches(tmp_path: Path) -> None:
     worker_run = tmp_path / "worker_run"
     worker_run.mkdir()
     (worker_run / "epoch_0001.safetensors").write_bytes(b"weights one")
@@ -142,10 +139,14 @@ def test_returned_checkpoints_are_recorded_only_when_their_hashes_match(tmp_path
     reported = pack_outputs(worker_run, archive)
 
     run_dir = tmp_path / "studio" / "run"
-    with pytest.raises(ValueError, match="do not match what the worker reported"):
-        unpack_outputs(archive, run_dir, {"epoch_0001.safetensors": "0" * 64})
-    assert not run_dir.exists() and list((tmp_path / "studio").iterdir()) == []
+    assert set(reported) == {"epoch_0001.safetensors", "report.json"}
+    for altered in ({**reported, "epoch_0001.safetensors": "0" * 64},
+                    {**reported, "report.json": "0" * 64},
+                    {"epoch_0001.safetensors": reported["epoch_0001.safetensors"]}):
+        with pytest.raises(ValueError, match="do not match what the worker reported"):
+            unpack_outputs(archive, run_dir, altered, "report.json")
+        assert not run_dir.exists() and list((tmp_path / "studio").iterdir()) == []
 
-    unpack_outputs(archive, run_dir, reported)
+    unpack_outputs(archive, run_dir, reported, "report.json")
     assert (run_dir / "epoch_0001.safetensors").read_bytes() == b"weights one"
     assert (run_dir / "report.json").exists()

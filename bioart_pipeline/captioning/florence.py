@@ -3,26 +3,33 @@
 The native classes (`Florence2ForConditionalGeneration`, `Florence2Processor`) load the
 `florence-community/Florence-2-*` checkpoints without trust_remote_code. Captions are cached
 by (image key, model, task, generation settings): an unchanged image is never captioned twice.
+The images the cache lacks go to the model as a CaptionJob on the compute resource.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from PIL import Image
 from tqdm import tqdm
 
+from bioart_pipeline.common.errors import Diagnosis
 from bioart_pipeline.common.files import atomic_write_json, read_json, sha256_json
+from bioart_pipeline.common.reporting import Reporter
+from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.models.tiny_florence import TINY_FLORENCE_VERSION, build_tiny_florence
 
 TINY_FLORENCE_SOURCE = f"builtin:{TINY_FLORENCE_VERSION}"
 # Florence-2 tasks whose answer is plain text, i.e. a caption.
 CAPTION_TASKS = ("<CAPTION>", "<DETAILED_CAPTION>", "<MORE_DETAILED_CAPTION>")
+CAPTIONS = "captions.json"  # a caption job's output: image key -> caption
 
 
-class CaptionerUnavailable(RuntimeError):
+class CaptionerUnavailable(Diagnosis):
     """The configured captioning model cannot be loaded; the message says what to configure."""
 
 
@@ -48,14 +55,14 @@ class CaptionerSettings:
 
 
 class Florence2Captioner:
-    """Loads the model once; `caption` runs batches on the GPU when there is one."""
+    """Loads the model once on the given device and dtype; `caption` runs batches."""
 
-    def __init__(self, settings: CaptionerSettings, models_dir: Path):
+    def __init__(self, settings: CaptionerSettings, models_dir: Path, device: torch.device,
+                 dtype: torch.dtype):
         from transformers import Florence2ForConditionalGeneration, Florence2Processor
 
         self.settings = settings
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        self.dtype = _dtype(self.device)
+        self.device, self.dtype = device, dtype
         source = _resolve(settings.model, models_dir)
         try:
             self.processor = Florence2Processor.from_pretrained(source)
@@ -92,26 +99,59 @@ class Florence2Captioner:
                 for text, image in zip(texts, images, strict=True)]
 
 
-def cached_captions(files: dict[str, Path], settings: CaptionerSettings, cache_dir: Path,
-                    load_captioner) -> tuple[dict[str, str], int]:
-    """Model caption per image key; only images missing from the cache reach the model,
-    which is loaded (by `load_captioner`) only if there is such an image.
-    Returns (captions, newly captioned)."""
+@dataclass(frozen=True)
+class CaptionJob:
+    """The images the caption cache lacks, for the captioning model."""
+
+    kind: ClassVar[str] = "captioning"
+    done_file: ClassVar[str] = CAPTIONS
+
+    settings: CaptionerSettings
+    images: tuple[tuple[str, str], ...]  # (image key, preprocessed file)
+    models_dir: str
+    placement: Placement = Placement()
+
+    def shipment(self) -> tuple[CaptionJob, dict[str, Path]]:
+        images = tuple((key, f"images/{key}{Path(file).suffix}") for key, file in self.images)
+        return (dataclasses.replace(self, images=images, models_dir=""),
+                {name: Path(file) for (_, name), (_, file) in zip(images, self.images,
+                                                                  strict=True)})
+
+    def unpacked(self, workdir: Path, models_dir: Path) -> CaptionJob:
+        return dataclasses.replace(
+            self, images=tuple((key, str(workdir / file)) for key, file in self.images),
+            models_dir=str(models_dir))
+
+
+def run_caption_job(job: CaptionJob, out_dir: Path, reporter: Reporter) -> None:
+    """The compute entrypoint's runner: one caption per image into captions.json."""
+    captioner = Florence2Captioner(job.settings, Path(job.models_dir),
+                                   job.placement.torch_device(), job.placement.torch_dtype())
+    images = [Image.open(file) for _, file in job.images]
+    texts = captioner.caption(images)
+    atomic_write_json(out_dir / CAPTIONS,
+                      {key: text for (key, _), text in zip(job.images, texts, strict=True)})
+    reporter.log(f"{len(texts)} image(s) captioned by {job.settings.model}")
+
+
+def cached_captions(keys: list[str], settings: CaptionerSettings, cache_dir: Path
+                    ) -> tuple[dict[str, str], list[str]]:
+    """The model captions the cache holds, and the image keys it lacks."""
     captions, todo = {}, []
-    for key in files:
+    for key in keys:
         entry = cache_dir / f"{settings.cache_key(key)}.json"
         if entry.exists():
             captions[key] = read_json(entry)["caption"]
         else:
             todo.append(key)
-    if todo:
-        captioner = load_captioner()
-        images = [Image.open(files[key]) for key in todo]
-        for key, text in zip(todo, captioner.caption(images), strict=True):
-            atomic_write_json(cache_dir / f"{settings.cache_key(key)}.json",
-                              {"caption": text, "model": settings.model, "task": settings.task})
-            captions[key] = text
-    return captions, len(todo)
+    return captions, todo
+
+
+def store_captions(captions: dict[str, str], settings: CaptionerSettings, cache_dir: Path
+                   ) -> None:
+    for key, text in captions.items():
+        atomic_write_json(cache_dir / f"{settings.cache_key(key)}.json",
+                          {"caption": text, "model": settings.model, "task": settings.task})
 
 
 def _resolve(model: str, models_dir: Path) -> str:
@@ -121,9 +161,3 @@ def _resolve(model: str, models_dir: Path) -> str:
         raise CaptionerUnavailable(f"unknown built-in captioner {model!r}; "
                                    f"known: {TINY_FLORENCE_SOURCE}")
     return str(Path(model).expanduser()) if Path(model).expanduser().exists() else model
-
-
-def _dtype(device: torch.device) -> torch.dtype:
-    if device.type != "cuda":
-        return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -1,19 +1,21 @@
-"""What crosses the wire between the studio and a training cluster, and how.
+"""What crosses the wire between the studio and a GPU cluster, and how.
 
 Both sides share a *transfer store*: an S3 or GCS bucket (`s3://bucket/prefix`,
 `gs://bucket/prefix`, credentials from the usual AWS_* / GOOGLE_* environment variables) or a
 folder both can reach (an absolute path, e.g. NFS). Only ciphertext is ever written there:
 
-    <store>/<job id>/inputs.enc    the training job, its captions, and the cached latents
-                                   (or, where the worker cannot reuse them, the images)
-    <store>/<job id>/outputs.enc   the finished run folder: checkpoints, report, loss curve
+    <store>/<job id>/inputs.enc    the job file and what it ships: for training the cached
+                                   latents (or the images), for the XY plot the checkpoints
+                                   and training images, for captioning the images
+    <store>/<job id>/outputs.enc   the finished output folder (checkpoints and report, XY
+                                   images and scores, or captions), every file's sha256
+                                   reported by the worker and checked on arrival
 
 The studio deletes `<store>/<job id>/` once it has the outputs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tarfile
@@ -24,9 +26,7 @@ from pyarrow import fs
 
 from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.compute.crypto import decrypt_stream, encrypt_stream
-from bioart_pipeline.models.profiles import is_local_source, profile_fingerprint
-from bioart_pipeline.training.data import latent_cache_folder
-from bioart_pipeline.training.job import TrainingJob
+from bioart_pipeline.compute.jobs import GpuJob, load_job, save_job
 
 INPUTS, OUTPUTS = "inputs.enc", "outputs.enc"
 JOB_FILE = "job.json"
@@ -62,74 +62,65 @@ class TransferStore:
             self.fs.delete_dir(folder)
 
 
-def ships_latents(job: TrainingJob) -> bool:
-    """Latents are reusable only where the worker computes the same base-model fingerprint:
-    the built-in model and hub ids, not a local weights path."""
-    return job.profile.is_builtin or not is_local_source(job.profile.source)
-
-
-def pack_inputs(job: TrainingJob, archive: Path) -> dict[str, int]:
-    """A tar of the job (paths made relative) and its latents or images; returns counts."""
-    folder = latent_cache_folder(Path(job.latent_cache_dir),
-                                 profile_fingerprint(job.profile, Path(job.models_dir)))
-    latents = {i.key: folder / f"{i.key}.safetensors" for i in job.images}
-    use_latents = ships_latents(job) and all(p.exists() for p in latents.values())
-    images = tuple(dataclasses.replace(i, file=f"images/{i.key}.png") for i in job.images)
-    portable = dataclasses.replace(job, images=images, models_dir="", latent_cache_dir="latents")
+def pack_inputs(job: GpuJob, archive: Path) -> int:
+    """A tar of the job (paths made relative) and the files it ships; returns their count."""
+    portable, files = job.shipment()
     with tempfile.TemporaryDirectory() as tmp:
-        portable.save(Path(tmp) / JOB_FILE)
+        save_job(portable, Path(tmp) / JOB_FILE)
         with tarfile.open(archive, "w") as tar:
             tar.add(Path(tmp) / JOB_FILE, JOB_FILE)
-            for image in job.images:
-                if use_latents:
-                    tar.add(latents[image.key], f"latents/{folder.name}/{image.key}.safetensors")
-                else:
-                    tar.add(image.file, f"images/{image.key}.png")
-    return {"latents": len(job.images) if use_latents else 0,
-            "images": 0 if use_latents else len(job.images)}
+            for name, path in files.items():
+                tar.add(path, name)
+    return len(files)
 
 
 def unpack_inputs(archive: Path, workdir: Path, models_dir: Path) -> Path:
     """Extract into `workdir` and return a job file whose paths point there."""
     with tarfile.open(archive) as tar:
         tar.extractall(workdir, filter="data")
-    job = TrainingJob.load(workdir / JOB_FILE)
-    images = tuple(dataclasses.replace(i, file=str(workdir / i.file)) for i in job.images)
-    return dataclasses.replace(job, images=images, models_dir=str(models_dir),
-                               latent_cache_dir=str(workdir / "latents")).save(
-        workdir / JOB_FILE)
+    job = load_job(workdir / JOB_FILE)
+    return save_job(job.unpacked(workdir, models_dir), workdir / JOB_FILE)
 
 
-def pack_outputs(run_dir: Path, archive: Path) -> dict[str, str]:
-    """A tar of the finished run folder's regular files (links, such as wandb's `latest-run`,
-    stay behind); returns sha256 per checkpoint file."""
+def pack_outputs(out_dir: Path, archive: Path) -> dict[str, str]:
+    """A tar of the finished output folder's regular files (links, such as wandb's
+    `latest-run`, stay behind); returns the sha256 of every file by its path in the tar."""
+    hashes = {}
     with tarfile.open(archive, "w") as tar:
-        for path in sorted(run_dir.rglob("*")):
+        for path in sorted(out_dir.rglob("*")):
             if path.is_file() and not path.is_symlink():
-                tar.add(path, path.relative_to(run_dir).as_posix())
-    return {p.name: sha256_file(p) for p in sorted(run_dir.glob("epoch_*.safetensors"))}
+                name = path.relative_to(out_dir).as_posix()
+                tar.add(path, name)
+                hashes[name] = sha256_file(path)
+    return hashes
 
 
-def unpack_outputs(archive: Path, run_dir: Path, expected: dict[str, str]) -> None:
-    """Extract beside `run_dir`, check every checkpoint against the hashes the worker reported,
-    and only then move the files into `run_dir`: a partial or altered transfer records nothing."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=run_dir.parent, prefix=f".{run_dir.name}.incoming-"))
+def unpack_outputs(archive: Path, out_dir: Path, expected: dict[str, str], done_file: str
+                   ) -> None:
+    """Extract beside `out_dir`, check every file against the hashes the worker reported, and
+    only then move them into `out_dir`, `done_file` last: a partial or altered transfer
+    records nothing."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.incoming-"))
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(staging, filter="data")
-        found = {p.name: sha256_file(p) for p in staging.glob("epoch_*.safetensors")}
+        found = {p.relative_to(staging).as_posix(): sha256_file(p)
+                 for p in sorted(staging.rglob("*")) if p.is_file()}
         if found != expected:
-            raise ValueError(f"returned checkpoints do not match what the worker reported: "
-                             f"got {sorted(found)}, expected {sorted(expected)}, or a hash "
-                             "differs")
-        run_dir.mkdir(exist_ok=True)
-        report = staging / "report.json"
-        for path in sorted(staging.rglob("*")):  # report.json last: it marks a finished run
-            if path.is_file() and path != report:
-                target = run_dir / path.relative_to(staging)
+            differ = sorted(k for k in found.keys() | expected.keys()
+                            if found.get(k) != expected.get(k))
+            raise ValueError(f"returned outputs do not match what the worker reported: "
+                             f"{differ[:5]} missing, unexpected or altered")
+        if done_file not in found:
+            raise ValueError(f"the worker returned no {done_file}: its job did not finish")
+        out_dir.mkdir(exist_ok=True)
+        done = staging / done_file
+        for path in sorted(staging.rglob("*")):
+            if path.is_file() and path != done:
+                target = out_dir / path.relative_to(staging)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(path, target)
-        os.replace(report, run_dir / "report.json")
+        os.replace(done, out_dir / done_file)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

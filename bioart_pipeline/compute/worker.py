@@ -1,9 +1,10 @@
-"""The training worker on a cluster: `python -m bioart_pipeline.compute.worker STORE JOB_ID`.
+"""The GPU worker on a cluster: `python -m bioart_pipeline.compute.worker STORE JOB_ID`.
 
 It downloads the encrypted inputs from the transfer store, decrypts them into a private
-temporary folder, trains with the same code as a local run, encrypts and uploads the run
-folder, reports each checkpoint's sha256 through Dagster Pipes, and removes the temporary
-folder whatever happens (success, failure, or SIGTERM from a cancelled job).
+temporary folder, runs the job (training, XY plot or captioning) with the same code as a
+local run, encrypts and uploads the output folder, reports every output file's sha256
+through Dagster Pipes, and removes the temporary folder whatever happens (success, failure,
+or SIGTERM from a cancelled job).
 Needs BIOART_TRANSFER_KEY in its environment (the cluster's, never the job's arguments).
 """
 
@@ -18,7 +19,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bioart_pipeline.common.errors import Diagnosis
+from bioart_pipeline.common.files import read_json
 from bioart_pipeline.compute.crypto import transfer_key
+from bioart_pipeline.compute.entrypoint import FAILURE, failure_record, reporting, run
 from bioart_pipeline.compute.transfer import (
     INPUTS,
     OUTPUTS,
@@ -26,8 +30,6 @@ from bioart_pipeline.compute.transfer import (
     pack_outputs,
     unpack_inputs,
 )
-from bioart_pipeline.training.entrypoint import failure_record, reporting, run
-from bioart_pipeline.training.guards import TrainingStopped
 
 # Where the private temporary folder goes (default: the system's temp folder), and a lasting
 # models folder (default: inside the temporary folder, rebuilt each job).
@@ -61,20 +63,23 @@ def _work(store: TransferStore, job_id: str, workdir: Path, key: bytes, reporter
     job_file = unpack_inputs(archive, workdir / "inputs", models)
     archive.unlink()
     reporter.log(f"worker: {size / 1e6:.1f} MB of inputs decrypted into a private folder")
+    out_dir = workdir / "out"
     try:
-        run(job_file, workdir / "run", reporter)
+        run(job_file, out_dir, reporter)
     except Exception as exc:
-        _send(pipes, {"failure": failure_record(exc)})
-        if isinstance(exc, TrainingStopped):
-            reporter.error(f"training stopped: {exc}")
+        written = out_dir / FAILURE
+        _send(pipes, {"failure": read_json(written) if written.exists()
+                      else failure_record(exc)})
+        if isinstance(exc, Diagnosis):
+            reporter.error(f"stopped: {exc}")
             return 2
         raise
     outputs = workdir / "outputs.tar"
-    checkpoints = pack_outputs(workdir / "run", outputs)
+    hashes = pack_outputs(out_dir, outputs)
     stored = store.upload(outputs, job_id, OUTPUTS, key)
-    reporter.log(f"worker: {len(checkpoints)} checkpoint(s) encrypted and uploaded "
+    reporter.log(f"worker: {len(hashes)} output file(s) encrypted and uploaded "
                  f"({stored / 1e6:.1f} MB)")
-    _send(pipes, {"checkpoints": checkpoints})
+    _send(pipes, {"outputs": hashes})
     return 0
 
 

@@ -16,39 +16,41 @@ import open_clip
 import torch
 from PIL import Image
 
+from bioart_pipeline.common.errors import Diagnosis
 from bioart_pipeline.models.tiny_clip import TINY_CLIP_VERSION, build_tiny_clip
 
 TINY_CLIP_SOURCE = f"builtin:{TINY_CLIP_VERSION}"
 _BATCH = 32
 
 
-class ClipUnavailable(RuntimeError):
+class ClipUnavailable(Diagnosis):
     """The configured CLIP model cannot be loaded; the message says what to configure."""
 
 
 class ClipScorer:
     """Loads the model once; embeddings are L2-normalised."""
 
-    def __init__(self, source: str, models_dir: Path):
+    def __init__(self, source: str, models_dir: Path, device: torch.device,
+                 dtype: torch.dtype):
         self.source = source
         self.meaningful = source != TINY_CLIP_SOURCE
+        self.device, self.dtype = device, dtype
         name = _open_clip_name(source, models_dir)
-        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            model, _, self.preprocess = open_clip.create_model_and_transforms(
-                name, device=self.device)
+            model, _, self.preprocess = open_clip.create_model_and_transforms(name)
             self.tokenizer = open_clip.get_tokenizer(name)
         except (OSError, RuntimeError, ValueError) as exc:
             raise ClipUnavailable(f"could not load CLIP from {source!r} ({type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0]}). {_HOW}") from exc
-        self.model = model.eval()
+        self.model = model.to(device, dtype).eval()
 
     @torch.no_grad()
     def image_embeddings(self, images: list[Image.Image]) -> torch.Tensor:
         out = []
         for start in range(0, len(images), _BATCH):
-            pixels = torch.stack([self.preprocess(i.convert("RGB"))
-                                  for i in images[start:start + _BATCH]]).to(self.device)
+            batch = images[start:start + _BATCH]
+            pixels = torch.stack([self.preprocess(i.convert("RGB")) for i in batch])
+            pixels = pixels.to(self.device, self.dtype)
             out.append(self.model.encode_image(pixels).float())
         return _normalised(torch.cat(out)).cpu()
 

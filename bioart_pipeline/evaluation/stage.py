@@ -1,14 +1,18 @@
 """The xy_plot_evaluation stage: one folder per evaluation, keyed by what it evaluated.
 
-Folder contents: `images/` (every generated image), `images.parquet`, `xy_grid.png`,
-`scores.parquet` (one row per checkpoint x weight) and `recommendation.json`, written last:
-a folder without it is unfinished and is redone.
+Folder contents: `images/` (every generated image), `images.parquet` (their files relative
+to the folder), `xy_grid.png`, `scores.parquet` (one row per checkpoint x weight) and
+`recommendation.json`, written last: a folder without it is unfinished and is redone.
+It runs as an XYJob on the compute resource: rendering and CLIP want the GPU.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pandas as pd
 from PIL import Image
@@ -22,7 +26,9 @@ from bioart_pipeline.common.files import (
     write_table,
 )
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.common.tracking import Tracker
+from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.evaluation.clip_scores import ClipScorer
 from bioart_pipeline.evaluation.scoring import Thresholds, recommend, score_cells
 from bioart_pipeline.evaluation.xy_plot import (
@@ -32,11 +38,72 @@ from bioart_pipeline.evaluation.xy_plot import (
     grid_image,
     render_xy,
 )
+from bioart_pipeline.models.profiles import ModelProfile, load_sdxl_pipeline
 
 SCORES = "scores.parquet"
 RECOMMENDATION = "recommendation.json"
 GRID = "xy_grid.png"
 IMAGES = "images.parquet"
+
+
+@dataclass(frozen=True)
+class XYJob:
+    """One evaluation: the checkpoints, the grid's settings, the training images the
+    memorization and style measures compare against, and the CLIP model ("" = none)."""
+
+    kind: ClassVar[str] = "xy_plot"
+    done_file: ClassVar[str] = RECOMMENDATION
+
+    lora: str
+    profile: ModelProfile
+    checkpoints: tuple[Checkpoint, ...]
+    settings: XYSettings
+    training_images: tuple[str, ...]
+    trigger: str
+    thresholds: Thresholds
+    clip_model: str
+    models_dir: str
+    tracking_name: str
+    wandb_mode: str = "offline"
+    wandb_project: str = "bioart_pipeline"
+    placement: Placement = Placement()
+
+    def shipment(self) -> tuple[XYJob, dict[str, Path]]:
+        checkpoints = tuple(dataclasses.replace(c, file=Path(f"checkpoints/{i}_{c.file.name}"))
+                            for i, c in enumerate(self.checkpoints))
+        training = tuple(f"training/{i}{Path(f).suffix}"
+                         for i, f in enumerate(self.training_images))
+        files = {**{str(c.file): o.file for c, o in zip(checkpoints, self.checkpoints,
+                                                          strict=True)},
+                 **dict(zip(training, map(Path, self.training_images), strict=True))}
+        return dataclasses.replace(self, checkpoints=checkpoints, training_images=training,
+                                   models_dir=""), files
+
+    def unpacked(self, workdir: Path, models_dir: Path) -> XYJob:
+        return dataclasses.replace(
+            self, checkpoints=tuple(dataclasses.replace(c, file=workdir / c.file)
+                                    for c in self.checkpoints),
+            training_images=tuple(str(workdir / f) for f in self.training_images),
+            models_dir=str(models_dir))
+
+
+def run_xy_job(job: XYJob, folder: Path, reporter: Reporter) -> None:
+    """The compute entrypoint's runner: the pipeline and CLIP on the job's device and dtype."""
+    device, dtype = job.placement.torch_device(), job.placement.torch_dtype()
+    models_dir = Path(job.models_dir)
+
+    def load_pipeline():
+        return load_sdxl_pipeline(job.profile, models_dir, dtype).to(device)
+
+    def load_clip() -> ClipScorer:
+        return ClipScorer(job.clip_model, models_dir, device, dtype)
+
+    training = [Image.open(f).convert("RGB") for f in job.training_images]
+    tracker = Tracker(job.wandb_mode, job.wandb_project, folder, job.tracking_name,
+                      {"lora": job.lora, **dataclasses.asdict(job.settings)})
+    images = evaluate(load_pipeline, list(job.checkpoints), job.settings, training, job.trigger,
+                      job.thresholds, folder, tracker, load_clip if job.clip_model else None)
+    reporter.log(f"XY plot: {len(images)} images for {len(job.checkpoints)} checkpoint(s)")
 
 
 def evaluation_key(checkpoint_hashes: list[str], settings: XYSettings, trigger: str,
@@ -59,7 +126,8 @@ def evaluate(load_pipeline: Callable, checkpoints: list[Checkpoint], settings: X
     grid = grid_image(images, [c.label for c in checkpoints], settings.weights)
     with atomic_path(folder / GRID) as tmp:
         grid.save(tmp, format="PNG")
-    write_table(images, folder / IMAGES)
+    relative = images["file"].map(lambda f: Path(f).relative_to(folder).as_posix())
+    write_table(images.assign(file=relative), folder / IMAGES)
     write_table(scores, folder / SCORES)
     tracker.log_image(None, "xy_grid", grid, "columns: base + checkpoints; rows: LoRA weights")
     tracker.log_table("xy_scores", scores.round(4).to_dict("records"))

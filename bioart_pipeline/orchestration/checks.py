@@ -6,7 +6,6 @@ import dagster as dg
 from bioart_pipeline.common.files import read_table
 from bioart_pipeline.evaluation.stage import current_evaluation
 from bioart_pipeline.licensing.rules import REFUSED
-from bioart_pipeline.orchestration.assets.evaluation import xy_plot_evaluation
 from bioart_pipeline.orchestration.assets.licensing import license_manifest
 from bioart_pipeline.orchestration.assets.review import release_review
 from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
@@ -35,7 +34,7 @@ def no_refused_image_trains(context: dg.AssetCheckExecutionContext, studio: Stud
     )
 
 
-@dg.asset_check(asset=xy_plot_evaluation, blocking=True, partitions_def=lora_partitions,
+@dg.asset_check(asset="xy_plot_evaluation", blocking=True, partitions_def=lora_partitions,
                 description="The recommendation exists and passes the spec's thresholds.")
 def recommendation_passes(context: dg.AssetCheckExecutionContext, studio: StudioData
                           ) -> dg.AssetCheckResult:

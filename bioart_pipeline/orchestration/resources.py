@@ -1,18 +1,14 @@
-"""Resources: where the data lives, the captioner, tracking, and the compute that trains."""
+"""Resources: where the data lives, the captioning and CLIP models, tracking.
+The compute resource that runs every GPU job is in orchestration/compute.py."""
 
 
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 
 from bioart_pipeline.captioning.florence import CaptionerSettings
 from bioart_pipeline.common.paths import Workspace
-from bioart_pipeline.common.tracking import Tracker
-from bioart_pipeline.evaluation.clip_scores import ClipScorer, ClipUnavailable
-from bioart_pipeline.orchestration.compute import RayTraining, train_locally
 from bioart_pipeline.specs import LoraSpec, load_spec
-from bioart_pipeline.training.job import TrainingJob
 
 
 class StudioData(dg.ConfigurableResource):
@@ -52,21 +48,10 @@ class CaptionModel(dg.ConfigurableResource):
 
 class ClipModel(dg.ConfigurableResource):
     """An open_clip model for the XY plot's CLIP scores: a local folder (open_clip_config.json
-    + safetensors) or hf-hub:<org>/<repo>; empty means the model-free measures only."""
+    + safetensors) or hf-hub:<org>/<repo>; empty means the model-free measures only.
+    It loads where the XY plot job runs, on the compute resource."""
 
     model: str = ""
-
-    def loader(self, models_dir: Path) -> Callable[[], ClipScorer] | None:
-        if not self.model:
-            return None
-
-        def load() -> ClipScorer:
-            try:
-                return ClipScorer(self.model, models_dir)
-            except ClipUnavailable as exc:
-                raise dg.Failure(str(exc)) from exc
-
-        return load
 
 
 class Tracking(dg.ConfigurableResource):
@@ -76,35 +61,3 @@ class Tracking(dg.ConfigurableResource):
 
     mode: str = "offline"
     project: str = "bioart_pipeline"
-
-    def tracker(self, run_dir: Path, name: str, config: dict) -> Tracker:
-        return Tracker(self.mode, self.project, run_dir, name, config)
-
-
-class TrainingCompute(dg.ConfigurableResource):
-    """Where training runs; definitions.py picks the backend from BIOART_COMPUTE.
-
-    - local: a child process on this machine through Dagster Pipes (crash isolation, GPU
-      memory released after each run); the `gpu` pool keeps one training on the card.
-    - ray: a job on the Ray cluster at `ray_address` (its dashboard URL) asking for
-      `gpus_per_job` GPUs; inputs and outputs travel encrypted through `transfer_store`
-      with the key in BIOART_TRANSFER_KEY (an environment variable on both sides, never
-      configuration). `worker_python` is the cluster's Python with bioart_pipeline installed.
-    """
-
-    backend: str = "local"
-    ray_address: str = ""
-    transfer_store: str = ""
-    gpus_per_job: float = 1.0
-    cpus_per_job: float = 1.0
-    worker_python: str = "python"
-
-    def train(self, context: dg.AssetExecutionContext, job_file: Path, run_dir: Path) -> None:
-        if self.backend == "local":
-            train_locally(context, job_file, run_dir)
-        elif self.backend == "ray":
-            RayTraining(self.ray_address, self.transfer_store, self.gpus_per_job,
-                        self.cpus_per_job, self.worker_python).train(
-                context, TrainingJob.load(job_file), run_dir)
-        else:
-            raise dg.Failure(f"unknown compute backend {self.backend!r}: use local or ray")

@@ -16,7 +16,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from bioart_pipeline.common.files import atomic_path, sha256_bytes
+from bioart_pipeline.common.files import atomic_path
 from bioart_pipeline.training.job import TrainingImage
 
 
@@ -24,11 +24,6 @@ from bioart_pipeline.training.job import TrainingImage
 class TextEmbedding:
     prompt_embeds: torch.Tensor  # (77, hidden te1 + te2)
     pooled: torch.Tensor  # (projection te2)
-
-
-def latent_cache_folder(cache_dir: Path, base_fingerprint: str) -> Path:
-    """Latents depend on the VAE weights: one folder per base model fingerprint."""
-    return cache_dir / sha256_bytes(base_fingerprint.encode())[:16]
 
 
 @torch.no_grad()

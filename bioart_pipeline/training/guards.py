@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from bioart_pipeline.common.errors import Diagnosis
 from bioart_pipeline.specs.presets import TrainingPreset
 
 GIB = 1024 ** 3
@@ -12,7 +13,7 @@ GIB = 1024 ** 3
 MEMORY_WARNING_SHARE = 0.9
 
 
-class TrainingStopped(RuntimeError):
+class TrainingStopped(Diagnosis):
     """The run cannot go on; the message says why and which settings to change."""
 
 

@@ -1,7 +1,7 @@
 """A training job: everything the training process needs, as one JSON file.
 
-The orchestrator writes it; the training entrypoint (local subprocess or remote worker) reads it.
-Paths inside are absolute on the machine that runs the job.
+The orchestrator writes it; the compute entrypoint (local subprocess or remote worker) reads
+it. Paths inside are absolute on the machine that runs the job.
 """
 
 from __future__ import annotations
@@ -9,13 +9,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
-from bioart_pipeline.common.files import atomic_write_json, read_json, sha256_json
-from bioart_pipeline.models.profiles import ModelProfile
+from bioart_pipeline.common.files import sha256_bytes, sha256_json
+from bioart_pipeline.compute.jobs import load_job, save_job
+from bioart_pipeline.compute.placement import Placement
+from bioart_pipeline.models.profiles import ModelProfile, is_local_source, profile_fingerprint
 from bioart_pipeline.specs.presets import TrainingPreset
 
 TRAINING_CODE_VERSION = 2  # bump when the loop changes what a checkpoint contains
+REPORT = "report.json"  # written last: a run folder without it is unfinished
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,9 @@ class TrainingImage:
 
 @dataclass(frozen=True)
 class TrainingJob:
+    kind: ClassVar[str] = "training"
+    done_file: ClassVar[str] = REPORT
+
     lora: str
     profile: ModelProfile
     preset: TrainingPreset
@@ -40,6 +46,7 @@ class TrainingJob:
     sample_steps: int = 20  # sampling steps of the validation images
     wandb_mode: str = "offline"
     wandb_project: str = "bioart_pipeline"
+    placement: Placement = Placement()
 
     def cache_key(self, base_fingerprint: str) -> str:
         """Identical inputs (images, captions, config, base weights, code) give the same key."""
@@ -52,17 +59,36 @@ class TrainingJob:
         return sha256_json(payload)[:16]
 
     def save(self, path: Path) -> Path:
-        return atomic_write_json(path, dataclasses.asdict(self))
+        return save_job(self, path)
 
     @classmethod
     def load(cls, path: Path) -> TrainingJob:
-        raw: dict[str, Any] = read_json(path)
-        return cls(
-            **{**raw,
-               "profile": ModelProfile(**raw["profile"]),
-               "preset": TrainingPreset(**raw["preset"]),
-               "images": tuple(TrainingImage(**{**i, "bucket": tuple(i["bucket"])})
-                               for i in raw["images"]),
-               "validation_prompts": tuple(raw.get("validation_prompts", ())),
-               "export_metadata": dict(raw.get("export_metadata", {}))},
-        )
+        job = load_job(path)
+        if not isinstance(job, cls):
+            raise ValueError(f"{path} is a {job.kind} job, not a training job")
+        return job
+
+    def latent_folder(self, base_fingerprint: str) -> Path:
+        """Latents depend on the VAE weights: one folder per base model fingerprint."""
+        return Path(self.latent_cache_dir) / sha256_bytes(base_fingerprint.encode())[:16]
+
+    def latents_portable(self) -> bool:
+        """Whether a worker computes the same base fingerprint, so it can reuse the cached
+        latents: yes for the built-in model and hub ids, not for a local weights path."""
+        return self.profile.is_builtin or not is_local_source(self.profile.source)
+
+    def shipment(self) -> tuple[TrainingJob, dict[str, Path]]:
+        """The cached latents where the worker can reuse them, else the images."""
+        folder = self.latent_folder(profile_fingerprint(self.profile, Path(self.models_dir)))
+        latents = {i.key: folder / f"{i.key}.safetensors" for i in self.images}
+        files = ({f"latents/{folder.name}/{k}.safetensors": p for k, p in latents.items()}
+                 if self.latents_portable() and all(p.exists() for p in latents.values())
+                 else {f"images/{i.key}.png": Path(i.file) for i in self.images})
+        images = tuple(dataclasses.replace(i, file=f"images/{i.key}.png") for i in self.images)
+        return dataclasses.replace(self, images=images, models_dir="",
+                                   latent_cache_dir="latents"), files
+
+    def unpacked(self, workdir: Path, models_dir: Path) -> TrainingJob:
+        images = tuple(dataclasses.replace(i, file=str(workdir / i.file)) for i in self.images)
+        return dataclasses.replace(self, images=images, models_dir=str(models_dir),
+                                   latent_cache_dir=str(workdir / self.latent_cache_dir))

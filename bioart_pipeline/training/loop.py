@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -25,14 +25,15 @@ from PIL import Image
 
 from bioart_pipeline.common.charts import line_chart
 from bioart_pipeline.common.files import atomic_path, atomic_write_json, read_json, sha256_file
+from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.common.tracking import Tracker
+from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.models.profiles import load_sdxl_pipeline, profile_fingerprint
 from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training.data import (
     bucket_batches,
     cache_latents,
     encode_captions,
-    latent_cache_folder,
     time_ids,
 )
 from bioart_pipeline.training.export import kohya_state_dict, write_lora
@@ -43,15 +44,11 @@ from bioart_pipeline.training.guards import (
     memory_warning,
     out_of_memory_message,
 )
-from bioart_pipeline.training.job import TrainingJob
+from bioart_pipeline.training.job import REPORT, TrainingJob
 from bioart_pipeline.training.samples import render_samples, save_samples
 from bioart_pipeline.training.state import load_state, save_state
 
 TEXT_ENCODER_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
-
-
-class Reporter(Protocol):
-    def log(self, message: str) -> None: ...
 
 
 @dataclass
@@ -75,13 +72,25 @@ def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingR
         raise OutOfGpuMemory(out_of_memory_message(job.preset, session.step + 1, total)) from exc
 
 
+def run_training_job(job: TrainingJob, run_dir: Path, reporter: Reporter) -> None:
+    """The compute entrypoint's runner: train, then write report.json (last)."""
+    reporter.log(f"training {job.lora}: {len(job.images)} images, {job.preset.epochs} epochs, "
+                 f"rank {job.preset.rank}, alpha {job.preset.alpha}")
+    result = train_lora(job, run_dir, reporter)
+    atomic_write_json(run_dir / REPORT, {
+        "checkpoints": result.checkpoints, "losses": result.losses,
+        "validation_losses": result.validation_losses, **result.details})
+
+
 class _Session:
     """One training run's state; `run` is the loop, the methods are its named parts."""
 
     def __init__(self, job: TrainingJob, run_dir: Path, reporter: Reporter):
         self.job, self.preset, self.run_dir, self.reporter = job, job.preset, run_dir, reporter
+        placement = job.placement
         self.accelerator = Accelerator(
-            mixed_precision=_precision(self.preset.mixed_precision, reporter))
+            cpu=placement.torch_device().type == "cpu",
+            mixed_precision=_precision(self.preset.mixed_precision, placement, reporter))
         self.device = self.accelerator.device
         self.step = 0
         self.memory_warned = False
@@ -93,10 +102,11 @@ class _Session:
         started = time.perf_counter()
         pipe = self.pipe = self._load_pipeline()
         fingerprint = profile_fingerprint(job.profile, Path(job.models_dir))
-        # The VAE stays fp32: the SDXL VAE overflows to NaN in fp16, and latents are cached.
-        latents, encoded = cache_latents(
-            pipe.vae, job.images, latent_cache_folder(Path(job.latent_cache_dir), fingerprint),
-            self.device)
+        # Latents are encoded in fp32 whatever the training dtype (the SDXL VAE overflows to
+        # NaN in fp16), so the cache is the same for every run; then the VAE joins the others.
+        latents, encoded = cache_latents(pipe.vae, job.images, job.latent_folder(fingerprint),
+                                         self.device)
+        pipe.vae.to(dtype=self.weight_dtype)
         reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
         embeddings = (None if preset.train_text_encoder
                       else encode_captions(pipe, [i.caption for i in job.images], self.device))
@@ -109,6 +119,9 @@ class _Session:
         optimizer = _optimizer(preset.optimizer, params, preset.learning_rate)
         lr_scheduler, warmup = self._lr_scheduler(optimizer)
         unet, optimizer, lr_scheduler = accelerator.prepare(pipe.unet, optimizer, lr_scheduler)
+        # The loop autocasts explicitly. accelerate's own wrapper would also turn the UNet's
+        # outputs to fp32, and the validation sampler would feed those fp32 latents back in.
+        accelerator.unwrap_model(unet, keep_fp32_wrapper=False)
         noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
         check_prediction_type(noise_scheduler)
         result = TrainingResult(run_dir=self.run_dir)
@@ -292,16 +305,20 @@ def _peak_memory(device: torch.device) -> dict[str, float]:
     return {"peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated(device) / GIB, 2)}
 
 
-def _precision(requested: str, reporter: Reporter) -> str:
-    """bf16 where the GPU supports it; fp32 on the CPU (autocast there is slower, not faster)."""
-    if not torch.cuda.is_available():
-        if requested != "no":
-            reporter.log(f"no CUDA device: training in fp32 instead of {requested}")
+def _precision(preset_precision: str, placement: Placement, reporter: Reporter) -> str:
+    """The placement's dtype when it names one; with auto, the preset's precision where the
+    GPU supports it and fp32 on the CPU (autocast there is slower, not faster)."""
+    if placement.dtype != "auto":
+        placement.torch_dtype()  # refuses a dtype the device lacks
+        return {"float32": "no", "bfloat16": "bf16", "float16": "fp16"}[placement.dtype]
+    if placement.torch_device().type != "cuda":
+        if preset_precision != "no":
+            reporter.log(f"no CUDA device: training in fp32 instead of {preset_precision}")
         return "no"
-    if requested == "bf16" and not torch.cuda.is_bf16_supported():
-        reporter.log("this GPU has no bf16: using fp16 (the VAE stays fp32, latents are cached)")
+    if preset_precision == "bf16" and not torch.cuda.is_bf16_supported():
+        reporter.log("this GPU has no bf16: using fp16 (latents are encoded in fp32 and cached)")
         return "fp16"
-    return requested
+    return preset_precision
 
 
 def _add_adapters(pipe, preset) -> list[torch.nn.Parameter]:

@@ -1,5 +1,7 @@
 """captions: one caption per usable image, trigger word first, with its origin."""
 
+import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
@@ -7,27 +9,40 @@ import pandas as pd
 
 from bioart_pipeline.captioning.assembly import CaptionRules
 from bioart_pipeline.captioning.florence import (
+    CAPTIONS,
     CaptionerSettings,
-    CaptionerUnavailable,
-    Florence2Captioner,
+    CaptionJob,
     cached_captions,
+    store_captions,
 )
 from bioart_pipeline.captioning.stage import CaptionsMissing, ModelCaptions, caption_images
 from bioart_pipeline.captioning.terminology import load_terminology
-from bioart_pipeline.common.files import read_table, write_table
+from bioart_pipeline.common.files import read_json, read_table, sha256_json, write_table
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import CaptionModel, StudioData
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 
 
-@dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"},
-          deps=["preprocessed_images"])
-def captions(context: dg.AssetExecutionContext, studio: StudioData,
-             captioner: CaptionModel) -> dg.MaterializeResult:
-    """Artist sidecar captions, else Florence-2 with the studio's terminology; edits made in
-    `edit/` of this output are kept. Trigger word first, tags in a fixed order."""
+def captions_asset(pool: str | None) -> dg.AssetsDefinition:
+    """`pool`: the compute resource's (see lora_checkpoints_asset): the captioning model
+    runs as a job there."""
+
+    @dg.asset(name="captions", partitions_def=lora_partitions, group_name="data",
+              kinds={"parquet"}, deps=["preprocessed_images"], pool=pool)
+    def captions(context: dg.AssetExecutionContext, studio: StudioData,
+                 captioner: CaptionModel, compute: GpuCompute) -> dg.MaterializeResult:
+        """Artist sidecar captions, else Florence-2 with the studio's terminology; edits made
+        in `edit/` of this output are kept. Trigger word first, tags in a fixed order."""
+        return _caption(context, studio, captioner, compute)
+
+    return captions
+
+
+def _caption(context: dg.AssetExecutionContext, studio: StudioData, captioner: CaptionModel,
+             compute: GpuCompute) -> dg.MaterializeResult:
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
     terminology = load_terminology(workspace.terminology_file)
@@ -41,10 +56,10 @@ def captions(context: dg.AssetExecutionContext, studio: StudioData,
             read_table(workspace.table("preprocessed_images", spec.name)),
             workspace.resolve_input,
             lambda key: preprocessed_file(workspace.cache_dir / "preprocessed", key), rules,
-            _model(settings, workspace, context) if settings else None,
+            _model(settings, workspace, context, compute) if settings else None,
             settings.origin if settings else None,
             read_table(path) if path.exists() else None, path.parent)
-    except (CaptionsMissing, CaptionerUnavailable) as exc:
+    except CaptionsMissing as exc:
         raise dg.Failure(str(exc)) from exc
     table = result.table
     for replaced in result.edits.replaced:
@@ -67,17 +82,27 @@ def captions(context: dg.AssetExecutionContext, studio: StudioData,
     }, upstream=workspace.tables(spec.name, "preprocessed_images"))
 
 
-def _model(settings: CaptionerSettings, workspace: Workspace, context: dg.AssetExecutionContext
-           ) -> ModelCaptions:
-    def run(files: dict[str, Path]) -> tuple[dict[str, str], int]:
-        def load() -> Florence2Captioner:
-            context.log.info(f"loading {settings.model} for {settings.task}")
-            return Florence2Captioner(settings, workspace.models_dir)
+def _model(settings: CaptionerSettings, workspace: Workspace, context: dg.AssetExecutionContext,
+           compute: GpuCompute) -> ModelCaptions:
+    """Captions from the cache, and a captioning job on the compute resource for the rest."""
+    cache = workspace.cache_dir / "captions"
 
-        texts, fresh = cached_captions(files, settings, workspace.cache_dir / "captions", load)
-        context.log.info(f"{fresh} image(s) captioned by {settings.model}, "
-                         f"{len(files) - fresh} from the caption cache")
-        return texts, fresh
+    def run(files: dict[str, Path]) -> tuple[dict[str, str], int]:
+        texts, todo = cached_captions(list(files), settings, cache)
+        if todo:
+            job = CaptionJob(settings=settings,
+                             images=tuple((key, str(files[key])) for key in todo),
+                             models_dir=str(workspace.models_dir),
+                             placement=compute.placement)
+            out_dir = workspace.cache_dir / "caption_jobs" / sha256_json(asdict(job))[:16]
+            compute.run(context, job, out_dir)
+            fresh = read_json(out_dir / CAPTIONS)
+            store_captions(fresh, settings, cache)
+            shutil.rmtree(out_dir)  # the captions now live in the cache
+            texts.update(fresh)
+        context.log.info(f"{len(todo)} image(s) captioned by {settings.model}, "
+                         f"{len(files) - len(todo)} from the caption cache")
+        return texts, len(todo)
 
     return run
 

@@ -1,7 +1,7 @@
 """xy_plot_evaluation: the XY grid, per-cell metrics and the recommended checkpoint/weight."""
 
 
-import dataclasses
+from pathlib import Path
 
 import dagster as dg
 from PIL import Image
@@ -12,27 +12,39 @@ from bioart_pipeline.evaluation.stage import (
     GRID,
     RECOMMENDATION,
     SCORES,
-    evaluate,
+    XYJob,
     evaluation_folder,
     evaluation_key,
     is_complete,
 )
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.licensing.manifest import training_rows
-from bioart_pipeline.models.profiles import load_sdxl_pipeline
 from bioart_pipeline.orchestration.assets.training import checkpoint_table
+from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import ClipModel, StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 
 
-@dg.asset(partitions_def=lora_partitions, group_name="model", kinds={"pytorch"},
-          deps=["lora_checkpoints"], pool="gpu")
-def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
-                       tracking: Tracking, clip: ClipModel) -> dg.MaterializeResult:
-    """Checkpoints x LoRA weights on the spec's prompts and fixed seeds, with a base column;
-    model-free metrics per cell and a recommendation by a documented rule."""
+def xy_plot_evaluation_asset(pool: str | None) -> dg.AssetsDefinition:
+    """`pool`: the compute resource's (see lora_checkpoints_asset)."""
+
+    @dg.asset(name="xy_plot_evaluation", partitions_def=lora_partitions, group_name="model",
+              kinds={"pytorch"}, deps=["lora_checkpoints"], pool=pool)
+    def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
+                           compute: GpuCompute, tracking: Tracking, clip: ClipModel
+                           ) -> dg.MaterializeResult:
+        """Checkpoints x LoRA weights on the spec's prompts and fixed seeds, with a base
+        column; model-free (and CLIP) measures per cell and a recommendation by a documented
+        rule. Rendered and scored as a job on the compute resource."""
+        return _evaluate(context, studio, compute, tracking, clip)
+
+    return xy_plot_evaluation
+
+
+def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: GpuCompute,
+              tracking: Tracking, clip: ClipModel) -> dg.MaterializeResult:
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
     checkpoints = checkpoint_table(workspace, spec.name).sort_values("epoch")
@@ -49,15 +61,17 @@ def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
     else:
         manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
         cache = workspace.cache_dir / "preprocessed"
-        training = [Image.open(preprocessed_file(cache, k)).convert("RGB")
-                    for k in manifest["key"]]
-        marks = [Checkpoint(f"epoch {r.epoch}", r.file) for r in checkpoints.itertuples()]
-        tracker = tracking.tracker(folder, f"{spec.name}-xy-{key}",
-                                   {"lora": spec.name, **dataclasses.asdict(settings)})
-        images = evaluate(lambda: load_sdxl_pipeline(profile, workspace.models_dir), marks,
-                          settings, training, spec.trigger, ev.thresholds, folder, tracker,
-                          clip.loader(workspace.models_dir))
-        context.log.info(f"rendered {len(images)} images for {len(marks)} checkpoints")
+        job = XYJob(
+            lora=spec.name, profile=profile,
+            checkpoints=tuple(Checkpoint(f"epoch {r.epoch}", Path(r.file))
+                              for r in checkpoints.itertuples()),
+            settings=settings,
+            training_images=tuple(str(preprocessed_file(cache, k)) for k in manifest["key"]),
+            trigger=spec.trigger, thresholds=ev.thresholds, clip_model=clip.model,
+            models_dir=str(workspace.models_dir), tracking_name=f"{spec.name}-xy-{key}",
+            wandb_mode=tracking.mode, wandb_project=tracking.project,
+            placement=compute.placement)
+        compute.run(context, job, folder)
     scores = read_table(folder / SCORES)
     recommendation = read_json(folder / RECOMMENDATION)
     # The stage table lives beside the run folders so the next stage finds the current one.

@@ -17,7 +17,7 @@ from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
 from bioart_pipeline.release.model_card import model_card
 from bioart_pipeline.release.review import human_only_base, latest_review, release_blocker
-from bioart_pipeline.training.entrypoint import REPORT
+from bioart_pipeline.training.job import REPORT
 
 UPSTREAM = ("raw_portfolio", "preprocessed_images", "captions", "license_manifest",
             "lora_checkpoints", "xy_plot_evaluation", "release_review")

@@ -10,24 +10,24 @@ from bioart_pipeline.common.files import read_json, read_table, write_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import profile_fingerprint
+from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
-from bioart_pipeline.orchestration.resources import StudioData, Tracking, TrainingCompute
+from bioart_pipeline.orchestration.resources import StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 from bioart_pipeline.specs import LoraSpec
-from bioart_pipeline.training.entrypoint import REPORT
 from bioart_pipeline.training.export import base_metadata
-from bioart_pipeline.training.job import TrainingImage, TrainingJob
+from bioart_pipeline.training.job import REPORT, TrainingImage, TrainingJob
 
 
 def lora_checkpoints_asset(pool: str | None) -> dg.AssetsDefinition:
-    """`pool`: "gpu" when training shares this machine's card with the XY plot (one at a
-    time); None on a cluster, whose own scheduler queues jobs until GPUs are free."""
+    """`pool`: the compute resource's (one GPU job at a time on this machine's card;
+    none on a cluster, whose own scheduler queues jobs until GPUs are free)."""
 
     @dg.asset(name="lora_checkpoints", partitions_def=lora_partitions, group_name="model",
               kinds={"pytorch", "safetensors"}, deps=["license_manifest"], pool=pool)
     def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
-                         compute: TrainingCompute, tracking: Tracking) -> dg.MaterializeResult:
+                         compute: GpuCompute, tracking: Tracking) -> dg.MaterializeResult:
         """LoRA checkpoints (kohya-format safetensors) every N epochs, with the loss curve.
         A rerun with identical images, captions, config and base model reuses the run."""
         return _train(context, studio, compute, tracking)
@@ -35,19 +35,18 @@ def lora_checkpoints_asset(pool: str | None) -> dg.AssetsDefinition:
     return lora_checkpoints
 
 
-def _train(context: dg.AssetExecutionContext, studio: StudioData, compute: TrainingCompute,
+def _train(context: dg.AssetExecutionContext, studio: StudioData, compute: GpuCompute,
            tracking: Tracking) -> dg.MaterializeResult:
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
-    job = build_job(spec, workspace, tracking)
+    job = build_job(spec, workspace, tracking, compute)
     key = job.cache_key(profile_fingerprint(job.profile, workspace.models_dir))
     run_dir = workspace.stage_dir("lora_checkpoints", spec.name) / key
     reused = (run_dir / REPORT).exists()
     if reused:
         context.log.info(f"identical inputs already trained in {run_dir}: reusing it")
     else:
-        job.save(run_dir / "job.json")
-        compute.train(context, run_dir / "job.json", run_dir)
+        compute.run(context, job, run_dir)
     report = read_json(run_dir / REPORT)
     table = pd.DataFrame([{**c, "run": key, "file": str(run_dir / c["file"])}
                           for c in report["checkpoints"]])
@@ -82,7 +81,8 @@ def _latest_samples(run_dir) -> dict[str, dg.MetadataValue]:
     return {"validation_samples": dg.MetadataValue.md(picture)}
 
 
-def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking) -> TrainingJob:
+def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking, compute: GpuCompute
+              ) -> TrainingJob:
     """The training job from the manifest's included images and the spec's resolved preset."""
     manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
     if manifest.empty:
@@ -107,6 +107,7 @@ def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking) -> Train
             rank=preset.rank, alpha=preset.alpha, output_name=spec.release_stem()),
         validation_prompts=spec.validation_prompts, sample_steps=spec.evaluation.steps,
         wandb_mode=tracking.mode, wandb_project=tracking.project,
+        placement=compute.placement,
     )
 
 
