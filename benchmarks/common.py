@@ -1,4 +1,5 @@
-"""What the benchmarks share: drawn flat illustrations, training images, a silent reporter."""
+"""What the benchmarks share: drawn flat illustrations, training images, a silent reporter,
+SDXL's UNet config."""
 
 from __future__ import annotations
 
@@ -37,6 +38,18 @@ def training_images(folder: Path, count: int, size: int = 128) -> tuple[Training
                                     caption=f"trig, cell diagram number {seed}",
                                     bucket=(size, size)))
     return tuple(images)
+
+
+# stabilityai/stable-diffusion-xl-base-1.0 unet/config.json
+SDXL_UNET = dict(
+    sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
+    block_out_channels=(320, 640, 1280), cross_attention_dim=2048,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
+    use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816,
+)
 
 
 class Quiet:

@@ -32,21 +32,9 @@ from bioart_pipeline.training import loop
 from bioart_pipeline.training.data import cache_latents, encode_captions, encode_latent
 from bioart_pipeline.training.job import TrainingJob
 
-from common import Quiet, cuda_seconds, training_images
+from common import SDXL_UNET, Quiet, cuda_seconds, training_images
 
 SIZE = 128  # the tiny profile's resolution
-
-# stabilityai/stable-diffusion-xl-base-1.0 unet/config.json
-SDXL_UNET = dict(
-    sample_size=128, in_channels=4, out_channels=4, layers_per_block=2,
-    block_out_channels=(320, 640, 1280), cross_attention_dim=2048,
-    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
-    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-    transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20),
-    use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=256,
-    projection_class_embeddings_input_dim=2816,
-)
-
 
 def real_run(job: TrainingJob, run_dir: Path) -> dict:
     details = loop.train_lora(job, run_dir, Quiet()).details
@@ -71,7 +59,7 @@ def cache_speedup(job: TrainingJob, steps: int, tmp: Path) -> tuple[float, float
     def step(batch, latents, embeddings) -> None:
         inputs = loop._model_inputs(pipe, noise_scheduler, batch, rng, latents=latents,
                                     embeddings=embeddings, preset=job.preset, device=device,
-                                    dtype=torch.float32)
+                                    dtype=torch.float32, source_sizes=False)
         loop._loss(pipe, pipe.unet, inputs, embeddings, device).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)

@@ -48,6 +48,7 @@ def portfolio(tmp_path: Path) -> Path:
     drawing(1).save(root / "good_1_resaved.jpg", quality=90)
     drawing(18).filter(ImageFilter.GaussianBlur(12)).save(root / "blurry.png")
     drawing(19, size=(300, 300)).save(root / "tiny.png")
+    drawing(21, size=(1000, 520)).save(root / "wide.png")
     return root
 
 
@@ -100,6 +101,19 @@ def test_good_and_convertible_images_are_processed(outcome: pd.DataFrame, name: 
 def test_exif_rotation_is_applied(outcome: pd.DataFrame) -> None:
     row = outcome.loc["rotated.jpg"]
     assert row["bucket_height"] > row["bucket_width"]
+
+
+@pytest.mark.parametrize(("name", "original", "cropped"), [
+    ("good_0.png", (640, 640), False),  # square into a square bucket: nothing trimmed
+    ("rotated.jpg", (600, 800), True),  # as displayed (EXIF), not as stored
+    ("wide.png", (1000, 520), True),
+])
+def test_the_source_size_and_crop_offset_are_recorded_for_micro_conditioning(
+        outcome: pd.DataFrame, name: str, original: tuple[int, int], cropped: bool) -> None:
+    row = outcome.loc[name]
+    assert (row["original_width"], row["original_height"]) == original
+    assert (row["bucket_width"], row["bucket_height"]) != original
+    assert ((row["crop_left"], row["crop_top"]) != (0, 0)) is cropped
 
 
 def test_transparency_becomes_the_background_colour(outcome: pd.DataFrame,

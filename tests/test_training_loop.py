@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from diffusers import UNet2DConditionModel
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -195,3 +196,29 @@ def test_resume_state_restores_every_cuda_generator_and_the_fp16_grad_scaler(
     assert load_state(tmp_path, models, optimizer, schedule, rng, fresh_scaler).step == 3
     assert [t.tolist() for t in restored[0]] == [t.tolist() for t in devices.values()]
     assert fresh_scaler.get_scale() == 256.0
+
+
+@pytest.mark.parametrize("source_sizes", [True, False])
+def test_the_unet_is_conditioned_on_each_images_source_size_and_crop(
+        tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch,
+        source_sizes: bool) -> None:
+    """SDXL micro-conditioning as SDXL was trained (and kohya trains): original size and crop
+    offset of the image itself; the tiny base, trained at original = target, keeps those."""
+    job = tiny_training_job(tmp_path, models_dir, epochs=1, batch_size=1, grad_accumulation=1)
+    images = tuple(dataclasses.replace(image, original_size=(1000 + i, 700), crop_left_top=(i, 3))
+                   for i, image in enumerate(job.images))
+    profile = dataclasses.replace(job.profile, source_size_conditioning=source_sizes)
+    job = dataclasses.replace(job, images=images, profile=profile)
+    seen: list[tuple[float, ...]] = []
+    forward = UNet2DConditionModel.forward
+
+    def spy(self, *args, added_cond_kwargs=None, **kwargs):
+        seen.extend(tuple(row.tolist()) for row in added_cond_kwargs["time_ids"].float())
+        return forward(self, *args, added_cond_kwargs=added_cond_kwargs, **kwargs)
+
+    monkeypatch.setattr(UNet2DConditionModel, "forward", spy)
+    loop.train_lora(job, tmp_path / "run", _Log())
+    # (original h, original w, crop top, crop left, target h, target w), 128 px buckets
+    expected = {(700, 1000 + i, 3, i, 128, 128) if source_sizes else (128, 128, 0, 0, 128, 128)
+                for i in range(len(images))}
+    assert set(seen) == expected  # every image, in training steps and the validation loss

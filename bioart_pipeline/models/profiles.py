@@ -42,6 +42,9 @@ class ModelProfile:
     base_model_origin: str = ""
     # For a hub id: the commit (or tag) to download, so a retrain gets the same weights.
     revision: str | None = None
+    # SDXL micro-conditioning with each image's source size and crop offset, as SDXL was
+    # trained; False for a base trained only at original size = target size, no crop.
+    source_size_conditioning: bool = True
 
     @property
     def pinned_source(self) -> str:
@@ -61,6 +64,8 @@ _PROFILES = {
         resolution=128,
         bucket_step=16,
         min_side=512,  # stands in for SDXL on the same portfolio
+        # pretrained on corpus images drawn at 128 px: original size = target, no crop
+        source_size_conditioning=False,
         base_model_license="CC0-1.0",
         base_model_version="sdxl_base_v1-0",
         base_model_origin=TINY_ORIGIN,
@@ -131,18 +136,23 @@ def tiny_folder(models_dir: Path) -> Path:
 
 
 def load_sdxl_pipeline(
-    profile: ModelProfile, models_dir: Path, dtype: torch.dtype = torch.float32
+    profile: ModelProfile, models_dir: Path, dtype: torch.dtype = torch.float32,
+    vae_dtype: torch.dtype | None = None,
 ) -> StableDiffusionXLPipeline:
-    """Load the profile's SDXL pipeline; weights only ever from safetensors.
-    Per-component progress bars are off: they flood Dagster's logs."""
+    """Load the profile's SDXL pipeline in `dtype` (the VAE in `vae_dtype` if given);
+    weights only ever from safetensors. Per-component progress bars are off: they flood
+    Dagster's logs."""
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
-    pipe = _load(profile, models_dir, dtype)
+    pipe = _load(profile, models_dir, dtype if vae_dtype in (None, dtype)
+                 else {"default": dtype, "vae": vae_dtype})
+    if vae_dtype is not None:
+        pipe.vae.to(vae_dtype)  # a single file loads in one dtype: its VAE is cast after
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype
+def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype | dict
           ) -> StableDiffusionXLPipeline:
     if profile.architecture != "sdxl":
         raise ValueError(f"profile {profile.name!r} is {profile.architecture!r}, not sdxl")
@@ -158,8 +168,8 @@ def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype
         if path.suffix.lower() != ".safetensors":
             raise ValueError(f"single-file checkpoints must be .safetensors, got {source!r}")
         return StableDiffusionXLPipeline.from_single_file(
-            str(path), dtype=dtype, config=profile.single_file_config
-        )
+            str(path), dtype=dtype["default"] if isinstance(dtype, dict) else dtype,
+            config=profile.single_file_config)
     # A local diffusers folder or a hub id: use_safetensors refuses pickled weights.
     if path is not None:
         return StableDiffusionXLPipeline.from_pretrained(str(path), dtype=dtype,

@@ -26,7 +26,9 @@ from bioart_pipeline.portfolio.ingest import DEFAULT_MAX_PIXELS
 from bioart_pipeline.preprocessing.buckets import fit_to_bucket, nearest_bucket
 from bioart_pipeline.preprocessing.images import ImageRejected, dhash, hamming, load_rgb, sharpness
 
-PREPROCESS_VERSION = 2  # bump when the pixel pipeline changes: old cache entries are ignored
+# Bump when the pixel pipeline or the facts recorded change: old cache entries are ignored.
+# 3: the source size and the crop offset, for SDXL's micro-conditioning.
+PREPROCESS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -125,20 +127,26 @@ def _process(source: Path, key: str, cache_dir: Path, options: PreprocessOptions
     return {
         "key": key, "preprocessed_sha256": sha256_bytes(data),
         "bucket_width": bucket[0], "bucket_height": bucket[1], "trimmed": round(trimmed, 4),
+        # SDXL's micro-conditioning: the size before resizing, and where the bucket's crop
+        # starts in the resized image (kohya's and the SDXL paper's convention).
+        "original_width": image.width, "original_height": image.height,
+        "crop_left": box[0], "crop_top": box[1],
         "sharpness": round(sharpness(image), 2), "dhash": f"{dhash(image):016x}",
         "composited": composited,
     }
 
 
 _COLUMNS = ["source_sha256", "path", "role", "status", "key", "preprocessed_sha256",
-            "bucket_width", "bucket_height", "trimmed", "sharpness", "dhash", "composited"]
+            "bucket_width", "bucket_height", "original_width", "original_height", "crop_left",
+            "crop_top", "trimmed", "sharpness", "dhash", "composited"]
 
 
 def _complete(row: dict[str, Any]) -> dict[str, Any]:
     out = {c: row.get(c) for c in _COLUMNS}
     for c in ("key", "preprocessed_sha256", "dhash"):
         out[c] = out[c] or ""
-    for c in ("bucket_width", "bucket_height"):
+    for c in ("bucket_width", "bucket_height", "original_width", "original_height", "crop_left",
+              "crop_top"):
         out[c] = int(out[c] or 0)
     for c in ("trimmed", "sharpness"):
         out[c] = float(out[c] or 0.0)

@@ -93,8 +93,15 @@ def bucket_batches(images: tuple[TrainingImage, ...], batch_size: int, epoch_see
     return batches
 
 
-def time_ids(bucket: tuple[int, int]) -> torch.Tensor:
-    """SDXL micro-conditioning: original size, crop offset, target size, as (h, w) pairs.
-    Buckets are trimmed only by a sliver, so the crop offset is (0, 0), as at inference."""
-    width, height = bucket
-    return torch.tensor([height, width, 0, 0, height, width], dtype=torch.float32)
+def time_ids(image: TrainingImage, source_sizes: bool) -> torch.Tensor:
+    """SDXL micro-conditioning as (h, w) pairs: original size, crop top-left, target size.
+    With `source_sizes` (as SDXL was trained, and kohya trains) the source image's size and
+    its real crop offset; without, the bucket's size and no crop, for a base model that was
+    trained that way (the tiny one)."""
+    width, height = image.bucket
+    original_w, original_h = image.original_size or image.bucket
+    left, top = image.crop_left_top
+    if not source_sizes:
+        original_w, original_h, left, top = width, height, 0, 0
+    return torch.tensor([original_h, original_w, top, left, height, width],
+                        dtype=torch.float32)

@@ -17,7 +17,9 @@ from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.models.profiles import ModelProfile, is_local_source, profile_fingerprint
 from bioart_pipeline.specs.presets import TrainingPreset
 
-TRAINING_CODE_VERSION = 2  # bump when the loop changes what a checkpoint contains
+# Bump when the loop changes what a checkpoint contains. 3: real source sizes and crop offsets
+# in SDXL's micro-conditioning.
+TRAINING_CODE_VERSION = 3
 REPORT = "report.json"  # written last: a run folder without it is unfinished
 
 
@@ -28,6 +30,10 @@ class TrainingImage:
     caption: str
     role: str  # "train" or "regularization"
     bucket: tuple[int, int]  # (width, height)
+    # SDXL micro-conditioning: the source's (width, height) before resizing (None: the
+    # bucket's, for images made at that size), and the crop's (left, top) in the resized image
+    original_size: tuple[int, int] | None = None
+    crop_left_top: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)

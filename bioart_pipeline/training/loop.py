@@ -18,7 +18,6 @@ from accelerate import Accelerator
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import compute_snr
-from diffusers.utils import logging as diffusers_logging
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from PIL import Image
@@ -112,10 +111,8 @@ class _Session:
                       else encode_captions(pipe, [i.caption for i in job.images], self.device))
         torch.manual_seed(preset.seed)  # here: loading or building a model may reseed torch
         params = _add_adapters(pipe, preset)
-        if preset.gradient_checkpointing and self.device.type == "cuda":
+        if preset.gradient_checkpointing:
             enable_gradient_checkpointing(pipe, preset)
-        elif preset.gradient_checkpointing:
-            reporter.log("gradient checkpointing off on the CPU: it only saves GPU memory")
         optimizer = _optimizer(preset.optimizer, params, preset.learning_rate)
         lr_scheduler, warmup = self._lr_scheduler(optimizer)
         unet, optimizer, lr_scheduler = accelerator.prepare(pipe.unet, optimizer, lr_scheduler)
@@ -133,10 +130,11 @@ class _Session:
                           f"{job.lora}-{self.run_dir.name}", job.preset.to_dict())
         inputs = functools.partial(_model_inputs, pipe, noise_scheduler, latents=latents,
                                    embeddings=embeddings, preset=preset, device=self.device,
-                                   dtype=self.weight_dtype)
+                                   dtype=self.weight_dtype,
+                                   source_sizes=job.profile.source_size_conditioning)
         validate = functools.partial(_validation_loss, pipe, unet, noise_scheduler, job.images,
                                      latents, embeddings, self.device, self.weight_dtype,
-                                     preset.seed)
+                                     job.profile.source_size_conditioning, preset.seed)
         if not result.validation_losses:
             with accelerator.autocast():
                 result.validation_losses.append(validate())
@@ -206,13 +204,13 @@ class _Session:
             self.accelerator.mixed_precision, torch.float32)
 
     def _load_pipeline(self):
-        pipe = load_sdxl_pipeline(self.job.profile, Path(self.job.models_dir))
+        # Loaded in the training dtype (full SDXL in fp32 would take 14 GB of RAM first), the
+        # VAE in fp32 for the latents.
+        pipe = load_sdxl_pipeline(self.job.profile, Path(self.job.models_dir),
+                                  self.weight_dtype, vae_dtype=torch.float32)
         pipe.vae.to(self.device)
-        verbosity = diffusers_logging.get_verbosity()
-        diffusers_logging.set_verbosity_error()  # its cast warning lists no module for SDXL
         for module in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2):
-            module.to(self.device, dtype=self.weight_dtype)
-        diffusers_logging.set_verbosity(verbosity)
+            module.to(self.device)
         for module in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
             module.requires_grad_(False)
         return pipe
@@ -380,7 +378,7 @@ class _ModelInputs:
 
 
 def _model_inputs(pipe, noise_scheduler, batch, rng, *, latents, embeddings, preset, device,
-                  dtype) -> _ModelInputs:
+                  dtype, source_sizes: bool) -> _ModelInputs:
     """Everything a step needs besides the model: cached latents, noise, timesteps, target."""
     x0 = torch.stack([latents[image.key] for image in batch]).to(device)
     noise = torch.randn_like(x0)
@@ -393,7 +391,7 @@ def _model_inputs(pipe, noise_scheduler, batch, rng, *, latents, embeddings, pre
     return _ModelInputs(
         noisy=noise_scheduler.add_noise(x0, noise, timesteps).to(dtype), timesteps=timesteps,
         target=_target(noise_scheduler, x0, noise, timesteps), loss_weights=weights,
-        time_ids=torch.stack([time_ids(image.bucket) for image in batch]).to(device),
+        time_ids=torch.stack([time_ids(image, source_sizes) for image in batch]).to(device),
         captions=["" if rng.random() < preset.caption_dropout else image.caption
                   for image in batch])
 
@@ -463,7 +461,7 @@ def _min_snr_weights(noise_scheduler, timesteps, gamma: float, v_prediction: boo
 
 @torch.no_grad()
 def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, device,
-                     dtype: torch.dtype, seed: int) -> float:
+                     dtype: torch.dtype, source_sizes: bool, seed: int) -> float:
     """Plain MSE on every image at fixed noise and evenly spread timesteps: unlike the
     per-step loss it does not jump with the random timesteps, so its trend can be read."""
     generator = torch.Generator().manual_seed(seed)
@@ -476,7 +474,7 @@ def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, d
         t = spread[index:index + 1].to(device)
         prompt_embeds, pooled = _conditioning(pipe, [image.caption], embeddings, device)
         added = {"text_embeds": pooled.to(dtype),
-                 "time_ids": time_ids(image.bucket)[None].to(device, dtype)}
+                 "time_ids": time_ids(image, source_sizes)[None].to(device, dtype)}
         prediction = unet(noise_scheduler.add_noise(x0, noise, t).to(dtype), t,
                           prompt_embeds.to(dtype), added_cond_kwargs=added).sample
         target = _target(noise_scheduler, x0, noise, t)

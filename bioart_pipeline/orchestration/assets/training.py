@@ -92,8 +92,9 @@ def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking, compute:
     images = tuple(
         TrainingImage(key=row.key, file=str(preprocessed_file(cache, row.key)),
                       caption=row.caption, role=row.role,
-                      bucket=(int(buckets.at[row.key, "bucket_width"]),
-                              int(buckets.at[row.key, "bucket_height"])))
+                      bucket=_pair(buckets, row.key, "bucket_width", "bucket_height"),
+                      original_size=_pair(buckets, row.key, "original_width", "original_height"),
+                      crop_left_top=_pair(buckets, row.key, "crop_left", "crop_top"))
         for row in manifest.itertuples())
     profile = spec.model_profile
     preset = spec.training
@@ -109,6 +110,10 @@ def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking, compute:
         wandb_mode=tracking.mode, wandb_project=tracking.project,
         placement=compute.placement,
     )
+
+
+def _pair(table: pd.DataFrame, key: str, first: str, second: str) -> tuple[int, int]:
+    return int(table.at[key, first]), int(table.at[key, second])
 
 
 def checkpoint_table(workspace: Workspace, lora: str) -> pd.DataFrame:
