@@ -60,7 +60,7 @@ def cache_speedup(job: TrainingJob, steps: int, tmp: Path) -> tuple[float, float
         inputs = loop._model_inputs(pipe, noise_scheduler, batch, rng, latents=latents,
                                     embeddings=embeddings, preset=job.preset, device=device,
                                     dtype=torch.float32, source_sizes=False)
-        loop._loss(pipe, pipe.unet, inputs, embeddings, device).backward()
+        loop._loss(pipe, pipe.unet, inputs, embeddings, device, len(batch)).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 

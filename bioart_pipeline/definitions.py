@@ -66,12 +66,14 @@ def build_definitions(workspace: Workspace | None = None,
 
 def compute_from_env() -> GpuCompute:
     """BIOART_COMPUTE (local | ray); BIOART_DEVICE (auto | cuda | cpu) and BIOART_DTYPE
-    (auto | bfloat16 | float16 | float32) for every GPU job; for ray: BIOART_RAY_ADDRESS
+    (auto | bfloat16 | float16 | float32) for every GPU job; BIOART_PROCESSES (training
+    processes per LoRA, one per GPU, default 1); for ray: BIOART_RAY_ADDRESS
     (dashboard URL), BIOART_TRANSFER_STORE, BIOART_RAY_GPUS (per job, default 1),
     BIOART_RAY_CPUS (default 1), BIOART_RAY_PYTHON (the cluster's Python, default `python`)."""
     backend = os.environ.get("BIOART_COMPUTE", "local")
     placement = {"device": os.environ.get("BIOART_DEVICE", "auto"),
-                 "dtype": os.environ.get("BIOART_DTYPE", "auto")}
+                 "dtype": os.environ.get("BIOART_DTYPE", "auto"),
+                 "processes": int(os.environ.get("BIOART_PROCESSES", "1"))}
     Placement(**placement)  # a typo fails here, when the definitions load
     if backend == "local":
         return LocalCompute(**placement)

@@ -230,3 +230,24 @@ def test_cancelling_the_run_stops_the_ray_job(cluster: dict, ray_env: Path, tmp_
     assert "worker: temporary folder removed" in client.get_job_logs(submitted[0])
     assert _checkpoints(workspace) == {}
     _nothing_left(cluster, ray_env)
+
+
+def test_one_lora_trains_as_two_processes_on_the_cluster(cluster: dict, ray_env: Path,
+                                                          tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Data parallel on a Ray worker: two processes (gloo here, one per GPU on a GPU box)."""
+    monkeypatch.setenv("BIOART_DEVICE", "cpu")
+    monkeypatch.setenv("BIOART_PROCESSES", "2")
+    workspace = _workspace(tmp_path)
+    result = _materialize(workspace, [*UP_TO_MANIFEST, "lora_checkpoints"])
+    assert result.success
+    (report,) = (workspace.outputs_dir / "lora_checkpoints" / LORA).glob("*/report.json")
+    assert json.loads(report.read_text())["processes"] == 2
+    assert sorted(_checkpoints(workspace)) == ["epoch_0001.safetensors", "epoch_0002.safetensors"]
+    from ray.job_submission import JobSubmissionClient
+
+    client = JobSubmissionClient(cluster["address"])
+    (job,) = [j for j in client.list_jobs()
+              if (j.metadata or {}).get("dagster_run_id") == result.run_id]
+    assert "training on cpu float32, 2 processes" in client.get_job_logs(job.submission_id)
+    _nothing_left(cluster, ray_env)

@@ -2,7 +2,9 @@
 
 Under Dagster Pipes it streams logs to the orchestrator; run by hand it logs to the console.
 The job writes its outputs into OUT_DIR, its `done_file` last; a failure leaves FAILURE
-there with the message a person should read.
+there with the message a person should read. A training job with `processes` > 1 is
+launched again as that many processes (torch.distributed.run, one per GPU); this process
+relays what the first of them logs.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
+import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
@@ -17,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bioart_pipeline.common.errors import Diagnosis
-from bioart_pipeline.common.files import atomic_write_json
+from bioart_pipeline.common.files import atomic_write_json, read_json
 from bioart_pipeline.compute.jobs import GpuJob, load_job, run_job
 
 # Written when the job fails, so the orchestrator shows the job's own message as the failure.
@@ -49,12 +53,29 @@ class _PipesReporter:
         self._pipes.log.error(message)
 
 
+class _SilentReporter:
+    """The other processes of a training on several: the first one reports."""
+
+    def log(self, message: str) -> None:
+        pass
+
+    def error(self, message: str) -> None:
+        print(message, file=sys.stderr)
+
+
+class LaunchedJobFailed(Diagnosis):
+    """A process of a job launched on several failed; the message is that process's."""
+
+
 @contextlib.contextmanager
 def reporting() -> Iterator[tuple[Any, Any]]:
     """(reporter, Pipes context) under Dagster Pipes; (console reporter, None) by hand."""
     from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
-    if not PipesEnvVarParamsLoader().is_dagster_pipes_process():
+    if _launched_rank() > 0:
+        yield _SilentReporter(), None
+        return
+    if _launched_rank() == 0 or not PipesEnvVarParamsLoader().is_dagster_pipes_process():
         yield _ConsoleReporter(), None
         return
     with open_dagster_pipes() as pipes:
@@ -67,11 +88,39 @@ def run(job_file: Path, out_dir: Path, reporter: Any) -> GpuJob:
     (out_dir / FAILURE).unlink(missing_ok=True)
     reporter.log(f"{TITLES[job.kind]} on {job.placement.describe()}")
     try:
-        run_job(job, out_dir, reporter)
+        # Only training splits across processes; the other jobs run in one.
+        if job.kind == "training" and job.placement.processes > 1 and _launched_rank() < 0:
+            _launch(job_file, out_dir, job.placement.processes, reporter)
+        else:
+            run_job(job, out_dir, reporter)
     except Exception as exc:
         atomic_write_json(out_dir / FAILURE, failure_record(exc, job.kind))
         raise
     return job
+
+
+def _launched_rank() -> int:
+    """This process's rank when torch.distributed.run started it, else -1."""
+    return int(os.environ["RANK"]) if "TORCHELASTIC_RUN_ID" in os.environ else -1
+
+
+def _launch(job_file: Path, out_dir: Path, processes: int, reporter: Any) -> None:
+    """The job as `processes` processes on this machine; their lines come back through
+    `reporter` (the first process logs, the others only print errors)."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc-per-node={processes}", "-m", "bioart_pipeline.compute.entrypoint",
+               str(job_file), str(out_dir)]
+    # The processes report to this one, not to Dagster Pipes directly.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_PIPES_")}
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True) as launched:
+        for line in launched.stdout:
+            reporter.log(line.rstrip())
+    if launched.returncode:
+        failure = out_dir / FAILURE
+        raise LaunchedJobFailed(read_json(failure)["message"] if failure.exists() else
+                                f"the {processes} training processes failed (exit code "
+                                f"{launched.returncode}); their output is above")
 
 
 def failure_record(exc: BaseException, kind: str = "") -> dict[str, str]:

@@ -13,18 +13,22 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 @dataclass(frozen=True)
 class Placement:
-    """device: auto (CUDA when present, else the CPU), cuda or cpu. A machine with several
-    cards picks one with CUDA_VISIBLE_DEVICES. dtype: auto (bfloat16 on a GPU that has it,
-    else float16; float32 on the CPU, where half precision is slower), or one of DTYPES."""
+    """device: auto (CUDA when present, else the CPU), cuda or cpu. dtype: auto (bfloat16
+    on a GPU that has it, else float16; float32 on the CPU, where half precision is slower),
+    or one of DTYPES. processes: how many processes train one LoRA together, one per GPU
+    (data parallel; on the CPU, gloo). CUDA_VISIBLE_DEVICES picks the cards."""
 
     device: str = "auto"
     dtype: str = "auto"
+    processes: int = 1
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {list(DEVICES)}, got {self.device!r}")
         if self.dtype != "auto" and self.dtype not in DTYPES:
             raise ValueError(f"dtype must be auto or one of {list(DTYPES)}, got {self.dtype!r}")
+        if self.processes < 1:
+            raise ValueError(f"processes must be at least 1, got {self.processes}")
         if self.device == "cpu" and self.dtype == "float16":
             raise ValueError("float16 needs a CUDA device; on the CPU use bfloat16 or float32")
 
@@ -48,4 +52,6 @@ class Placement:
         return DTYPES[self.dtype]
 
     def describe(self) -> str:
-        return f"{self.torch_device()} {str(self.torch_dtype()).removeprefix('torch.')}"
+        processes = f", {self.processes} processes" if self.processes > 1 else ""
+        return f"{self.torch_device()} {str(self.torch_dtype()).removeprefix('torch.')}" \
+               f"{processes}"

@@ -147,9 +147,19 @@ def load_sdxl_pipeline(
     pipe = _load(profile, models_dir, dtype if vae_dtype in (None, dtype)
                  else {"default": dtype, "vae": vae_dtype})
     if vae_dtype is not None:
-        pipe.vae.to(vae_dtype)  # a single file loads in one dtype: its VAE is cast after
+        cast_quietly(pipe.vae, vae_dtype)  # a single file loads in one dtype
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
+    """`module.to(dtype)` without diffusers' warning, which lists no module for SDXL's VAE."""
+    if module.dtype == dtype:
+        return
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    module.to(dtype=dtype)
+    diffusers_logging.set_verbosity(verbosity)
 
 
 def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype | dict

@@ -42,14 +42,16 @@ JOB_FILE = "job.json"  # kept beside the outputs: what exactly ran
 
 class GpuCompute(dg.ConfigurableResource):
     """`device` (auto | cuda | cpu) and `dtype` (auto | bfloat16 | float16 | float32) go
-    with every job and are resolved where it runs (see compute/placement.py)."""
+    with every job and are resolved where it runs; `processes` > 1 trains one LoRA on that
+    many GPUs of the machine that runs it (see compute/placement.py)."""
 
     device: str = "auto"
     dtype: str = "auto"
+    processes: int = 1
 
     @property
     def placement(self) -> Placement:
-        return Placement(self.device, self.dtype)
+        return Placement(self.device, self.dtype, self.processes)
 
     @property
     @abc.abstractmethod
@@ -102,6 +104,9 @@ class RayCompute(GpuCompute):
             raise dg.Failure("the ray backend needs BIOART_RAY_ADDRESS (the cluster's dashboard "
                              "URL, e.g. http://127.0.0.1:8265) and BIOART_TRANSFER_STORE "
                              "(s3://..., gs://... or a folder both sides reach)")
+        if self.device != "cpu" and self.processes > self.gpus_per_job:
+            raise dg.Failure(f"BIOART_PROCESSES={self.processes} training processes need as many "
+                             f"GPUs per job; BIOART_RAY_GPUS is {self.gpus_per_job:g}")
         try:
             key = transfer_key()
         except TransferKeyError as exc:

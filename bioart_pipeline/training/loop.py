@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
+from accelerate import Accelerator, DataLoaderConfiguration
 from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
 from diffusers.training_utils import compute_snr
@@ -27,7 +27,11 @@ from bioart_pipeline.common.files import atomic_path, atomic_write_json, read_js
 from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.compute.placement import Placement
-from bioart_pipeline.models.profiles import load_sdxl_pipeline, profile_fingerprint
+from bioart_pipeline.models.profiles import (
+    cast_quietly,
+    load_sdxl_pipeline,
+    profile_fingerprint,
+)
 from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training.data import (
     bucket_batches,
@@ -58,6 +62,7 @@ class TrainingResult:
     # Loss at fixed noise and timesteps over all images, before training and after each epoch.
     validation_losses: list[float] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    main: bool = True  # the process that writes (the only one, unless training on several)
 
 
 def train_lora(job: TrainingJob, run_dir: Path, reporter: Reporter) -> TrainingResult:
@@ -76,6 +81,8 @@ def run_training_job(job: TrainingJob, run_dir: Path, reporter: Reporter) -> Non
     reporter.log(f"training {job.lora}: {len(job.images)} images, {job.preset.epochs} epochs, "
                  f"rank {job.preset.rank}, alpha {job.preset.alpha}")
     result = train_lora(job, run_dir, reporter)
+    if not result.main:
+        return
     atomic_write_json(run_dir / REPORT, {
         "checkpoints": result.checkpoints, "losses": result.losses,
         "validation_losses": result.validation_losses, **result.details})
@@ -87,10 +94,15 @@ class _Session:
     def __init__(self, job: TrainingJob, run_dir: Path, reporter: Reporter):
         self.job, self.preset, self.run_dir, self.reporter = job, job.preset, run_dir, reporter
         placement = job.placement
+        # split_batches: one scheduler step per optimizer step, however many processes; the
+        # loop splits each global batch across the processes itself (see _synchronise).
         self.accelerator = Accelerator(
             cpu=placement.torch_device().type == "cpu",
-            mixed_precision=_precision(self.preset.mixed_precision, placement, reporter))
+            mixed_precision=_precision(self.preset.mixed_precision, placement, reporter),
+            dataloader_config=DataLoaderConfiguration(split_batches=True))
         self.device = self.accelerator.device
+        self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+        self.main = self.accelerator.is_main_process
         self.step = 0
         self.memory_warned = False
         self.clock = _StepClock(self.device)
@@ -99,13 +111,16 @@ class _Session:
         job, preset, reporter, accelerator = self.job, self.preset, self.reporter, self.accelerator
         self.run_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        pipe = self.pipe = self._load_pipeline()
-        fingerprint = profile_fingerprint(job.profile, Path(job.models_dir))
-        # Latents are encoded in fp32 whatever the training dtype (the SDXL VAE overflows to
-        # NaN in fp16), so the cache is the same for every run; then the VAE joins the others.
-        latents, encoded = cache_latents(pipe.vae, job.images, job.latent_folder(fingerprint),
-                                         self.device)
-        pipe.vae.to(dtype=self.weight_dtype)
+        # With several processes the first builds or downloads the model and encodes the
+        # latents; the others then read them (transformers saves nothing from the others).
+        with accelerator.main_process_first():
+            pipe = self.pipe = self._load_pipeline()
+            fingerprint = profile_fingerprint(job.profile, Path(job.models_dir))
+            # Latents are encoded in fp32 whatever the training dtype (the SDXL VAE overflows
+            # to NaN in fp16), so the cache is the same for every run.
+            latents, encoded = cache_latents(pipe.vae, job.images,
+                                             job.latent_folder(fingerprint), self.device)
+        cast_quietly(pipe.vae, self.weight_dtype)
         reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
         embeddings = (None if preset.train_text_encoder
                       else encode_captions(pipe, [i.caption for i in job.images], self.device))
@@ -115,10 +130,11 @@ class _Session:
             enable_gradient_checkpointing(pipe, preset)
         optimizer = _optimizer(preset.optimizer, params, preset.learning_rate)
         lr_scheduler, warmup = self._lr_scheduler(optimizer)
-        unet, optimizer, lr_scheduler = accelerator.prepare(pipe.unet, optimizer, lr_scheduler)
-        # The loop autocasts explicitly. accelerate's own wrapper would also turn the UNet's
-        # outputs to fp32, and the validation sampler would feed those fp32 latents back in.
-        accelerator.unwrap_model(unet, keep_fp32_wrapper=False)
+        # The UNet is not wrapped: the loop autocasts explicitly (accelerate's wrapper would
+        # also turn its outputs to fp32 and feed them back to the validation sampler), and with
+        # several processes it sums the LoRA gradients itself (_synchronise).
+        optimizer, lr_scheduler = accelerator.prepare(optimizer, lr_scheduler)
+        unet = pipe.unet
         noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
         check_prediction_type(noise_scheduler)
         result = TrainingResult(run_dir=self.run_dir)
@@ -126,8 +142,8 @@ class _Session:
         models = _lora_models(pipe, preset)
         first_epoch = self._resume(result, models, optimizer, lr_scheduler, rng,
                                    accelerator.scaler)
-        tracker = Tracker(job.wandb_mode, job.wandb_project, self.run_dir,
-                          f"{job.lora}-{self.run_dir.name}", job.preset.to_dict())
+        tracker = Tracker(job.wandb_mode if self.main else "disabled", job.wandb_project,
+                          self.run_dir, f"{job.lora}-{self.run_dir.name}", job.preset.to_dict())
         inputs = functools.partial(_model_inputs, pipe, noise_scheduler, latents=latents,
                                    embeddings=embeddings, preset=preset, device=self.device,
                                    dtype=self.weight_dtype,
@@ -135,37 +151,49 @@ class _Session:
         validate = functools.partial(_validation_loss, pipe, unet, noise_scheduler, job.images,
                                      latents, embeddings, self.device, self.weight_dtype,
                                      job.profile.source_size_conditioning, preset.seed)
-        if not result.validation_losses:
+        if not result.validation_losses and self.main:
             with accelerator.autocast():
                 result.validation_losses.append(validate())
         for epoch in range(first_epoch, preset.epochs + 1):
-            batches = bucket_batches(job.images, preset.batch_size, preset.seed * 1000 + epoch)
-            window: list[float] = []
+            # One global batch per step, batch_size images per process.
+            batches = bucket_batches(job.images, preset.batch_size * self.world,
+                                     preset.seed * 1000 + epoch)
+            window = torch.zeros(2, device=self.device)  # loss sum, micro-batches
             for index, batch in enumerate(batches):
                 with self.clock.total():
-                    model_inputs = inputs(batch=batch, rng=rng)
-                    with self.clock.model(), accelerator.autocast():
-                        loss = _loss(pipe, unet, model_inputs, embeddings, self.device)
-                    check_finite(loss, self.step + 1, epoch, preset, accelerator.mixed_precision)
-                    with self.clock.model():
-                        accelerator.backward(loss / preset.grad_accumulation)
-                    window.append(loss.item())
+                    # Every process draws the whole batch's noise, timesteps and caption
+                    # dropout (same seed), then keeps its rows: one process with the
+                    # combined batch would draw the same.
+                    model_inputs = inputs(batch=batch, rng=rng).rows(self.rank, self.world)
+                    if model_inputs.captions:
+                        with self.clock.model(), accelerator.autocast():
+                            loss = _loss(pipe, unet, model_inputs, embeddings, self.device,
+                                         len(batch))
+                        check_finite(loss, self.step + 1, epoch, preset,
+                                     accelerator.mixed_precision)
+                        with self.clock.model():
+                            accelerator.backward(loss / preset.grad_accumulation)
+                        window[0] += loss.detach().float()
+                    window[1] += 1
                     if (index + 1) % preset.grad_accumulation and index + 1 < len(batches):
                         continue
                     with self.clock.model():
+                        self._synchronise(params, window)
                         grad_norm = accelerator.clip_grad_norm_(params, preset.max_grad_norm)
                         optimizer.step()
                         lr_scheduler.step()
                         optimizer.zero_grad(set_to_none=True)
                     self.step += 1
-                    result.losses.append(sum(window) / len(window))
+                    result.losses.append(float(window[0] / window[1]))
                     tracker.log(self.step, {"loss": result.losses[-1],
                                             "lr": lr_scheduler.get_last_lr()[0],
                                             "grad_norm": float(grad_norm)})
-                    window = []
+                    window = torch.zeros(2, device=self.device)
                 self._check_memory()
                 if preset.sample_every_n_steps and self.step % preset.sample_every_n_steps == 0:
                     self._samples(tracker)
+            if not self.main:  # one writer: validation, checkpoints and state on the first
+                continue
             with accelerator.autocast():
                 result.validation_losses.append(validate())
             reporter.log(f"epoch {epoch}/{preset.epochs}: step {self.step}, "
@@ -185,8 +213,10 @@ class _Session:
                              f"validation loss {result.validation_losses[-1]:.4f}, "
                              f"sha256 {info['sha256'][:12]})")
         tracker.finish()
+        result.main = self.main
         result.details = {
             "device": str(self.device), "mixed_precision": accelerator.mixed_precision,
+            "processes": self.world,
             "optimizer_steps": self.step, "epochs": preset.epochs, "images": len(job.images),
             "latents_encoded": encoded, "warmup_steps": warmup,
             "seconds": round(time.perf_counter() - started, 1),
@@ -194,8 +224,28 @@ class _Session:
             "base_model": fingerprint, **self.clock.summary(),
             **_peak_memory(self.device),
         }
-        _write_loss_curve(result, self.run_dir)
+        if self.main:
+            _write_loss_curve(result, self.run_dir)
         return result
+
+    def _synchronise(self, params: list[torch.nn.Parameter], window: torch.Tensor) -> None:
+        """With several processes: sum every LoRA gradient and the loss window across them, in
+        one collective. Each process's loss is its rows' sum over the whole batch size, so
+        the sum is exactly the one-process gradient of the combined batch, however unevenly
+        a bucket's last batch splits (a process without rows adds zeros)."""
+        if self.world == 1:
+            return
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        grads = [p.grad for p in params]
+        flat = torch.cat([window[:1], *(g.reshape(-1).float() for g in grads)])
+        torch.distributed.all_reduce(flat)
+        window[0] = flat[0]
+        offset = 1
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
 
     @property
     def weight_dtype(self) -> torch.dtype:
@@ -219,7 +269,8 @@ class _Session:
         preset = self.preset
         # Counted from the buckets: a batch never mixes buckets, so there can be more batches
         # than images / batch size, and a schedule sized short would reach zero early.
-        batches_per_epoch = len(bucket_batches(self.job.images, preset.batch_size, 0))
+        batches_per_epoch = len(bucket_batches(self.job.images, preset.batch_size * self.world,
+                                               0))
         steps_per_epoch = math.ceil(batches_per_epoch / preset.grad_accumulation)
         total_steps = steps_per_epoch * preset.epochs
         warmup = min(preset.warmup_steps, total_steps // 4)
@@ -243,7 +294,7 @@ class _Session:
         return resumed.epoch + 1
 
     def _samples(self, tracker: Tracker) -> None:
-        if not self.job.validation_prompts:
+        if not self.job.validation_prompts or not self.main:
             return
         strip = render_samples(self.pipe, self.job.validation_prompts, self.preset.seed,
                                self.job.sample_steps, self.job.profile.resolution,
@@ -376,6 +427,16 @@ class _ModelInputs:
     time_ids: torch.Tensor
     captions: list[str]
 
+    def rows(self, rank: int, world: int) -> _ModelInputs:
+        """Every `world`-th row from `rank`: this process's share of the batch."""
+        if world == 1:
+            return self
+        keep = list(range(rank, len(self.captions), world))
+        pick = torch.tensor(keep, dtype=torch.long, device=self.noisy.device)
+        return _ModelInputs(*(t.index_select(0, pick) for t in (
+            self.noisy, self.timesteps, self.target, self.loss_weights, self.time_ids)),
+            captions=[self.captions[i] for i in keep])
+
 
 def _model_inputs(pipe, noise_scheduler, batch, rng, *, latents, embeddings, preset, device,
                   dtype, source_sizes: bool) -> _ModelInputs:
@@ -396,7 +457,9 @@ def _model_inputs(pipe, noise_scheduler, batch, rng, *, latents, embeddings, pre
                   for image in batch])
 
 
-def _loss(pipe, unet, inputs: _ModelInputs, embeddings, device) -> torch.Tensor:
+def _loss(pipe, unet, inputs: _ModelInputs, embeddings, device, batch_size: int
+          ) -> torch.Tensor:
+    """This process's rows' loss, summed over the whole batch's size (the mean on one)."""
     prompt_embeds, pooled = _conditioning(pipe, inputs.captions, embeddings, device)
     dtype = inputs.noisy.dtype
     added = {"text_embeds": pooled.to(dtype), "time_ids": inputs.time_ids.to(dtype)}
@@ -404,7 +467,7 @@ def _loss(pipe, unet, inputs: _ModelInputs, embeddings, device) -> torch.Tensor:
                       added_cond_kwargs=added).sample
     per_sample = F.mse_loss(prediction.float(), inputs.target.float(),
                             reduction="none").mean((1, 2, 3))
-    return (per_sample * inputs.loss_weights).mean()
+    return (per_sample * inputs.loss_weights).sum() / batch_size
 
 
 def _conditioning(pipe, captions, embeddings, device) -> tuple[torch.Tensor, torch.Tensor]:
