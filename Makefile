@@ -9,12 +9,12 @@ export DAGSTER_HOME := $(CURDIR)
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test ui lint browser sample-portfolio base-model clean bench
+.PHONY: demo test ui lint browser sample-portfolio base-model clean bench smoke
 
 # The demo, the tests and the benchmarks download nothing. `make ui` may: a user's spec can
 # name a hub model (pinned with base_model_revision) or BIOART_CAPTION_MODEL a hub id.
-demo test bench base-model: export HF_HUB_OFFLINE := 1
-demo test bench base-model: export TRANSFORMERS_OFFLINE := 1
+demo test bench smoke base-model: export HF_HUB_OFFLINE := 1
+demo test bench smoke base-model: export TRANSFORMERS_OFFLINE := 1
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -26,8 +26,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/bioart demo
 
-## test: the whole test suite, the real-browser UI test included
+## test: the definitions as Dagster loads them (`dg check defs`), then the whole test suite,
+## the real-browser UI test included
 test: $(STAMP) browser
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
 	$(PY) -m pytest -q
 
 ## ui: the Dagster UI on http://127.0.0.1:3000 (loopback only)
@@ -62,3 +64,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/xy_plot.py
 	$(PY) benchmarks/compute.py
+
+## smoke: full-size SDXL (random weights) through the real training, resume and XY code;
+## prints time and peak memory per phase (a few minutes on 2 CPU cores, 24 GB RAM)
+smoke: $(STAMP)
+	$(PY) benchmarks/sdxl_smoke.py

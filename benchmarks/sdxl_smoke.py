@@ -29,19 +29,9 @@ import time
 from pathlib import Path
 
 import torch
-from diffusers import (
-    AutoencoderKL,
-    EulerDiscreteScheduler,
-    StableDiffusionXLPipeline,
-    UNet2DConditionModel,
-)
+from diffusers import AutoencoderKL, UNet2DConditionModel
 from safetensors import safe_open
-from transformers import (
-    CLIPTextConfig,
-    CLIPTextModel,
-    CLIPTextModelWithProjection,
-    CLIPTokenizer,
-)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
 from bioart_pipeline.common.files import read_json
 from bioart_pipeline.compute.jobs import save_job
@@ -49,9 +39,9 @@ from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.evaluation.scoring import Thresholds
 from bioart_pipeline.evaluation.stage import XYJob
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
-from bioart_pipeline.models.clip_tokenizer import VOCAB_SIZE, write_clip_tokenizer
+from bioart_pipeline.models.clip_tokenizer import VOCAB_SIZE
 from bioart_pipeline.models.profiles import get_profile
-from bioart_pipeline.models.tiny_sdxl import SCHEDULER_CONFIG
+from bioart_pipeline.models.tiny_sdxl import write_sdxl_folder
 from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training.job import REPORT, TrainingImage, TrainingJob
 
@@ -85,16 +75,7 @@ def build_sdxl(folder: Path, dtype: torch.dtype) -> None:
                  "text_encoder_2": CLIPTextModelWithProjection(_text_config(OPEN_CLIP_BIG_G))}
     finally:
         torch.set_default_dtype(previous)
-    for name, model in parts.items():
-        model.save_pretrained(folder / name, safe_serialization=True)
-    tokenizers = {"tokenizer": CLIPTokenizer.from_pretrained(
-                      write_clip_tokenizer(folder / "tokenizer"), model_max_length=77),
-                  "tokenizer_2": CLIPTokenizer.from_pretrained(
-                      write_clip_tokenizer(folder / "tokenizer_2", pad_token="!"),
-                      model_max_length=77)}
-    scheduler = EulerDiscreteScheduler(**SCHEDULER_CONFIG)
-    scheduler.save_pretrained(folder / "scheduler")
-    StableDiffusionXLPipeline(**parts, **tokenizers, scheduler=scheduler).save_config(folder)
+    write_sdxl_folder(folder, parts)
 
 
 def run_phase(job_file: Path, out_dir: Path) -> dict[str, float]:

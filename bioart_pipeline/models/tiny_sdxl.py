@@ -155,39 +155,36 @@ def weights_digest(*models: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
-def _components(folder: Path) -> dict:
-    """All pipeline components (UNet and VAE at their seeded initialisation); tokenizers are
-    written into `folder` first."""
-    write_clip_tokenizer(folder / "tokenizer", pad_token=EOS)
-    write_clip_tokenizer(folder / "tokenizer_2", pad_token="!")  # as SDXL base
-    text_encoder, text_encoder_2 = text_encoders()
-    return {
-        "unet": random_unet(),
-        "vae": random_vae(),
-        "text_encoder": text_encoder,
-        "text_encoder_2": text_encoder_2,
-        "tokenizer": CLIPTokenizer.from_pretrained(folder / "tokenizer"),
-        "tokenizer_2": CLIPTokenizer.from_pretrained(folder / "tokenizer_2"),
-        "scheduler": EulerDiscreteScheduler(**SCHEDULER_CONFIG),
+def write_sdxl_folder(folder: Path, models: dict[str, torch.nn.Module],
+                      save: tuple[str, ...] | None = None) -> None:
+    """A diffusers SDXL folder from its four models (unet, vae, text_encoder,
+    text_encoder_2): CLIP's real tokenizers, SDXL base's scheduler, model_index.json, and the
+    models named in `save` (all by default) as safetensors."""
+    tokenizers = {
+        "tokenizer": CLIPTokenizer.from_pretrained(
+            write_clip_tokenizer(folder / "tokenizer", pad_token=EOS)),
+        "tokenizer_2": CLIPTokenizer.from_pretrained(  # "!" pads, as in SDXL base
+            write_clip_tokenizer(folder / "tokenizer_2", pad_token="!")),
     }
+    for name in save if save is not None else tuple(models):
+        models[name].save_pretrained(folder / name, safe_serialization=True)
+    scheduler = EulerDiscreteScheduler(**SCHEDULER_CONFIG)
+    scheduler.save_pretrained(folder / "scheduler")
+    StableDiffusionXLPipeline(**models, **tokenizers, scheduler=scheduler,
+                              force_zeros_for_empty_prompt=True).save_config(folder)
 
 
 def _write(folder: Path, pretrained: bool) -> None:
-    components = _components(folder)
-    pipe = StableDiffusionXLPipeline(**components, force_zeros_for_empty_prompt=True)
-    # Tokenizers are already written; save the rest component by component so our
-    # tokenizer files stay the single source of truth.
-    for name in ("text_encoder", "text_encoder_2"):
-        getattr(pipe, name).save_pretrained(folder / name, safe_serialization=True)
-    for name in ("unet", "vae"):
-        if pretrained:
-            shutil.copytree(PRETRAINED_DIR / name, folder / name)
-        else:
-            getattr(pipe, name).save_pretrained(folder / name, safe_serialization=True)
+    """UNet and VAE copied from the pretrained base, or at their seeded initialisation."""
+    text_encoder, text_encoder_2 = text_encoders()
+    models = {"unet": random_unet(), "vae": random_vae(), "text_encoder": text_encoder,
+              "text_encoder_2": text_encoder_2}
+    write_sdxl_folder(folder, models,
+                      save=("text_encoder", "text_encoder_2") if pretrained else None)
     if pretrained:
-        check_pretrained(components["text_encoder"], components["text_encoder_2"])
-    pipe.scheduler.save_pretrained(folder / "scheduler")
-    pipe.save_config(folder)  # model_index.json
+        for name in ("unet", "vae"):
+            shutil.copytree(PRETRAINED_DIR / name, folder / name)
+        check_pretrained(text_encoder, text_encoder_2)
 
 
 def pretrained_build() -> dict:

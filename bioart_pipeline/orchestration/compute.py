@@ -104,7 +104,7 @@ class RayCompute(GpuCompute):
             raise dg.Failure("the ray backend needs BIOART_RAY_ADDRESS (the cluster's dashboard "
                              "URL, e.g. http://127.0.0.1:8265) and BIOART_TRANSFER_STORE "
                              "(s3://..., gs://... or a folder both sides reach)")
-        if self.device != "cpu" and self.processes > self.gpus_per_job:
+        if self.processes > 1 and self.device != "cpu" and self.processes > self.gpus_per_job:
             raise dg.Failure(f"BIOART_PROCESSES={self.processes} training processes need as many "
                              f"GPUs per job; BIOART_RAY_GPUS is {self.gpus_per_job:g}")
         try:
