@@ -118,6 +118,7 @@ def _assert_kept(watcher: Contract, must_see: set[str]) -> None:
 def test_training_runs_on_its_device_and_dtype(tmp_path: Path, models_dir: Path) -> None:
     job = tiny_training_job(tmp_path, models_dir, prompts=("trig, a cell",), epochs=1,
                             save_every_n_epochs=1, train_text_encoder=True,
+                            gradient_checkpointing=True,
                             mixed_precision="no")  # the placement's dtype overrides it
     job = dataclasses.replace(job, placement=PLACEMENT)
     # Latents are encoded once in float32 (the one declared exception) and cached; the
