@@ -11,13 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from safetensors.torch import load_file
+import pyarrow
 
 from bioart_pipeline.common.files import read_json, sha256_file
 from bioart_pipeline.release.bundle import verify_sums
-from bioart_pipeline.training.export import read_metadata, tensor_hash
+from bioart_pipeline.training.export import (
+    UnreadableLora,
+    read_metadata,
+    read_tensors,
+    tensor_hash,
+)
 
 MANIFEST = "license_manifest.parquet"
+# What a damaged or foreign file raises while it is read.
+UNREADABLE = (OSError, ValueError, KeyError, TypeError, pyarrow.ArrowException)
 
 
 @dataclass
@@ -41,25 +48,37 @@ class AuditReport:
 
 
 def audit(path: Path, data_dir: Path, releases_dir: Path) -> AuditReport:
+    """Never raises on what it reads: an unreadable LoRA or release file is a problem in the
+    report, named in one line."""
     report = AuditReport()
     lora = _lora_file(path, report)
     if lora is None:
         return report
     report.lora_file = str(lora)
+    try:
+        _audit(lora, data_dir, releases_dir, report)
+    except UnreadableLora as exc:
+        report.problems.append(str(exc))
+    except UNREADABLE as exc:
+        first = (str(exc).splitlines() or [""])[0]
+        report.problems.append(f"a release file is unreadable ({type(exc).__name__}: {first})")
+    return report
+
+
+def _audit(lora: Path, data_dir: Path, releases_dir: Path, report: AuditReport) -> None:
     metadata = read_metadata(lora)
     report.release_id = metadata.get("bioart.release_id", "")
     if not report.release_id:
         report.problems.append(f"{lora.name} carries no provenance pointer (bioart.release_id)")
-        return report
+        return
     folder = _release_folder(lora, report.release_id, releases_dir)
     if folder is None:
         report.problems.append(f"release {report.release_id} not found under {releases_dir}")
-        return report
+        return
     report.release_folder = str(folder)
     _check_files(folder, lora, metadata, report)
     _describe(folder, report)
     _check_images(folder / MANIFEST, data_dir, report)
-    return report
 
 
 def _lora_file(path: Path, report: AuditReport) -> Path | None:
@@ -90,7 +109,7 @@ def _check_files(folder: Path, lora: Path, metadata: dict[str, str], report: Aud
     manifest_sha = sha256_file(folder / MANIFEST)
     if manifest_sha != metadata.get("bioart.manifest_sha256"):
         report.problems.append("the manifest's sha256 differs from the pointer in the LoRA")
-    if "0x" + tensor_hash(load_file(str(lora))) != metadata.get("modelspec.hash_sha256"):
+    if "0x" + tensor_hash(read_tensors(lora)) != metadata.get("modelspec.hash_sha256"):
         report.problems.append("the LoRA's tensors differ from its modelspec.hash_sha256")
 
 
@@ -124,6 +143,8 @@ def _verify(path: Path, expected: str) -> str:
 
 
 def format_report(report: AuditReport) -> str:
+    if not report.release_id:  # nothing to trace: the one line that says why
+        return "\n".join(f"audit failed: {p}" for p in report.problems)
     lines = [f"release {report.release_id or '?'}: {report.release_folder or '-'}",
              f"LoRA: {report.lora_file}",
              f"base model: {report.base_model.get('source', '?')} "

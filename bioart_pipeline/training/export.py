@@ -8,13 +8,13 @@ refused; metadata comes from an allow-list, so nothing about the training set le
 from __future__ import annotations
 
 import hashlib
-import json
 import struct
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-from safetensors.torch import save
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save
 
 from bioart_pipeline.common.files import atomic_write_bytes
 
@@ -85,12 +85,28 @@ def write_lora(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mappin
     return atomic_write_bytes(path, save(dict(tensors), metadata=meta))
 
 
+class UnreadableLora(ValueError):
+    """A file that is not a readable safetensors file; the message says why, in one line."""
+
+
 def read_metadata(path: Path) -> dict[str, str]:
-    """The safetensors header metadata, read without loading any tensor."""
-    with open(path, "rb") as handle:
-        header_len = struct.unpack("<Q", handle.read(8))[0]
-        header = json.loads(handle.read(header_len))
-    return dict(header.get("__metadata__", {}))
+    """The safetensors header metadata, read by the safetensors library without loading any
+    tensor. It refuses a header over 100 MB, so a hostile declared length costs nothing."""
+    try:
+        with safe_open(str(path), "pt") as lora:
+            return dict(lora.metadata() or {})
+    except (SafetensorError, OSError) as exc:
+        raise UnreadableLora(f"{path.name} is not a readable safetensors file "
+                             f"({str(exc).splitlines()[0]})") from exc
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file, or UnreadableLora."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise UnreadableLora(f"{path.name} is not a readable safetensors file "
+                             f"({str(exc).splitlines()[0]})") from exc
 
 
 def base_metadata(title: str, author: str, license_id: str, trigger: str, resolution: int,
