@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ CAPTION_SUFFIX = ".txt"  # artist captions beside the image
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
 ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
 DEFAULT_MAX_PIXELS = 64_000_000  # a 8000x8000 scan; beyond that we suspect a decompression bomb
+MAX_PIXELS_ADVICE = "raise `preprocessing: max_pixels` in the LoRA spec"
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,40 @@ def scan_portfolio(
     for folder in folders:
         if not folder.path.is_dir():
             raise FileNotFoundError(f"portfolio folder {folder.path} does not exist")
-        for path in sorted(folder.path.rglob("*")):
-            if path.is_file() and not _is_sidecar_or_hidden(path):
-                rows.append(describe_file(path, folder, display, max_pixels))
+        for path in _entries(folder.path):
+            if _is_sidecar_or_hidden(path):
+                continue
+            special = _not_a_regular_file(path, folder.path)
+            rows.append(_row({"path": display(path), "role": folder.role, "file_bytes": 0},
+                             status=special) if special
+                        else describe_file(path, folder, display, max_pixels))
     return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def _entries(root: Path) -> list[Path]:
+    """Every entry under `root` that is not a real folder, sorted; symbolic links (to files or
+    folders) are listed, never followed."""
+    found = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        found += [Path(folder) / name for name in files]
+        found += [Path(folder) / name for name in dirs if (Path(folder) / name).is_symlink()]
+    return sorted(found)
+
+
+def _not_a_regular_file(path: Path, root: Path) -> str | None:
+    """Why a link or special file is skipped: a link could bring in files from anywhere (and
+    another party's rights with them); reading a FIFO or a device would never end."""
+    if path.is_symlink():
+        target = path.resolve()
+        where = "inside" if target.is_relative_to(root.resolve()) else "outside"
+        return (f"symbolic link to a {'folder' if target.is_dir() else 'file'} {where} the "
+                "portfolio folder: not followed (copy the file in to use it)")
+    mode = path.lstat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = ("FIFO" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+                else "device" if stat.S_ISBLK(mode) or stat.S_ISCHR(mode) else "special file")
+        return f"not a regular file ({kind}): skipped"
+    return None
 
 
 def _is_sidecar_or_hidden(path: Path) -> bool:
@@ -63,7 +96,7 @@ def describe_file(path: Path, folder: PortfolioFolder, display: Any, max_pixels:
         row["file_bytes"] = path.stat().st_size
         row["sha256"] = sha256_file(path)
     except OSError as exc:
-        return _row(row, status=f"unreadable file: {exc.strerror or exc}")
+        return _row(row, status=f"unreadable file: {exc.strerror or type(exc).__name__}")
     try:
         provenance, sidecar = read_sidecar(path, folder.path)
         row.update(provenance, license_sidecar=display(Path(sidecar)) if sidecar else "")
@@ -75,6 +108,8 @@ def describe_file(path: Path, folder: PortfolioFolder, display: Any, max_pixels:
         return _row(row, status=f"unsupported file type {path.suffix or '(no extension)'} "
                                 "(accepted: PNG, JPEG, WebP, TIFF)")
     row.update(_image_header(path, max_pixels))
+    # Decoders name the file they failed on: the table keeps the portfolio-relative path only.
+    row["status"] = row["status"].replace(str(path), path.name)
     return _row(row)
 
 
@@ -92,8 +127,10 @@ def _image_header(path: Path, max_pixels: int) -> dict[str, Any]:
                     "frames": getattr(image, "n_frames", 1),
                     **read_embedded(image),
                 }
-    except Image.DecompressionBombError as exc:
-        return {"status": f"decompression bomb: {exc}"}
+    except Image.DecompressionBombError:
+        return {"status": f"decompression bomb guard: the image declares more than "
+                          f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels, which Pillow refuses to open "
+                          f"(limit here {max_pixels:,}); {MAX_PIXELS_ADVICE}"}
     except Exception as exc:  # noqa: BLE001 - any decoder error means "not a usable image"
         return {"status": f"not a readable image: {type(exc).__name__}: {exc}"}
     info["status"] = _header_problem(info, max_pixels)
@@ -106,8 +143,8 @@ def _header_problem(info: dict[str, Any], max_pixels: int) -> str:
     if info["frames"] > 1:
         return f"animated or multi-frame image ({info['frames']} frames)"
     if info["width"] * info["height"] > max_pixels:
-        return (f"decompression bomb guard: {info['width']}x{info['height']} exceeds "
-                f"{max_pixels:,} pixels (raise max_pixels if the scan is genuine)")
+        return (f"decompression bomb guard: {info['width']}x{info['height']} exceeds the "
+                f"{max_pixels:,}-pixel limit; if the scan is genuine, {MAX_PIXELS_ADVICE}")
     return "ok"
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
+from bioart_pipeline.portfolio.ingest import MAX_PIXELS_ADVICE
+
 
 class ImageRejected(ValueError):
     """The image cannot be used; the message is the quarantine reason."""
@@ -22,13 +24,15 @@ def load_rgb(path: Path, background: str, max_pixels: int) -> tuple[Image.Image,
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
                 if opened.width * opened.height > max_pixels:
-                    raise ImageRejected(f"over the {max_pixels:,}-pixel limit")
+                    raise ImageRejected(f"{opened.width}x{opened.height} is over the "
+                                        f"{max_pixels:,}-pixel limit; {MAX_PIXELS_ADVICE}")
                 opened.load()
                 image = ImageOps.exif_transpose(opened)
     except ImageRejected:
         raise
     except Exception as exc:  # noqa: BLE001 - truncated/corrupt data surfaces as many types
-        raise ImageRejected(f"corrupt or truncated image data: {type(exc).__name__}: {exc}"
+        detail = str(exc).replace(str(path), path.name)  # no absolute path in a reason
+        raise ImageRejected(f"corrupt or truncated image data: {type(exc).__name__}: {detail}"
                             ) from exc
     srgb = to_srgb(image)
     composited = srgb.mode == "RGBA" and srgb.getchannel("A").getextrema()[0] < 255
