@@ -18,7 +18,7 @@ from bioart_pipeline.release.review import (
     latest_review,
     record_review,
 )
-from bioart_pipeline.specs import load_spec
+from bioart_pipeline.specs import list_spec_files, load_spec
 
 RELEASE = "validated_release"
 RELEASE_STEPS = ("release_review", RELEASE)  # after the review the demo records
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     audit = commands.add_parser("audit", help="trace a released LoRA back to its training data")
     audit.add_argument("path", type=Path, help="a release folder or its .safetensors file")
     audit.add_argument("--json", action="store_true", help="machine-readable output")
+    commands.add_parser("register", help="make every spec file in data/loras/ a partition "
+                                         "(what the spec sensor does), checking each spec")
     build = commands.add_parser("build-base", add_help=False,
                                 help="pretrain the embedded tiny base model (CPU, resumable; "
                                      "`bioart build-base --help` for its options)")
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"demo": lambda: run_demo(args.lora), "review": lambda: run_review(args),
                 "audit": lambda: run_audit(args.path, args.json),
+                "register": run_register,
                 "build-base": lambda: run_build_base(args.options)}
     return handlers[args.command]()
 
@@ -85,6 +88,33 @@ def run_review(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_register() -> int:
+    """Register a partition per spec file: what `dagster asset materialize --partition` needs
+    for a spec added since the sensor last ran. A spec that does not load is named, with why,
+    and stays unregistered."""
+    import dagster as dg
+
+    from bioart_pipeline.orchestration.partitions import register_spec_partitions
+
+    if not os.environ.get("DAGSTER_HOME"):
+        print("set DAGSTER_HOME (the Makefile sets it to the repository root)", file=sys.stderr)
+        return 2
+    workspace = Workspace.from_env()
+    broken = {}
+    for path in list_spec_files(workspace.specs_dir):
+        try:
+            load_spec(path)
+        except (ValueError, OSError) as exc:
+            broken[path.stem] = str(exc).splitlines()[0]
+    instance = dg.DagsterInstance.get()
+    added = register_spec_partitions(instance, workspace, skip=set(broken))
+    known = instance.get_dynamic_partitions("lora_specs")
+    print(f"registered: {', '.join(added) or 'none new'}; partitions: {', '.join(known)}")
+    for reason in broken.values():
+        print(f"not registered: {reason}", file=sys.stderr)
+    return 1 if broken else 0
+
+
 def run_demo(only: list[str] | None) -> int:
     """Everything up to the XY plot, a review labelled as the demo's, then the release."""
     import dagster as dg
@@ -101,6 +131,11 @@ def run_demo(only: list[str] | None) -> int:
     defs = build_definitions(workspace)
     job = defs.resolve_job_def("lora_pipeline")
     keys = only or instance.get_dynamic_partitions("lora_specs")
+    unknown = sorted(set(keys) - set(instance.get_dynamic_partitions("lora_specs")))
+    if unknown:
+        print(f"no spec file for {unknown} in {workspace.specs_dir}: add data/loras/<name>.yaml "
+              "(`bioart register` then makes it a partition)", file=sys.stderr)
+        return 2
     graph = [k for k in defs.resolve_asset_graph().get_all_asset_keys()
              if k.to_user_string() not in RELEASE_STEPS]
     for key in keys:

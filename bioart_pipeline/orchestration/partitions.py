@@ -13,9 +13,11 @@ def spec_partition_keys(workspace: Workspace) -> list[str]:
     return [path.stem for path in list_spec_files(workspace.specs_dir)]
 
 
-def register_spec_partitions(instance: dg.DagsterInstance, workspace: Workspace) -> list[str]:
-    """Add a partition for every spec file not yet known; return the added keys."""
-    known = set(instance.get_dynamic_partitions(lora_partitions.name))
+def register_spec_partitions(instance: dg.DagsterInstance, workspace: Workspace,
+                             skip: set[str] = frozenset()) -> list[str]:
+    """Add a partition for every spec file not yet known (except `skip`); return the added
+    keys."""
+    known = set(instance.get_dynamic_partitions(lora_partitions.name)) | set(skip)
     new = [key for key in spec_partition_keys(workspace) if key not in known]
     if new:
         instance.add_dynamic_partitions(lora_partitions.name, new)
