@@ -22,6 +22,7 @@ from bioart_pipeline.captioning.florence import (
     Florence2Captioner,
 )
 from bioart_pipeline.captioning.terminology import load_terminology
+from bioart_pipeline.models.clip_tokenizer import clip_token_counter
 from bioart_pipeline.orchestration.assets.captioning import captions_asset
 from bioart_pipeline.orchestration.assets.portfolio import raw_portfolio
 from bioart_pipeline.orchestration.assets.preprocessing import preprocessed_images
@@ -84,17 +85,18 @@ def test_terminology_reports_what_fired() -> None:
 
 
 def test_subject_caption_keeps_terms_and_orders_tags() -> None:
-    caption, _ = assemble_model_caption(
+    assembled, _ = assemble_model_caption(
         "The image shows a cutaway of a bean shape with wavy lines in flat vector style, "
         "with text labels", _rules("subject"), composited=True)
-    assert caption == ("trig, mitochondrion, a cutaway of a mitochondrion with cristae in flat "
-                       "vector style, with text labels, cross-section, flat vector illustration, "
-                       "white background")
+    assert assembled.caption == (
+        "trig, mitochondrion, a cutaway of a mitochondrion with cristae in flat vector style, "
+        "with text labels, cross-section, flat vector illustration, white background")
 
 
 def test_style_caption_describes_content_without_style_words() -> None:
-    caption, _ = assemble_model_caption("a flat vector cartoon of a center circle with a logo",
-                                        _rules("style"), composited=False)
+    assembled, _ = assemble_model_caption("a flat vector cartoon of a center circle with a logo",
+                                          _rules("style"), composited=False)
+    caption = assembled.caption
     assert caption == "trig, mitochondrion, a nucleus with a logo, watermark"
     assert "flat vector" not in caption and "illustration" not in caption
 
@@ -112,10 +114,34 @@ def test_style_phrases_go_whole(text: str, expected: str) -> None:
 def test_artist_caption_is_kept_word_for_word() -> None:
     rules = _rules("subject")
     text = "Mitochondrion, wavy lines drawn by hand"
-    assert assemble_artist_caption(text, rules, composited=False) == f"trig, {text}"
-    assert assemble_artist_caption(text, rules, composited=False, trigger=False) == text
+    assert assemble_artist_caption(text, rules, composited=False).caption == f"trig, {text}"
+    assert assemble_artist_caption(text, rules, composited=False, trigger=False).caption == text
     grey = CaptionRules(**{**rules.__dict__, "background": "#808080"})
-    assert assemble_artist_caption(text, grey, composited=True).endswith("simple background")
+    assert assemble_artist_caption(text, grey, composited=True).caption.endswith(
+        "simple background")
+
+
+LONG = " ".join(f"fold {i} of the inner membrane" for i in range(30))  # ~180 CLIP tokens
+
+
+def test_a_caption_too_long_for_clip_keeps_trigger_and_tags_and_reports_the_cut(
+        models_dir: Path) -> None:
+    count = clip_token_counter(models_dir)
+    rules = CaptionRules(**{**_rules("subject").__dict__, "count_tokens": count,
+                            "max_tokens": 75})
+    artist = assemble_artist_caption(LONG, rules, composited=True)
+    assert count(LONG) > 150 and count(artist.caption) <= 75
+    assert artist.caption.startswith("trig, fold 0 ")
+    assert artist.caption.endswith(", white background")  # the tag survives, not the words
+    kept = artist.caption.removeprefix("trig, ").removesuffix(", white background")
+    assert f"{kept} {artist.truncated}" == LONG  # exactly the words cut, in order
+    model, _ = assemble_model_caption(f"a cutaway of a bean shape, {LONG}", rules,
+                                      composited=False)
+    assert count(model.caption) <= 75 and model.truncated
+    assert model.caption.startswith("trig, mitochondrion, a cutaway of a mitochondrion")
+    assert model.caption.endswith(", cross-section, flat vector illustration")
+    short = assemble_artist_caption("Golgi apparatus", rules, composited=False)
+    assert (short.caption, short.truncated) == ("trig, Golgi apparatus", "")
 
 
 # --- the stage under Dagster ----------------------------------------------------------------
@@ -204,3 +230,15 @@ def test_without_sidecar_or_model_the_step_says_what_to_configure(
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     message = failure.step_failure_data.error.message
     assert "2 image(s) have no caption sidecar" in message and "BIOART_CAPTION_MODEL" in message
+
+
+def test_a_too_long_artist_caption_is_cut_to_fit_and_reported(studio: StudioData,
+                                                              models_dir: Path) -> None:
+    (Path(studio.data_dir) / "portfolio" / "b.txt").write_text(LONG)
+    table, meta = _caption_run(studio, models_dir)
+    row = table.loc["portfolio/b.png"]
+    assert row["caption"].startswith("cellulastyle, fold 0 of the inner membrane")
+    assert row["tokens"] <= 75 and LONG.endswith(row["truncated"])
+    assert (table.drop("portfolio/b.png")["truncated"] == "").all()
+    assert meta["truncated_captions"].value == 1
+    assert "portfolio/b.png" in meta["captions_over_the_token_limit"].value

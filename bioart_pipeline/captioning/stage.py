@@ -23,7 +23,7 @@ from bioart_pipeline.captioning.edits import EditOutcome, apply_edits
 from bioart_pipeline.portfolio.ingest import CAPTION_SUFFIX
 
 COLUMNS = ["source_sha256", "key", "path", "role", "caption", "origin", "raw_caption",
-           "assembled", "generated_by", "replacements"]
+           "assembled", "generated_by", "replacements", "truncated", "tokens"]
 
 # image key -> preprocessed file in; (key -> model caption, newly captioned) out
 ModelCaptions = Callable[[dict[str, Path]], tuple[dict[str, str], int]]
@@ -65,6 +65,8 @@ def caption_images(preprocessed: pd.DataFrame, resolve: Callable[[str], Path],
     origin = f"{model_origin} terms:{rules.terminology.version}"
     rows = [_row(r, sidecars[r["key"]], generated, rules, origin) for r in records]
     edits = apply_edits(rows, previous, stage_dir)
+    for row in rows:  # after the edits: a person's edit is counted too, never cut
+        row["tokens"] = rules.count_tokens(row["caption"]) if rules.count_tokens else 0
     return CaptionResult(pd.DataFrame(rows, columns=COLUMNS), captioned, edits)
 
 
@@ -75,13 +77,14 @@ def _row(record: dict[str, Any], sidecar: Path, generated: dict[str, str], rules
     composited = bool(record.get("composited", False))
     if sidecar.is_file():
         raw = sidecar.read_text(encoding="utf-8").strip()
-        caption = assemble_artist_caption(raw, rules, composited, trigger)
+        assembled = assemble_artist_caption(raw, rules, composited, trigger)
         fired, origin = [], "artist"
     else:
         raw = generated[record["key"]]
-        caption, fired = assemble_model_caption(raw, rules, composited, trigger)
+        assembled, fired = assemble_model_caption(raw, rules, composited, trigger)
         origin = model_origin
+    caption = assembled.caption
     return {"source_sha256": record["source_sha256"], "key": record["key"],
             "path": record["path"], "role": record["role"], "caption": caption,
             "origin": origin, "raw_caption": raw, "assembled": caption, "generated_by": origin,
-            "replacements": "; ".join(fired)}
+            "replacements": "; ".join(fired), "truncated": assembled.truncated}

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import open_clip.tokenizer as oc_tok
+
+from bioart_pipeline.common.files import atomic_dir
 
 BOS = "<|startoftext|>"
 EOS = "<|endoftext|>"
@@ -52,6 +55,19 @@ def _tokenizer_config(pad_token: str) -> dict:
         "clean_up_tokenization_spaces": True,
         "errors": "replace",
     }
+
+
+def clip_token_counter(models_dir: Path) -> Callable[[str], int]:
+    """Counts a caption's tokens as SDXL's text encoders see them (CLIP's BPE, without the
+    start and end tokens): what must fit in MODEL_MAX_LENGTH - 2. Built offline, once."""
+    from transformers import CLIPTokenizer
+
+    folder = Path(models_dir) / "clip_tokenizer"
+    if not folder.is_dir():
+        with atomic_dir(folder) as tmp:  # concurrent partitions never read a half-written one
+            write_clip_tokenizer(tmp)
+    tokenizer = CLIPTokenizer.from_pretrained(folder)
+    return lambda text: len(tokenizer(text, truncation=False).input_ids) - 2
 
 
 def write_clip_tokenizer(folder: Path, pad_token: str = EOS) -> Path:

@@ -19,6 +19,7 @@ from bioart_pipeline.captioning.stage import CaptionsMissing, ModelCaptions, cap
 from bioart_pipeline.captioning.terminology import load_terminology
 from bioart_pipeline.common.files import read_json, read_table, sha256_json, write_table
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.models.clip_tokenizer import MODEL_MAX_LENGTH, clip_token_counter
 from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
@@ -48,7 +49,9 @@ def _caption(context: dg.AssetExecutionContext, studio: StudioData, captioner: C
     terminology = load_terminology(workspace.terminology_file)
     rules = CaptionRules(trigger=spec.trigger, lora_type=spec.type, terminology=terminology,
                          subject_tags=spec.subject_tags, style_tags=spec.style_tags,
-                         background=spec.background)
+                         background=spec.background,
+                         count_tokens=clip_token_counter(workspace.models_dir),
+                         max_tokens=MODEL_MAX_LENGTH - 2)
     path = workspace.table("captions", spec.name)
     settings = captioner.settings()
     try:
@@ -77,6 +80,11 @@ def _caption(context: dg.AssetExecutionContext, studio: StudioData, captioner: C
                                    ["path", "edited_caption"]),
         "replacements_fired": counts_md(_fired(table)),
         "empty_or_short": table_md(table[words < 5], ["path", "caption"]),
+        # what SDXL's text encoders would never read: cut from descriptions, or an edit too long
+        "truncated_captions": int((table["truncated"] != "").sum()),
+        "captions_over_the_token_limit": table_md(
+            table[(table["truncated"] != "") | (table["tokens"] > rules.max_tokens)],
+            ["path", "tokens", "truncated"]),
         "edit_folder": dg.MetadataValue.path(str(path.parent / "edit")),
         "preview": table_md(table, ["path", "caption", "origin"], 15),
     }, upstream=workspace.tables(spec.name, "preprocessed_images"))
