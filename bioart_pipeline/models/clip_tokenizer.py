@@ -66,7 +66,8 @@ def clip_token_counter(models_dir: Path) -> Callable[[str], int]:
     if not folder.is_dir():
         with atomic_dir(folder) as tmp:  # concurrent partitions never read a half-written one
             write_clip_tokenizer(tmp)
-    tokenizer = CLIPTokenizer.from_pretrained(folder)
+    # no length limit here: this counts, it never feeds a model (and so never warns)
+    tokenizer = CLIPTokenizer.from_pretrained(folder, model_max_length=1 << 30)
     return lambda text: len(tokenizer(text, truncation=False).input_ids) - 2
 
 
