@@ -1,1 +1,2 @@
-"""Training compute away from this machine: encrypted transfer, the remote worker, the store."""
+"""GPU jobs (training, XY plot, captioning): their placement, the entrypoint that runs one,
+and running them elsewhere: encrypted transfer, the store, the remote worker."""
