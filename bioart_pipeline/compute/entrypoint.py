@@ -31,9 +31,13 @@ TITLES = {"training": "training", "xy_plot": "XY plot", "captioning": "captionin
 
 
 class _ConsoleReporter:
-    def __init__(self) -> None:
+    """Log lines on the console; `errors_only` for the processes of a training on several
+    after the first, whose lines the first already reports."""
+
+    def __init__(self, errors_only: bool = False) -> None:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
         self._log = logging.getLogger("bioart.compute")
+        self._log.setLevel(logging.ERROR if errors_only else logging.INFO)
 
     def log(self, message: str) -> None:
         self._log.info(message)
@@ -53,16 +57,6 @@ class _PipesReporter:
         self._pipes.log.error(message)
 
 
-class _SilentReporter:
-    """The other processes of a training on several: the first one reports."""
-
-    def log(self, message: str) -> None:
-        pass
-
-    def error(self, message: str) -> None:
-        print(message, file=sys.stderr)
-
-
 class LaunchedJobFailed(Diagnosis):
     """A process of a job launched on several failed; the message is that process's."""
 
@@ -72,11 +66,9 @@ def reporting() -> Iterator[tuple[Any, Any]]:
     """(reporter, Pipes context) under Dagster Pipes; (console reporter, None) by hand."""
     from dagster_pipes import PipesEnvVarParamsLoader, open_dagster_pipes
 
-    if _launched_rank() > 0:
-        yield _SilentReporter(), None
-        return
-    if _launched_rank() == 0 or not PipesEnvVarParamsLoader().is_dagster_pipes_process():
-        yield _ConsoleReporter(), None
+    rank = _launched_rank()
+    if rank >= 0 or not PipesEnvVarParamsLoader().is_dagster_pipes_process():
+        yield _ConsoleReporter(errors_only=rank > 0), None
         return
     with open_dagster_pipes() as pipes:
         yield _PipesReporter(pipes), pipes
