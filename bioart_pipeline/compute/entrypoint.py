@@ -22,12 +22,10 @@ from typing import Any
 
 from bioart_pipeline.common.errors import Diagnosis
 from bioart_pipeline.common.files import atomic_write_json, read_json
-from bioart_pipeline.compute.jobs import GpuJob, load_job, run_job
+from bioart_pipeline.compute.jobs import GpuJob, load_job, run_job, title
 
 # Written when the job fails, so the orchestrator shows the job's own message as the failure.
 FAILURE = "failure.json"
-# What each kind of job is called in a failure message.
-TITLES = {"training": "training", "xy_plot": "XY plot", "captioning": "captioning"}
 
 
 class _ConsoleReporter:
@@ -78,7 +76,7 @@ def run(job_file: Path, out_dir: Path, reporter: Any) -> GpuJob:
     job = load_job(job_file)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / FAILURE).unlink(missing_ok=True)
-    reporter.log(f"{TITLES[job.kind]} on {job.placement.describe()}")
+    reporter.log(f"{title(job.kind)} on {job.placement.describe()}")
     try:
         # Only training splits across processes; the other jobs run in one.
         if job.kind == "training" and job.placement.processes > 1 and _launched_rank() < 0:
@@ -122,7 +120,7 @@ def failure_record(exc: BaseException, kind: str = "") -> dict[str, str]:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     place = f" (at {Path(where.filename).name}:{where.lineno})" if where else ""
     return {"reason": type(exc).__name__,
-            "message": f"{TITLES.get(kind, 'the job')} failed: {type(exc).__name__}: {exc}{place}"}
+            "message": f"{title(kind)} failed: {type(exc).__name__}: {exc}{place}"}
 
 
 def main(argv: list[str] | None = None) -> int:

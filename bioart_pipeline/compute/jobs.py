@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -18,14 +19,21 @@ from bioart_pipeline.common.records import from_dict
 from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.compute.placement import Placement
 
-# kind -> (job class, runner(job, out_dir, reporter)), as "module:name"
-KINDS: dict[str, tuple[str, str]] = {
-    "training": ("bioart_pipeline.training.job:TrainingJob",
-                 "bioart_pipeline.training.loop:run_training_job"),
-    "xy_plot": ("bioart_pipeline.evaluation.stage:XYJob",
-                "bioart_pipeline.evaluation.stage:run_xy_job"),
-    "captioning": ("bioart_pipeline.captioning.florence:CaptionJob",
-                   "bioart_pipeline.captioning.florence:run_caption_job"),
+
+@dataclass(frozen=True)
+class JobKind:
+    title: str  # what log lines and failure messages call it
+    job: str  # the job class, as "module:name"
+    runner: str  # runner(job, out_dir, reporter), as "module:name"
+
+
+KINDS: dict[str, JobKind] = {
+    "training": JobKind("training", "bioart_pipeline.training.job:TrainingJob",
+                        "bioart_pipeline.training.loop:run_training_job"),
+    "xy_plot": JobKind("XY plot", "bioart_pipeline.evaluation.stage:XYJob",
+                       "bioart_pipeline.evaluation.stage:run_xy_job"),
+    "captioning": JobKind("captioning", "bioart_pipeline.captioning.florence:CaptionJob",
+                          "bioart_pipeline.captioning.florence:run_caption_job"),
 }
 
 
@@ -52,11 +60,15 @@ def load_job(path: Path) -> Any:
     kind = raw.pop("kind", None)
     if kind not in KINDS:
         raise ValueError(f"{path}: unknown job kind {kind!r}; known: {sorted(KINDS)}")
-    return from_dict(_named(KINDS[kind][0]), raw)
+    return from_dict(_named(KINDS[kind].job), raw)
 
 
 def run_job(job: GpuJob, out_dir: Path, reporter: Reporter) -> None:
-    _named(KINDS[job.kind][1])(job, out_dir, reporter)
+    _named(KINDS[job.kind].runner)(job, out_dir, reporter)
+
+
+def title(kind: str) -> str:
+    return KINDS[kind].title if kind in KINDS else "the job"
 
 
 def _named(reference: str) -> Any:

@@ -26,8 +26,8 @@ import dagster as dg
 
 from bioart_pipeline.common.files import read_json
 from bioart_pipeline.compute.crypto import TransferKeyError, transfer_key
-from bioart_pipeline.compute.entrypoint import FAILURE, TITLES
-from bioart_pipeline.compute.jobs import GpuJob, save_job
+from bioart_pipeline.compute.entrypoint import FAILURE
+from bioart_pipeline.compute.jobs import GpuJob, save_job, title
 from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.compute.transfer import (
     INPUTS,
@@ -139,7 +139,7 @@ class RayCompute(GpuCompute):
                           "partition": context.partition_key})
             session.report_launched({"extras": {"ray_job_id": job_id,
                                                 "ray_address": client.get_address()}})
-            context.log.info(f"{TITLES[job.kind]} submitted to Ray at {client.get_address()} "
+            context.log.info(f"{title(job.kind)} submitted to Ray at {client.get_address()} "
                              f"as {job_id} ({self.gpus_per_job:g} GPU, "
                              f"{self.cpus_per_job:g} CPU)")
             try:

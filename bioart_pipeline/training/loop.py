@@ -156,7 +156,7 @@ class _Session:
                 result.validation_losses.append(validate())
         for epoch in range(first_epoch, preset.epochs + 1):
             # One global batch per step, batch_size images per process.
-            batches = bucket_batches(job.images, preset.batch_size * self.world,
+            batches = bucket_batches(job.images, self.global_batch_size,
                                      preset.seed * 1000 + epoch)
             window = torch.zeros(2, device=self.device)  # loss sum, micro-batches
             for index, batch in enumerate(batches):
@@ -165,15 +165,8 @@ class _Session:
                     # dropout (same seed), then keeps its rows: one process with the
                     # combined batch would draw the same.
                     model_inputs = inputs(batch=batch, rng=rng).rows(self.rank, self.world)
-                    if model_inputs.captions:
-                        with self.clock.model(), accelerator.autocast():
-                            loss = _loss(pipe, unet, model_inputs, embeddings, self.device,
-                                         len(batch))
-                        check_finite(loss, self.step + 1, epoch, preset,
-                                     accelerator.mixed_precision)
-                        with self.clock.model():
-                            accelerator.backward(loss / preset.grad_accumulation)
-                        window[0] += loss.detach().float()
+                    window[0] += self._backward(unet, model_inputs, embeddings, len(batch),
+                                                epoch)
                     window[1] += 1
                     if (index + 1) % preset.grad_accumulation and index + 1 < len(batches):
                         continue
@@ -228,6 +221,19 @@ class _Session:
             _write_loss_curve(result, self.run_dir)
         return result
 
+    def _backward(self, unet, model_inputs: _ModelInputs, embeddings, batch_size: int,
+                  epoch: int) -> float:
+        """Forward and backward of this process's rows of one micro-batch; returns its loss
+        (0 for a process without rows: a bucket's last batch may not reach every process)."""
+        if not model_inputs.captions:
+            return 0.0
+        with self.clock.model(), self.accelerator.autocast():
+            loss = _loss(self.pipe, unet, model_inputs, embeddings, self.device, batch_size)
+        check_finite(loss, self.step + 1, epoch, self.preset, self.accelerator.mixed_precision)
+        with self.clock.model():
+            self.accelerator.backward(loss / self.preset.grad_accumulation)
+        return float(loss.detach())
+
     def _synchronise(self, params: list[torch.nn.Parameter], window: torch.Tensor) -> None:
         """With several processes: sum every LoRA gradient and the loss window across them, in
         one collective. Each process's loss is its rows' sum over the whole batch size, so
@@ -246,6 +252,11 @@ class _Session:
         for g in grads:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
+
+    @property
+    def global_batch_size(self) -> int:
+        """Images per optimizer step and micro-batch: batch_size on each process."""
+        return self.preset.batch_size * self.world
 
     @property
     def weight_dtype(self) -> torch.dtype:
@@ -269,8 +280,7 @@ class _Session:
         preset = self.preset
         # Counted from the buckets: a batch never mixes buckets, so there can be more batches
         # than images / batch size, and a schedule sized short would reach zero early.
-        batches_per_epoch = len(bucket_batches(self.job.images, preset.batch_size * self.world,
-                                               0))
+        batches_per_epoch = len(bucket_batches(self.job.images, self.global_batch_size, 0))
         steps_per_epoch = math.ceil(batches_per_epoch / preset.grad_accumulation)
         total_steps = steps_per_epoch * preset.epochs
         warmup = min(preset.warmup_steps, total_steps // 4)
