@@ -51,8 +51,11 @@ def main(argv: list[str] | None = None) -> int:
             return _work(TransferStore(args.store), args.job_id, workdir, key, reporter,
                          pipes)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
-            reporter.log("worker: temporary folder removed")
+            left: list[str] = []  # what could not be removed is said, not hidden
+            shutil.rmtree(workdir, onerror=lambda _, path, exc: left.append(
+                f"{Path(path).name} ({exc[1]})"))
+            reporter.log("worker: temporary folder removed" if not left else
+                         f"worker: could not remove from the temporary folder: {left[:5]}")
 
 
 def _work(store: TransferStore, job_id: str, workdir: Path, key: bytes, reporter: Any,
