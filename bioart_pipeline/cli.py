@@ -1,4 +1,4 @@
-"""`bioart`: the demo run and the human review, from the command line."""
+"""`bioart`: the demo run, the human review and licence sign-offs, from the command line."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+from bioart_pipeline.common.files import read_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.evaluation.stage import current_evaluation
+from bioart_pipeline.licensing.manifest import awaiting_signoff
+from bioart_pipeline.licensing.signoff import draft_signoff, record_signoff
 from bioart_pipeline.release.audit import audit, format_report
 from bioart_pipeline.release.review import (
     CHECKLIST,
@@ -42,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     review.add_argument("--answer", action="append", default=[], metavar="ITEM=pass|fail|not shown",
                         help=f"checklist answers; items: {', '.join(CHECKLIST)}")
     review.add_argument("--notes", default="")
+    signoff = commands.add_parser("signoff", help="sign off images whose licence needs a "
+                                                  "person's sign-off before they train")
+    signoff.add_argument("lora")
+    signoff.add_argument("--list", action="store_true", help="only list the images awaiting one")
+    signoff.add_argument("--signer", help="your name, as it goes into the release record")
+    signoff.add_argument("--image", action="append", metavar="PATH",
+                         help="an image's path as the manifest lists it (default: all awaiting)")
+    signoff.add_argument("--note", default="", help="why these images may train")
     audit = commands.add_parser("audit", help="trace a released LoRA back to its training data")
     audit.add_argument("path", type=Path, help="a release folder or its .safetensors file")
     audit.add_argument("--json", action="store_true", help="machine-readable output")
@@ -53,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("options", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     handlers = {"demo": lambda: run_demo(args.lora), "review": lambda: run_review(args),
+                "signoff": lambda: run_signoff(args),
                 "audit": lambda: run_audit(args.path, args.json),
                 "register": run_register,
                 "build-base": lambda: run_build_base(args.options)}
@@ -85,6 +97,34 @@ def run_review(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     print(f"review of evaluation {evaluation} recorded: {path}")
+    return 0
+
+
+def run_signoff(args: argparse.Namespace) -> int:
+    """Sign images of the current license manifest off; the next materialization of
+    license_manifest trains them."""
+    workspace = Workspace.from_env()
+    table = workspace.table("license_manifest", args.lora)
+    if not table.exists():
+        print(f"{args.lora}: no license manifest yet; materialize license_manifest first",
+              file=sys.stderr)
+        return 2
+    pending = awaiting_signoff(read_table(table))
+    if args.list or not args.signer:
+        for row in pending.itertuples():
+            print(f"{row.path}\t{row.license}\t{row.verdict_reason}")
+        if not args.list:
+            print("--signer is required to sign off", file=sys.stderr)
+            return 2
+        return 0
+    try:
+        signoff = draft_signoff(args.lora, args.signer, args.note, pending, args.image)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    path = record_signoff(workspace.signoffs_dir, signoff)
+    print(f"sign-off of {len(signoff.images)} image(s) recorded: {path.name}; they train from "
+          "the next materialization of license_manifest")
     return 0
 
 

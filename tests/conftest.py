@@ -39,7 +39,8 @@ def make_data_dir(root: Path, specs: dict[str, dict] | None = None, copy: bool =
         shutil.copytree(SAMPLE_DATA / "portfolio", data / "portfolio")
     else:
         (data / "portfolio").symlink_to(SAMPLE_DATA / "portfolio", target_is_directory=True)
-    shutil.copy(SAMPLE_DATA / "terminology.yaml", data / "terminology.yaml")
+    for name in ("terminology.yaml", "studio.yaml"):
+        shutil.copy(SAMPLE_DATA / name, data / name)
     for name, spec in (specs or {"test_style": quick_spec()}).items():
         (data / "loras" / f"{name}.yaml").write_text(yaml.safe_dump(spec))
     return data

@@ -12,11 +12,17 @@ from bioart_pipeline.captioning.assembly import CaptionRules
 from bioart_pipeline.captioning.stage import caption_images
 from bioart_pipeline.captioning.terminology import load_terminology
 from bioart_pipeline.licensing.manifest import attribution_markdown, build_manifest
+from bioart_pipeline.licensing.studio import Studio
 from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
-from bioart_pipeline.preprocessing.stage import PreprocessOptions, preprocess_portfolio
+from bioart_pipeline.preprocessing.stage import (
+    NEAR_DUPLICATE_BITS,
+    PreprocessOptions,
+    preprocess_portfolio,
+)
 from tests.conftest import drawing
 
-XMP_DMI = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description '
+XMP_DMI = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+           'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
            'xmlns:plus="http://ns.useplus.org/ldf/xmp/1.0/" '
            'plus:DataMining="http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-AIMLTRAINING"/>'
            '</rdf:RDF></x:xmpmeta>')
@@ -56,7 +62,10 @@ def _manifest(tmp_path: Path, use: str = "commercial") -> pd.DataFrame:
     captions = caption_images(prep, lambda n: folder / n, lambda key: tmp_path / key, rules,
                               model=None, model_origin=None, previous=None,
                               stage_dir=tmp_path / "captions").table
-    return build_manifest(raw, prep, captions, use, "exclude").set_index("path")
+    studio = Studio(authors=("Studio",), own_licenses=("LicenseRef-Studio-OwnWork",),
+                    declared=True)
+    return build_manifest(raw, prep, captions, use, "exclude", studio, signoffs=[],
+                          near_duplicate_bits=NEAR_DUPLICATE_BITS).set_index("path")
 
 
 def test_sidecar_and_folder_default(tmp_path: Path) -> None:

@@ -40,6 +40,15 @@ class Workspace:
         return self.data_dir / "terminology.yaml"
 
     @property
+    def studio_file(self) -> Path:
+        """Who the studio is: its own licence ids and author names (licensing/studio.py)."""
+        return self.data_dir / "studio.yaml"
+
+    @property
+    def signoffs_dir(self) -> Path:
+        return self.outputs_dir / "signoffs"
+
+    @property
     def models_dir(self) -> Path:
         return self.outputs_dir / "models"
 
@@ -72,8 +81,10 @@ class Workspace:
         return path if path.is_absolute() else self.data_dir / path
 
     def display_path(self, path: Path) -> str:
-        """Path relative to the data folder where possible, so tables don't leak home dirs."""
-        try:  # abspath, not resolve: a symlinked portfolio folder keeps its data-relative name
-            return Path(os.path.abspath(path)).relative_to(self.data_dir).as_posix()
-        except ValueError:
-            return path.as_posix()
+        """Path relative to the data folder (or else the outputs folder) where possible, so
+        tables and fingerprints don't carry home dirs."""
+        absolute = Path(os.path.abspath(path))  # not resolve: a symlinked portfolio folder
+        for root in (self.data_dir, self.outputs_dir):  # keeps its data-relative name
+            if absolute.is_relative_to(root):
+                return absolute.relative_to(root).as_posix()
+        return path.as_posix()

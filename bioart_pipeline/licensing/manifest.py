@@ -1,48 +1,116 @@
-"""The license manifest: one row per usable image with provenance, caption and verdict."""
+"""The license manifest: one row per usable image with provenance, caption, verdict, sign-off
+and duplicate decision, and whether it trains."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from bioart_pipeline.licensing.duplicates import (
+    AWAITING_SIGNOFF,
+    UNUSABLE,
+    USABLE,
+    Candidate,
+    Duplicate,
+    resolve_duplicates,
+)
 from bioart_pipeline.licensing.rules import (
     REFUSED,
+    SIGNOFF,
+    Verdict,
     embedded_conflict,
     judge,
     license_url,
     normalize_license,
 )
+from bioart_pipeline.licensing.signoff import SignOff, covering
+from bioart_pipeline.licensing.studio import Studio
+from bioart_pipeline.portfolio.provenance import LIST_SEPARATOR
 
 MANIFEST_COLUMNS = [
     "source_sha256", "preprocessed_sha256", "key", "path", "role", "license", "license_raw",
     "license_url", "author", "source", "retrieved", "attribution", "caption", "caption_origin",
-    "verdict", "verdict_reason", "included",
+    "verdict", "verdict_reason", "signed_off_by", "signed_off_at", "signoff_note",
+    "duplicate_group", "duplicate_of", "included", "exclusion",
 ]
+AWAITING = ("awaits a licence sign-off: record one in the Dagster UI (materialize "
+            "license_manifest with a launch config: signer, images, note) or with `bioart "
+            "signoff`")
 
 
 def build_manifest(raw: pd.DataFrame, preprocessed: pd.DataFrame, captions: pd.DataFrame,
-                   intended_use: str, license_policy: str) -> pd.DataFrame:
-    """Join the three upstream tables on the source hash and judge each image.
+                   intended_use: str, license_policy: str, studio: Studio,
+                   signoffs: list[SignOff], near_duplicate_bits: int) -> pd.DataFrame:
+    """Join the three upstream tables on the file's path, judge each image, apply the
+    sign-offs, then keep one member of each group of duplicates (licensing/duplicates.py).
 
-    With license_policy "exclude" a refused image stays in the manifest with included=False;
-    with "fail" it stays included, so the blocking check stops training."""
-    provenance = raw.drop_duplicates("sha256").set_index("sha256")
-    usable = preprocessed[preprocessed["status"] == "ok"].set_index("source_sha256")
-    rows = []
+    `exclusion` says why an image does not train. With license_policy "exclude" a refused
+    image is excluded; with "fail" it stays included, so the blocking check stops training.
+    An image awaiting a sign-off is excluded until somebody signs it."""
+    provenance = raw.set_index("path")
+    usable = preprocessed[preprocessed["status"] == "ok"].set_index("path")
+    rows, candidates = [], []
     for record in captions.to_dict("records"):
-        sha = record["source_sha256"]
-        rows.append(_row(record, provenance.loc[sha], usable.loc[sha], intended_use,
-                         license_policy))
+        prov, prep = provenance.loc[record["path"]], usable.loc[record["path"]]
+        verdict = judge_image(prov, intended_use, studio)
+        row = _row(record, prov, prep, verdict, covering(signoffs, record["path"],
+                                                         record["source_sha256"]))
+        rows.append(row)
+        candidates.append(Candidate(
+            path=row["path"], role=row["role"], sha256=row["source_sha256"],
+            phash=prep["phash"], usability=_usability(row), licence=row["verdict"],
+            width=int(prov["width"]), height=int(prov["height"]), own_work=verdict.own_work,
+            modified=prov["modified"]))
+    duplicates = resolve_duplicates(candidates, near_duplicate_bits)
+    for row in rows:
+        _decide(row, duplicates.get(row["path"]), license_policy)
     return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
 
 
-def _row(caption: dict, prov: pd.Series, prep: pd.Series, intended_use: str,
-         license_policy: str) -> dict:
+def _usability(row: dict) -> int:
+    if row["verdict"] == REFUSED:
+        return UNUSABLE
+    if row["verdict"] == SIGNOFF and not row["signed_off_by"]:
+        return AWAITING_SIGNOFF
+    return USABLE
+
+
+def _decide(row: dict, duplicate: Duplicate | None, license_policy: str) -> None:
+    row["duplicate_group"] = duplicate.group if duplicate else 0
+    row["duplicate_of"] = duplicate.kept if duplicate and duplicate.reason else ""
+    if duplicate and duplicate.reason:
+        row["included"], row["exclusion"] = False, duplicate.reason
+    elif row["verdict"] == REFUSED:
+        row["included"] = license_policy != "exclude"
+        row["exclusion"] = "" if row["included"] else f"licence: {row['verdict_reason']}"
+    elif _usability(row) == AWAITING_SIGNOFF:
+        row["included"], row["exclusion"] = False, AWAITING
+    else:
+        row["included"], row["exclusion"] = True, ""
+
+
+def awaiting_signoff(manifest: pd.DataFrame) -> pd.DataFrame:
+    """The rows a sign-off may cover: needs-signoff verdicts nobody has signed yet."""
+    return manifest[(manifest["verdict"] == SIGNOFF) & (manifest["signed_off_by"] == "")]
+
+
+def judge_image(prov: pd.Series, intended_use: str, studio: Studio) -> Verdict:
+    """One raw-portfolio row's verdict: its sidecar licence and author, checked against the
+    studio file and against the rights embedded in the file."""
+    spdx = normalize_license(prov["license"])
+    creators = [prov["exif_artist"], *prov["xmp_creator"].split(LIST_SEPARATOR)]
+    notices = [prov["exif_copyright"], *prov["xmp_rights"].split(LIST_SEPARATOR),
+               *prov["xmp_usage_terms"].split(LIST_SEPARATOR)]
+    conflict = (f"its XMP cannot be read ({prov['xmp_unreadable']})" if prov["xmp_unreadable"]
+                else embedded_conflict(spdx, prov["author"], creators, notices))
+    return judge(spdx, intended_use, studio, author=prov["author"], source=prov["source"],
+                 link=prov["license_url"] or license_url(spdx), embedded_conflict=conflict,
+                 data_mining=prov["xmp_data_mining"])
+
+
+def _row(caption: dict, prov: pd.Series, prep: pd.Series, verdict: Verdict,
+         signoff: SignOff | None) -> dict:
     spdx = normalize_license(prov["license"])
     link = prov["license_url"] or license_url(spdx)
-    conflict = embedded_conflict(spdx, [prov["exif_copyright"], prov["xmp_rights"],
-                                        prov["xmp_usage_terms"]])
-    verdict = judge(spdx, intended_use, author=prov["author"], source=prov["source"], link=link,
-                    embedded_conflict=conflict, data_mining=prov["xmp_data_mining"])
     return {
         "source_sha256": caption["source_sha256"],
         "preprocessed_sha256": prep["preprocessed_sha256"],
@@ -52,7 +120,9 @@ def _row(caption: dict, prov: pd.Series, prep: pd.Series, intended_use: str,
         "attribution": prov["attribution"], "caption": caption["caption"],
         "caption_origin": caption["origin"], "verdict": verdict.status,
         "verdict_reason": verdict.reason,
-        "included": not (verdict.status == REFUSED and license_policy == "exclude"),
+        "signed_off_by": signoff.signer if signoff and verdict.status == SIGNOFF else "",
+        "signed_off_at": signoff.signed_at if signoff and verdict.status == SIGNOFF else "",
+        "signoff_note": signoff.note if signoff and verdict.status == SIGNOFF else "",
     }
 
 

@@ -1,5 +1,6 @@
-"""What a LoRA is trained from, as one fingerprint: its spec file, the terminology file and
-every file under its portfolio and regularization folders (images and their sidecars).
+"""What a LoRA is trained from, as one fingerprint: its spec file, the terminology and studio
+files, every file under its portfolio and regularization folders (images and their sidecars)
+and the licence sign-offs recorded for it.
 
 The retraining sensor and schedule compare fingerprints to find the partitions that need a run.
 Content hashes, not modification times, decide: a file touched but unchanged changes nothing.
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from bioart_pipeline.common.files import atomic_write_json, read_json, sha256_file, sha256_json
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.licensing.signoff import signoff_files
 from bioart_pipeline.specs import LoraSpec, SpecError, list_spec_files, load_spec
 
 INPUTS_FILE = "inputs.json"  # written by raw_portfolio beside its table, copied into releases
@@ -45,8 +47,8 @@ def hash_cache(workspace: Workspace) -> HashCache:
 
 def input_files(workspace: Workspace, spec: LoraSpec) -> list[Path]:
     files = [workspace.specs_dir / spec.source_file]
-    if workspace.terminology_file.exists():
-        files.append(workspace.terminology_file)
+    files += [f for f in (workspace.terminology_file, workspace.studio_file) if f.exists()]
+    files += signoff_files(workspace.signoffs_dir, spec.name)
     for folder in (*spec.portfolio, *spec.regularization):
         root = workspace.resolve_input(folder)
         if not root.is_dir():

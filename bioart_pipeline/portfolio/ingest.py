@@ -6,6 +6,7 @@ import os
 import stat
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.portfolio.provenance import (
+    EMBEDDED_FIELDS,
     FOLDER_DEFAULT,
     PROVENANCE_FIELDS,
     SIDECAR_SUFFIX,
@@ -93,7 +95,11 @@ def describe_file(path: Path, folder: PortfolioFolder, display: Any, max_pixels:
                   ) -> dict[str, Any]:
     row: dict[str, Any] = {"path": display(path), "role": folder.role, "file_bytes": 0}
     try:
-        row["file_bytes"] = path.stat().st_size
+        stat_result = path.stat()
+        row["file_bytes"] = stat_result.st_size
+        # "the older file" wins a tie between duplicates (licensing/duplicates.py)
+        row["modified"] = datetime.fromtimestamp(stat_result.st_mtime, UTC).isoformat(
+            timespec="seconds")
         row["sha256"] = sha256_file(path)
     except OSError as exc:
         return _row(row, status=f"unreadable file: {exc.strerror or type(exc).__name__}")
@@ -148,17 +154,16 @@ def _header_problem(info: dict[str, Any], max_pixels: int) -> str:
     return "ok"
 
 
-_EMBEDDED = ("exif_artist", "exif_copyright", "xmp_rights", "xmp_usage_terms",
-             "xmp_web_statement", "xmp_data_mining")
 _COLUMNS = ["sha256", "path", "role", "status", "format", "mode", "width", "height", "frames",
-            "file_bytes", *PROVENANCE_FIELDS, "license_sidecar", *_EMBEDDED]
+            "file_bytes", "modified", *PROVENANCE_FIELDS, "license_sidecar", *EMBEDDED_FIELDS]
 
 
 def _row(row: dict[str, Any], status: str | None = None) -> dict[str, Any]:
     if status is not None:
         row["status"] = status
     out = {column: row.get(column) for column in _COLUMNS}
-    for column in ("sha256", "format", "mode", *PROVENANCE_FIELDS, "license_sidecar", *_EMBEDDED):
+    for column in ("sha256", "format", "mode", "modified", *PROVENANCE_FIELDS, "license_sidecar",
+                   *EMBEDDED_FIELDS):
         out[column] = out[column] or ""
     for column in ("width", "height", "frames"):
         out[column] = int(out[column] or 0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +14,16 @@ PROVENANCE_FIELDS = ("license", "author", "source", "retrieved", "license_url", 
 
 _EXIF_ARTIST = 0x013B
 _EXIF_COPYRIGHT = 0x8298
-_XMP_KEYS = {
-    "xmp_rights": r"dc:rights",
-    "xmp_usage_terms": r"xmpRights:UsageTerms",
-    "xmp_web_statement": r"xmpRights:WebStatement",
-    "xmp_data_mining": r"plus:DataMining",
+# Column -> local name of the XMP property (Pillow's getxmp drops the namespace prefixes).
+_XMP_PROPERTIES = {
+    "xmp_creator": "creator",  # dc:creator
+    "xmp_rights": "rights",  # dc:rights
+    "xmp_usage_terms": "UsageTerms",  # xmpRights:UsageTerms
+    "xmp_web_statement": "WebStatement",  # xmpRights:WebStatement
+    "xmp_data_mining": "DataMining",  # plus:DataMining
 }
+EMBEDDED_FIELDS = ("exif_artist", "exif_copyright", *_XMP_PROPERTIES, "xmp_unreadable")
+LIST_SEPARATOR = "; "  # several creators or languages in one table cell
 
 
 def read_sidecar(image: Path, root: Path) -> tuple[dict[str, str], str]:
@@ -52,15 +55,19 @@ def _load_fields(path: Path) -> dict[str, str]:
 
 
 def read_embedded(image: Image.Image) -> dict[str, str]:
-    """Rights statements embedded in the file (EXIF and XMP); they can contradict a sidecar."""
+    """Rights statements embedded in the file (EXIF and XMP); they can contradict a sidecar.
+    XMP is parsed by Pillow (with defusedxml); a packet it cannot parse is reported in
+    `xmp_unreadable`, since what it says cannot then be checked."""
     exif = image.getexif()
-    found = {
-        "exif_artist": _text(exif.get(_EXIF_ARTIST)),
-        "exif_copyright": _text(exif.get(_EXIF_COPYRIGHT)),
-    }
-    xmp = _xmp_packet(image)
-    for key, tag in _XMP_KEYS.items():
-        found[key] = _xmp_value(xmp, tag)
+    found = {"exif_artist": _text(exif.get(_EXIF_ARTIST)),
+             "exif_copyright": _text(exif.get(_EXIF_COPYRIGHT)), "xmp_unreadable": ""}
+    try:
+        xmp = image.getxmp()
+    except Exception as exc:  # noqa: BLE001 - any parser error means "cannot be checked"
+        xmp = {}
+        found["xmp_unreadable"] = f"{type(exc).__name__}: {exc}"[:200]
+    for column, name in _XMP_PROPERTIES.items():
+        found[column] = LIST_SEPARATOR.join(dict.fromkeys(_xmp_values(xmp, name)))
     return found
 
 
@@ -70,24 +77,26 @@ def _text(value: Any) -> str:
     return str(value or "").strip().strip("\x00")
 
 
-def _xmp_packet(image: Image.Image) -> str:
-    raw = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp") or b""
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+def _xmp_values(node: Any, name: str) -> list[str]:
+    """Every value of property `name` anywhere in Pillow's XMP tree: a plain string, an
+    rdf:Seq/Bag/Alt list of items, or a language-tagged item ({"lang": ..., "text": ...})."""
+    if isinstance(node, list):
+        return [v for item in node for v in _xmp_values(item, name)]
+    if not isinstance(node, dict):
+        return []
+    found = []
+    for key, value in node.items():
+        found += _strings(value) if key == name else _xmp_values(value, name)
+    return found
 
 
-def _xmp_value(xmp: str, tag: str) -> str:
-    """Value of an XMP property written as an attribute, an element, or an rdf:Alt/Seq list."""
-    if not xmp:
-        return ""
-    attribute = re.search(rf'{tag}="([^"]*)"', xmp)
-    if attribute:
-        return attribute.group(1).strip()
-    element = re.search(rf"<{tag}[^>]*>(.*?)</{tag}>", xmp, re.S)
-    if not element:
-        return ""
-    inner = element.group(1)
-    items = re.findall(r"<rdf:li[^>]*>(.*?)</rdf:li>", inner, re.S)
-    resource = re.search(r'rdf:resource="([^"]*)"', element.group(0))
-    if items:
-        return "; ".join(i.strip() for i in items)
-    return resource.group(1) if resource else re.sub(r"<[^>]+>", "", inner).strip()
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value.strip()] if value.strip() else []
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    if isinstance(value, dict):
+        if "text" in value or "resource" in value:
+            return _strings(value.get("text") or value.get("resource"))
+        return [s for item in value.values() for s in _strings(item)]
+    return []

@@ -6,6 +6,7 @@ import io
 import warnings
 from pathlib import Path
 
+import imagehash
 import numpy as np
 from PIL import Image, ImageCms, ImageOps
 
@@ -105,13 +106,12 @@ def sharpness(image: Image.Image, side: int = 512) -> float:
     return float(laplacian.var())
 
 
-def dhash(image: Image.Image, size: int = 8) -> int:
-    """Difference hash: near-identical pictures (re-saved, resized) land within a few bits."""
-    grey = np.asarray(image.convert("L").resize((size + 1, size), Image.Resampling.LANCZOS),
-                      dtype=np.int16)
-    bits = (grey[:, 1:] > grey[:, :-1]).flatten()
-    return int("".join("1" if b else "0" for b in bits), 2)
+def perceptual_hash(image: Image.Image) -> str:
+    """256-bit pHash as hex: re-saved, resized and recompressed copies differ in a few bits,
+    distinct drawings of one house-style template in dozens (benchmarks/near_duplicates.py)."""
+    return str(imagehash.phash(image, hash_size=16))
 
 
-def hamming(a: int, b: int) -> int:
-    return (a ^ b).bit_count()
+def hash_distance(a: str, b: str) -> int:
+    """Bits that differ between two perceptual hashes."""
+    return (int(a, 16) ^ int(b, 16)).bit_count()

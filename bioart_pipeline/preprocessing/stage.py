@@ -24,11 +24,16 @@ from bioart_pipeline.common.files import (
 )
 from bioart_pipeline.portfolio.ingest import DEFAULT_MAX_PIXELS
 from bioart_pipeline.preprocessing.buckets import fit_to_bucket, nearest_bucket
-from bioart_pipeline.preprocessing.images import ImageRejected, dhash, hamming, load_rgb, sharpness
+from bioart_pipeline.preprocessing.images import ImageRejected, load_rgb, perceptual_hash, sharpness
 
 # Bump when the pixel pipeline or the facts recorded change: old cache entries are ignored.
 # 3: the source size and the crop offset, for SDXL's micro-conditioning.
-PREPROCESS_VERSION = 3
+# 4: a 256-bit perceptual hash (pHash) instead of the 64-bit difference hash.
+PREPROCESS_VERSION = 4
+# pHash bits (of 256) within which two images are near duplicates: re-saved, resized and
+# recompressed copies stay under it, distinct drawings of one template far above it
+# (benchmarks/near_duplicates.py). The license manifest groups them (licensing/duplicates.py).
+NEAR_DUPLICATE_BITS = 12
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,6 @@ class PreprocessOptions:
     bucket_step: int = 64
     min_side: int = 512
     blur_threshold: float = 20.0
-    near_duplicate_bits: int = 3
     max_pixels: int = DEFAULT_MAX_PIXELS
 
     def cache_key(self, source_sha256: str) -> str:
@@ -56,26 +60,22 @@ class PreprocessResult:
 
 def preprocess_portfolio(raw: pd.DataFrame, resolve: Any, cache_dir: Path,
                          options: PreprocessOptions) -> PreprocessResult:
-    """`resolve` maps a table path back to the file on disk."""
-    rows, seen_sha, accepted_hashes = [], {}, []
+    """`resolve` maps a table path back to the file on disk. Duplicates stay "ok" here: which
+    copy trains is decided with the licences in hand (licensing/duplicates.py)."""
+    rows = []
     counts = {"processed": 0, "reused": 0}
     for record in tqdm(raw.sort_values("path").to_dict("records"), desc="preprocess",
                        unit="img", leave=False):
         row = {"source_sha256": record["sha256"], "path": record["path"], "role": record["role"]}
-        row.update(_decide(record, resolve, cache_dir, options, seen_sha, accepted_hashes,
-                           counts))
+        row.update(_decide(record, resolve, cache_dir, options, counts))
         rows.append(_complete(row))
     return PreprocessResult(pd.DataFrame(rows, columns=_COLUMNS), **counts)
 
 
 def _decide(record: dict[str, Any], resolve: Any, cache_dir: Path, options: PreprocessOptions,
-            seen_sha: dict[str, str], accepted: list[tuple[int, str]], counts: dict[str, int]
-            ) -> dict[str, Any]:
+            counts: dict[str, int]) -> dict[str, Any]:
     if record["status"] != "ok":
         return {"status": record["status"]}
-    if record["sha256"] in seen_sha:
-        return {"status": f"exact duplicate of {seen_sha[record['sha256']]}"}
-    seen_sha[record["sha256"]] = record["path"]
     short = min(record["width"], record["height"])
     if short < options.min_side:
         return {"status": f"too small: short side {short} px < {options.min_side} px"}
@@ -86,11 +86,6 @@ def _decide(record: dict[str, Any], resolve: Any, cache_dir: Path, options: Prep
     if facts["sharpness"] < options.blur_threshold:
         return {**facts, "status": f"blurry: sharpness {facts['sharpness']:.1f} < "
                                    f"{options.blur_threshold} (variance of Laplacian)"}
-    twin = next((p for h, p in accepted if hamming(h, int(facts["dhash"], 16))
-                 <= options.near_duplicate_bits), None)
-    if twin:
-        return {**facts, "status": f"near duplicate of {twin} (perceptual hash)"}
-    accepted.append((int(facts["dhash"], 16), record["path"]))
     return {**facts, "status": "ok"}
 
 
@@ -131,19 +126,19 @@ def _process(source: Path, key: str, cache_dir: Path, options: PreprocessOptions
         # starts in the resized image (kohya's and the SDXL paper's convention).
         "original_width": image.width, "original_height": image.height,
         "crop_left": box[0], "crop_top": box[1],
-        "sharpness": round(sharpness(image), 2), "dhash": f"{dhash(image):016x}",
+        "sharpness": round(sharpness(image), 2), "phash": perceptual_hash(image),
         "composited": composited,
     }
 
 
 _COLUMNS = ["source_sha256", "path", "role", "status", "key", "preprocessed_sha256",
             "bucket_width", "bucket_height", "original_width", "original_height", "crop_left",
-            "crop_top", "trimmed", "sharpness", "dhash", "composited"]
+            "crop_top", "trimmed", "sharpness", "phash", "composited"]
 
 
 def _complete(row: dict[str, Any]) -> dict[str, Any]:
     out = {c: row.get(c) for c in _COLUMNS}
-    for c in ("key", "preprocessed_sha256", "dhash"):
+    for c in ("key", "preprocessed_sha256", "phash"):
         out[c] = out[c] or ""
     for c in ("bucket_width", "bucket_height", "original_width", "original_height", "crop_left",
               "crop_top"):

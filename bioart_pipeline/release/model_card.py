@@ -39,6 +39,7 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         f"- Source: {base_model}.",
         f"- Licence: {base_model_license}.",
         *([f"- Origin: {base_model_origin}."] if base_model_origin else []), "",
+        *_signoffs(included),
         "## Review", "",
         f"Reviewed by {review.reviewer} on {review.reviewed_at}"
         + (" (AUTOMATED DEMO REVIEW, not a human sign-off)" if review.demo else "") + ": "
@@ -49,3 +50,16 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         "- Style may bleed into prompts without the trigger word at high weights.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _signoffs(included: pd.DataFrame) -> list[str]:
+    """Who signed off images whose licence needed it (counts only: no dataset listing)."""
+    signed = included[included["signed_off_by"] != ""]
+    if signed.empty:
+        return []
+    lines = ["## Licence sign-offs", ""]
+    for (signer, at, note), rows in signed.groupby(["signed_off_by", "signed_off_at",
+                                                    "signoff_note"]):
+        lines.append(f"- {signer} on {at}: {len(rows)} image(s) under "
+                     f"{', '.join(sorted(set(rows['license'])))}. Note: {note}")
+    return [*lines, "Each signed image is marked in `license_manifest.parquet`.", ""]

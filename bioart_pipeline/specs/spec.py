@@ -57,8 +57,9 @@ class LoraSpec:
     style_tags: tuple[str, ...] = ()
     background: str = "#FFFFFF"
     license_policy: str = "exclude"
-    # Overrides of the preprocessing filters: min_side, blur_threshold, near_duplicate_bits,
-    # max_pixels (defaults: the model profile's min_side and PreprocessOptions).
+    # Overrides of the data filters: min_side, blur_threshold, max_pixels (defaults: the model
+    # profile's min_side and PreprocessOptions) and near_duplicate_bits (of 256, default
+    # NEAR_DUPLICATE_BITS; the license manifest groups duplicates by it).
     preprocessing: dict[str, float] = field(default_factory=dict)
     training: TrainingPreset = field(default_factory=lambda: PRESETS["style"])
     evaluation: EvaluationOptions = field(default_factory=EvaluationOptions)

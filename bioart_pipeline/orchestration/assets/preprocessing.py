@@ -14,6 +14,7 @@ from bioart_pipeline.preprocessing.stage import (
     preprocess_portfolio,
     preprocessed_file,
 )
+from bioart_pipeline.specs import LoraSpec
 
 
 @dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"},
@@ -21,13 +22,14 @@ from bioart_pipeline.preprocessing.stage import (
 def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
                         ) -> dg.MaterializeResult:
     """Images composited onto the spec's background, resized into aspect-ratio buckets;
-    corrupt, tiny, blurry and duplicate files quarantined with the reason."""
+    corrupt, tiny and blurry files quarantined with the reason. Duplicates are grouped later,
+    in license_manifest, where their licences are known."""
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
     profile = spec.model_profile
     options = PreprocessOptions(background=spec.background, resolution=profile.resolution,
                                 bucket_step=profile.bucket_step,
-                                **{"min_side": profile.min_side, **spec.preprocessing})
+                                **{"min_side": profile.min_side, **_filters(spec)})
     raw = read_table(workspace.table("raw_portfolio", spec.name))
     cache = workspace.cache_dir / "preprocessed"
     result = preprocess_portfolio(raw, workspace.resolve_input, cache, options)
@@ -47,6 +49,12 @@ def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
             markdown_image(_contact_sheet([preprocessed_file(cache, k) for k in ok["key"]]),
                            "preprocessed images")),
     }, upstream=workspace.tables(spec.name, "raw_portfolio"))
+
+
+def _filters(spec: LoraSpec) -> dict:
+    """The spec's preprocessing overrides this stage applies; the license manifest applies
+    near_duplicate_bits, once every licence is known."""
+    return {k: v for k, v in spec.preprocessing.items() if k != "near_duplicate_bits"}
 
 
 def _contact_sheet(files: list, columns: int = 8, cell: int = 96) -> Image.Image:

@@ -1,0 +1,71 @@
+"""The studio file (`data/studio.yaml`): who the studio is, so "own work" is declared, not
+guessed. An image is own work only when its licence is one of `own_licenses` and its author
+is one of `authors`; third-party terms known to allow training are listed with where that is
+written down."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+STUDIO_FILE = "studio.yaml"
+
+
+@dataclass(frozen=True)
+class Studio:
+    name: str = ""
+    authors: tuple[str, ...] = ()
+    own_licenses: tuple[str, ...] = ()
+    # third-party licence id -> where its terms allowing AI training are written down
+    permitted_licenses: dict[str, str] = field(default_factory=dict)
+    declared: bool = False  # False: no studio file, so nothing is own work
+
+    def is_studio_author(self, author: str) -> bool:
+        return any(same_party(author, name) for name in self.authors)
+
+
+def load_studio(path: Path) -> Studio:
+    """The studio file; a missing file declares nothing (no image is then own work)."""
+    if not path.exists():
+        return Studio()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path.name} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path.name} must be a YAML mapping (name, authors, own_licenses)")
+    unknown = sorted(set(raw) - {"name", "authors", "own_licenses", "permitted_licenses"})
+    if unknown:
+        raise ValueError(f"{path.name}: unknown field(s) {unknown}; expected name, authors, "
+                         "own_licenses, permitted_licenses")
+    permitted = raw.get("permitted_licenses") or {}
+    if not isinstance(permitted, dict) or not all(str(v).strip() for v in permitted.values()):
+        raise ValueError(f"{path.name}: permitted_licenses maps a licence id to where its terms "
+                         "allow AI training (e.g. 'agreement of 2025-03-01, clause 4')")
+    return Studio(name=str(raw.get("name") or ""), authors=_names(raw, "authors", path),
+                  own_licenses=_names(raw, "own_licenses", path),
+                  permitted_licenses={str(k): str(v) for k, v in permitted.items()},
+                  declared=True)
+
+
+def _names(raw: dict, key: str, path: Path) -> tuple[str, ...]:
+    value = raw.get(key) or []
+    if isinstance(value, str) or not isinstance(value, list):
+        raise ValueError(f"{path.name}: {key} must be a list")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
+
+
+def same_party(a: str, b: str) -> bool:
+    """Two names for one party: equal, or one contains the other as whole words ("Cellula
+    Studio" and "Cellula Studio Ltd"), ignoring case and punctuation."""
+    a, b = _words(a), _words(b)
+    if not a or not b:
+        return False
+    return a == b or f" {a} " in f" {b} " or f" {b} " in f" {a} "
