@@ -60,6 +60,7 @@ clean:  # keeps what people wrote: reviews and captions (with their edits)
 ## bench: benchmarks that print figures (not part of make test)
 bench: $(STAMP)
 	$(PY) benchmarks/preprocessing.py
+	$(PY) benchmarks/near_duplicates.py
 	$(PY) benchmarks/captioning.py
 	$(PY) benchmarks/training.py
 	$(PY) benchmarks/xy_plot.py

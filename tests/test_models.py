@@ -12,6 +12,7 @@ from bioart_pipeline.models.clip_tokenizer import write_clip_tokenizer
 from bioart_pipeline.models.profiles import (
     get_profile,
     load_sdxl_pipeline,
+    pin_revision,
     profile_fingerprint,
     tiny_folder,
     vae_scale_factor,
@@ -165,3 +166,55 @@ def test_a_hub_model_that_cannot_be_fetched_says_what_to_do(models_dir: Path) ->
                                       r"huggingface-cli download cellula-studio/no-such-sdxl "
                                       r"--revision 1a2b3c4"):
         load_sdxl_pipeline(profile, models_dir)
+
+
+def _hub_cache(root: Path, repo: str, commit: str) -> None:
+    """The hub cache's layout for `repo` with main at `commit` (what a download leaves)."""
+    folder = root / f"models--{repo.replace('/', '--')}"
+    (folder / "refs").mkdir(parents=True, exist_ok=True)
+    (folder / "refs" / "main").write_text(commit)
+    (folder / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+    (folder / "snapshots" / commit / "model_index.json").write_text("{}")
+
+
+def test_a_hub_id_is_pinned_to_its_commit(tmp_path: Path, models_dir: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import huggingface_hub.constants
+
+    from bioart_pipeline.specs.presets import PRESETS
+    from bioart_pipeline.training.job import TrainingJob
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    repo, first, second = "cellula-studio/house-sdxl", "a" * 40, "b" * 40
+    profile = get_profile("sdxl", repo)
+    _hub_cache(tmp_path / "hub", repo, first)
+    pinned = pin_revision(profile)
+    assert pinned.revision == first
+    assert profile_fingerprint(pinned, models_dir) == f"{repo}@{first}"
+    job = TrainingJob(lora="x", profile=pinned, preset=PRESETS["style"], images=(),
+                      models_dir="", latent_cache_dir=str(tmp_path / "latents"))
+    _hub_cache(tmp_path / "hub", repo, second)  # main moved on
+    moved = pin_revision(profile)
+    assert moved.revision == second
+    assert job.cache_key(profile_fingerprint(pinned, models_dir)) != job.cache_key(
+        profile_fingerprint(moved, models_dir))
+    assert job.latent_folder(f"{repo}@{first}") != job.latent_folder(f"{repo}@{second}")
+    assert pin_revision(get_profile("sdxl", repo, revision=first)).revision == first
+    with pytest.raises(OSError, match="not in the local hub cache.*huggingface-cli download"):
+        pin_revision(get_profile("sdxl", "cellula-studio/never-downloaded"))
+
+
+def test_metadata_only_fields_do_not_change_the_training_key() -> None:
+    import dataclasses
+
+    from bioart_pipeline.specs.presets import PRESETS
+    from bioart_pipeline.training.job import TrainingJob
+
+    job = TrainingJob(lora="x", profile=get_profile("tiny"), preset=PRESETS["style"],
+                      images=(), models_dir="", latent_cache_dir="",
+                      export_metadata={"modelspec.author": "A"}, validation_prompts=("p",))
+    renamed = dataclasses.replace(job, export_metadata={"modelspec.author": "B"},
+                                  validation_prompts=("q",), sample_steps=30)
+    assert job.cache_key("base") == renamed.cache_key("base")
+    retuned = dataclasses.replace(job, preset=dataclasses.replace(job.preset, rank=8))
+    assert job.cache_key("base") != retuned.cache_key("base")

@@ -19,6 +19,7 @@ from bioart_pipeline.evaluation.clip_scores import TINY_CLIP_SOURCE
 from bioart_pipeline.release.bundle import verify_sums
 from bioart_pipeline.release.review import draft_review, human_only_base, release_blocker
 from bioart_pipeline.specs import load_spec
+from bioart_pipeline.training.export import read_metadata
 from tests.conftest import make_data_dir, quick_spec
 
 LORA = "gated"
@@ -184,3 +185,28 @@ def test_schedule_retrains_a_released_lora_only_once_its_inputs_changed(
         assert _schedule_tick(workspace) == [LORA]
     finally:  # the data folder is shared by this module's tests
         (workspace.data_dir / "loras" / f"{LORA}.yaml").write_text(yaml.safe_dump(quick_spec()))
+
+
+def test_a_new_author_and_licence_re_export_without_retraining(workspace: Workspace,
+                                                               tmp_path: Path) -> None:
+    """Metadata-only spec fields change what the release says, not the weights."""
+    data = tmp_path / "data"
+    shutil.copytree(workspace.data_dir, data, symlinks=True)
+    workspace = Workspace(data, workspace.outputs_dir)
+    assert _review_and_release(workspace, APPROVAL).success
+    spec_file = data / "loras" / f"{LORA}.yaml"
+    spec = yaml.safe_load(spec_file.read_text())
+    spec_file.write_text(yaml.safe_dump({**spec, "author": "Atelier Nouveau",
+                                         "release_license": "LicenseRef-Nouveau-Licence"}))
+    trained = _job(workspace).execute_in_process(
+        partition_key=LORA, instance=_instance(), asset_selection=[dg.AssetKey("lora_checkpoints")])
+    assert trained.asset_materializations_for_node("lora_checkpoints")[0].metadata[
+        "reused_previous_run"].value is True
+    assert _review_and_release(workspace).success
+    first, second = (next((workspace.releases_dir / LORA / v).glob("*.safetensors"))
+                     for v in ("v1", "v2"))
+    assert read_metadata(first)["modelspec.author"] == spec["author"]
+    assert read_metadata(second)["modelspec.author"] == "Atelier Nouveau"
+    assert read_metadata(second)["modelspec.license"] == "LicenseRef-Nouveau-Licence"
+    assert read_metadata(first)["modelspec.hash_sha256"] == read_metadata(second)[
+        "modelspec.hash_sha256"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -192,9 +193,45 @@ def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype | dict
         raise OSError(_hub_advice(source, profile.revision, exc)) from exc
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def pin_revision(profile: ModelProfile) -> ModelProfile:
+    """The profile with a hub id's revision (a branch, a tag or nothing: main) resolved to
+    its commit hash, so the fingerprint, the training config, the audit and the latent cache
+    name the exact weights and every later load gets them. Other sources are unchanged."""
+    if profile.is_builtin or is_local_source(profile.source):
+        return profile
+    return dataclasses.replace(profile, revision=hub_commit(profile.source, profile.revision))
+
+
+def hub_commit(repo_id: str, revision: str | None) -> str:
+    """The commit `revision` of `repo_id` points at: asked of the hub, or read from the local
+    hub cache when offline (or when the hub cannot be reached)."""
+    if revision and _COMMIT.fullmatch(revision):
+        return revision
+    from huggingface_hub import HfApi, try_to_load_from_cache
+
+    problem: Exception | None = None
+    if not _hub_offline():
+        try:
+            return HfApi().model_info(repo_id, revision=revision).sha
+        except Exception as exc:  # noqa: BLE001 - any hub failure: try the cache, then explain
+            problem = exc
+    cached = try_to_load_from_cache(repo_id, "model_index.json", revision=revision)
+    if isinstance(cached, str):
+        return Path(cached).parent.name  # .../snapshots/<commit>/model_index.json
+    raise OSError(_hub_advice(repo_id, revision, problem or FileNotFoundError(
+        "not in the local hub cache")))
+
+
+def _hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
 def _hub_advice(source: str, revision: str | None, exc: Exception) -> str:
     """What to do when a hub model is neither cached nor downloadable."""
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    offline = _hub_offline()
     pinned = f" --revision {revision}" if revision else ""
     return (f"cannot load {source!r}{f' at revision {revision}' if revision else ''} from the "
             f"Hugging Face hub cache{' (HF_HUB_OFFLINE is set)' if offline else ''}: {exc}. "

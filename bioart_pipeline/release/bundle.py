@@ -45,6 +45,8 @@ class ReleaseInputs:
     model_card: str
     dagster_runs: dict[str, str]  # asset -> run id of its latest materialization
     inputs_fingerprint: str  # spec + portfolio files as of the scan that fed this release
+    # the spec's current title, author, licence, trigger: written over the checkpoint's own
+    export_metadata: dict[str, str]
 
 
 def publish(releases_dir: Path, inputs: ReleaseInputs) -> tuple[Path, bool]:
@@ -74,7 +76,7 @@ def existing_versions(lora_dir: Path) -> list[Path]:
 def _fingerprint(inputs: ReleaseInputs) -> str:
     review = dataclasses.asdict(inputs.review)
     return sha256_json([sha256_file(inputs.checkpoint_file), sha256_file(inputs.manifest_file),
-                        review, inputs.stem, inputs.model_card])
+                        review, inputs.stem, inputs.model_card, inputs.export_metadata])
 
 
 def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
@@ -83,7 +85,8 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
     tensors = load_file(str(inputs.checkpoint_file))
     metadata = {k: v for k, v in read_metadata(inputs.checkpoint_file).items()
                 if k in ALLOWED_METADATA and k != "modelspec.hash_sha256"}
-    metadata.update({"ss_output_name": inputs.stem, "bioart.release_id": release_id,
+    metadata.update({**inputs.export_metadata, "ss_output_name": inputs.stem,
+                     "bioart.release_id": release_id,
                      "bioart.manifest_sha256": sha256_file(manifest_copy)})
     write_lora(folder / f"{inputs.stem}.safetensors", tensors, metadata)
     shutil.copyfile(inputs.attribution_file, folder / "ATTRIBUTION.md")

@@ -11,12 +11,16 @@ import hashlib
 import struct
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from bioart_pipeline.common.files import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from bioart_pipeline.specs import LoraSpec
 
 # Keys a loader reads or a lawyer needs; anything else is dropped on export.
 ALLOWED_METADATA = (
@@ -107,6 +111,16 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     except (SafetensorError, OSError) as exc:
         raise UnreadableLora(f"{path.name} is not a readable safetensors file "
                              f"({str(exc).splitlines()[0]})") from exc
+
+
+def spec_metadata(spec: LoraSpec) -> dict[str, str]:
+    """What a LoRA trained for `spec` says about itself, from the spec as it is now."""
+    profile, preset = spec.model_profile, spec.training
+    return base_metadata(
+        title=f"{spec.project} {spec.subject}", author=spec.author,
+        license_id=spec.release_license, trigger=spec.trigger, resolution=profile.resolution,
+        base_model_version=profile.base_model_version, rank=preset.rank, alpha=preset.alpha,
+        output_name=spec.release_stem())
 
 
 def base_metadata(title: str, author: str, license_id: str, trigger: str, resolution: int,

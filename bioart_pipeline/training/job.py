@@ -55,10 +55,15 @@ class TrainingJob:
     placement: Placement = Placement()
 
     def cache_key(self, base_fingerprint: str) -> str:
-        """Identical inputs (images, captions, config, base weights, code) give the same key."""
+        """Identical inputs (images, captions, config, base weights, code) give the same key;
+        `base_fingerprint` names the exact base weights (a hub id with its commit)."""
         payload = dataclasses.asdict(self)
         for volatile in ("models_dir", "latent_cache_dir", "wandb_mode", "wandb_project"):
             payload.pop(volatile)
+        # What is written about the weights, not the weights: the release writes the spec's
+        # current metadata, so a new author, licence or prompt re-exports without retraining.
+        for about in ("export_metadata", "validation_prompts", "sample_steps"):
+            payload.pop(about)
         payload["images"] = [(i.key, i.caption, i.role) for i in self.images]
         payload["base"] = base_fingerprint
         payload["code"] = TRAINING_CODE_VERSION

@@ -214,7 +214,8 @@ class _Session:
             "latents_encoded": encoded, "warmup_steps": warmup,
             "seconds": round(time.perf_counter() - started, 1),
             "trainable_parameters": sum(p.numel() for p in params),
-            "base_model": fingerprint, **self.clock.summary(),
+            "base_model": fingerprint, "base_model_revision": job.profile.revision or "",
+            **self.clock.summary(),
             **_peak_memory(self.device),
         }
         if self.main:

@@ -19,7 +19,7 @@ from bioart_pipeline.evaluation.stage import (
 )
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.licensing.manifest import training_rows
-from bioart_pipeline.orchestration.assets.training import checkpoint_table
+from bioart_pipeline.orchestration.assets.training import checkpoint_table, trained_profile
 from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
@@ -48,7 +48,7 @@ def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: Gp
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
     checkpoints = checkpoint_table(workspace, spec.name).sort_values("epoch")
-    profile = spec.model_profile
+    profile = trained_profile(spec, Path(checkpoints["file"].iloc[-1]))
     ev = spec.evaluation
     settings = XYSettings(prompts=spec.validation_prompts, weights=ev.weights, seeds=ev.seeds,
                           steps=ev.steps, guidance_scale=ev.guidance_scale,

@@ -9,7 +9,11 @@ import dagster as dg
 from bioart_pipeline.common.files import read_json, read_table, sha256_file
 from bioart_pipeline.evaluation.stage import GRID, SCORES, current_evaluation
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
-from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
+from bioart_pipeline.orchestration.assets.training import (
+    checkpoint_labels,
+    checkpoint_table,
+    trained_profile,
+)
 from bioart_pipeline.orchestration.metadata import data_version
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
@@ -17,6 +21,7 @@ from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
 from bioart_pipeline.release.model_card import model_card
 from bioart_pipeline.release.review import human_only_base, latest_review, release_blocker
+from bioart_pipeline.training.export import spec_metadata
 from bioart_pipeline.training.job import REPORT
 
 UPSTREAM = ("raw_portfolio", "preprocessed_images", "captions", "license_manifest",
@@ -45,7 +50,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
     manifest_file = workspace.table("license_manifest", spec.name)
     manifest_dir = manifest_file.parent
     eval_dir = workspace.stage_dir("xy_plot_evaluation", spec.name) / evaluation
-    profile = spec.model_profile
+    profile = trained_profile(spec, Path(row["file"]))
     report = read_json(Path(row["file"]).parent / REPORT)
     card = model_card(
         title=f"{spec.project} {spec.subject}", spec_type=spec.type, trigger=spec.trigger,
@@ -66,6 +71,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
                          "base_model_fingerprint": report["base_model"],
                          "training_run": {k: v for k, v in report.items() if k != "losses"}},
         review=review, recommendation=recommendation, model_card=card,
+        export_metadata=spec_metadata(spec),
         dagster_runs=_upstream_runs(context, spec.name),
         inputs_fingerprint=read_json(workspace.stage_dir("raw_portfolio", spec.name)
                                      / INPUTS_FILE)["fingerprint"]))

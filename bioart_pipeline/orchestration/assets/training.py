@@ -1,6 +1,9 @@
 """lora_checkpoints: train the LoRA through the compute resource; checkpoints every N epochs."""
 
 
+import dataclasses
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 from PIL import Image
@@ -9,14 +12,14 @@ from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_json, read_table, write_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.licensing.manifest import training_rows
-from bioart_pipeline.models.profiles import profile_fingerprint
+from bioart_pipeline.models.profiles import ModelProfile, pin_revision, profile_fingerprint
 from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 from bioart_pipeline.specs import LoraSpec
-from bioart_pipeline.training.export import base_metadata
+from bioart_pipeline.training.export import spec_metadata
 from bioart_pipeline.training.job import REPORT, TrainingImage, TrainingJob
 
 
@@ -96,16 +99,12 @@ def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking, compute:
                       original_size=_pair(buckets, row.key, "original_width", "original_height"),
                       crop_left_top=_pair(buckets, row.key, "crop_left", "crop_top"))
         for row in manifest.itertuples())
-    profile = spec.model_profile
+    profile = pin_revision(spec.model_profile)
     preset = spec.training
     return TrainingJob(
         lora=spec.name, profile=profile, preset=preset, images=images,
         models_dir=str(workspace.models_dir), latent_cache_dir=str(workspace.cache_dir / "latents"),
-        export_metadata=base_metadata(
-            title=f"{spec.project} {spec.subject}", author=spec.author,
-            license_id=spec.release_license, trigger=spec.trigger,
-            resolution=profile.resolution, base_model_version=profile.base_model_version,
-            rank=preset.rank, alpha=preset.alpha, output_name=spec.release_stem()),
+        export_metadata=spec_metadata(spec),
         validation_prompts=spec.validation_prompts, sample_steps=spec.evaluation.steps,
         wandb_mode=tracking.mode, wandb_project=tracking.project,
         placement=compute.placement,
@@ -114,6 +113,14 @@ def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking, compute:
 
 def _pair(table: pd.DataFrame, key: str, first: str, second: str) -> tuple[int, int]:
     return int(table.at[key, first]), int(table.at[key, second])
+
+
+def trained_profile(spec: LoraSpec, checkpoint_file: Path) -> ModelProfile:
+    """The base model a checkpoint was trained on: the spec's, at the hub commit the run
+    pinned (the XY plot must load the same weights, the release must name them)."""
+    report = read_json(checkpoint_file.parent / REPORT)
+    revision = report.get("base_model_revision") or spec.model_profile.revision
+    return dataclasses.replace(spec.model_profile, revision=revision)
 
 
 def checkpoint_table(workspace: Workspace, lora: str) -> pd.DataFrame:
