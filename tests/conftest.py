@@ -80,6 +80,32 @@ def drawing(seed: int, size: tuple[int, int] = (640, 640), mode: str = "RGB") ->
     return image
 
 
+def manifest_of(root: Path, folder: Path, studio, use: str = "commercial"):
+    """The license manifest of a portfolio folder a test wrote, through the real stages: scan,
+    preprocessing at 256 px, artist captions (`<stem>.txt`), then the manifest, by path."""
+    from bioart_pipeline.captioning.assembly import CaptionRules
+    from bioart_pipeline.captioning.stage import caption_images
+    from bioart_pipeline.captioning.terminology import load_terminology
+    from bioart_pipeline.licensing.manifest import build_manifest
+    from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
+    from bioart_pipeline.preprocessing.stage import (
+        NEAR_DUPLICATE_BITS,
+        PreprocessOptions,
+        preprocess_portfolio,
+    )
+
+    raw = scan_portfolio([PortfolioFolder(folder, "train")], display=lambda p: p.name)
+    prep = preprocess_portfolio(raw, lambda n: folder / n, root / "cache",
+                                PreprocessOptions(resolution=256, bucket_step=32)).table
+    rules = CaptionRules(trigger="trig", lora_type="style",
+                         terminology=load_terminology(root / "none.yaml"))
+    captions = caption_images(prep, lambda n: folder / n, lambda key: root / key, rules,
+                              model=None, model_origin=None, previous=None,
+                              stage_dir=root / "captions").table
+    return build_manifest(raw, prep, captions, use, "exclude", studio, [],
+                          NEAR_DUPLICATE_BITS).set_index("path")
+
+
 def tiny_training_job(tmp_path: Path, models_dir: Path, prompts: tuple[str, ...] = (),
                       preset: str = "style", **overrides):
     """A short run (style preset unless told) on 12 drawn images at the tiny model's 128 px."""

@@ -15,23 +15,13 @@ import yaml
 from PIL import Image, PngImagePlugin
 
 from bioart_pipeline import cli
-from bioart_pipeline.captioning.assembly import CaptionRules
-from bioart_pipeline.captioning.stage import caption_images
-from bioart_pipeline.captioning.terminology import load_terminology
 from bioart_pipeline.common.files import read_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
-from bioart_pipeline.licensing.manifest import build_manifest
 from bioart_pipeline.licensing.signoff import load_signoffs
 from bioart_pipeline.licensing.studio import load_studio
-from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
-from bioart_pipeline.preprocessing.stage import (
-    NEAR_DUPLICATE_BITS,
-    PreprocessOptions,
-    preprocess_portfolio,
-)
 from bioart_pipeline.sample_portfolio import Spec, render, scene_golgi, scene_mito
-from tests.conftest import drawing, quick_spec
+from tests.conftest import drawing, manifest_of, quick_spec
 
 STUDIO_YAML = {"name": "Atelier", "authors": ["Atelier Vesalius", "Jane Doe"],
                "own_licenses": ["LicenseRef-Atelier-OwnWork"],
@@ -69,16 +59,7 @@ def _manifest(root: Path, folder: Path, use: str = "commercial",
               studio: dict | None = STUDIO_YAML) -> pd.DataFrame:
     if studio is not None:
         (root / "studio.yaml").write_text(yaml.safe_dump(studio))
-    raw = scan_portfolio([PortfolioFolder(folder, "train")], display=lambda p: p.name)
-    prep = preprocess_portfolio(raw, lambda n: folder / n, root / "cache",
-                                PreprocessOptions(resolution=256, bucket_step=32)).table
-    rules = CaptionRules(trigger="trig", lora_type="style",
-                         terminology=load_terminology(root / "none.yaml"))
-    captions = caption_images(prep, lambda n: folder / n, lambda key: root / key, rules,
-                              model=None, model_origin=None, previous=None,
-                              stage_dir=root / "captions").table
-    return build_manifest(raw, prep, captions, use, "exclude", load_studio(root / "studio.yaml"),
-                          [], NEAR_DUPLICATE_BITS).set_index("path")
+    return manifest_of(root, folder, load_studio(root / "studio.yaml"), use)
 
 
 @pytest.fixture

@@ -8,18 +8,9 @@ import pandas as pd
 import yaml
 from PIL import Image, PngImagePlugin
 
-from bioart_pipeline.captioning.assembly import CaptionRules
-from bioart_pipeline.captioning.stage import caption_images
-from bioart_pipeline.captioning.terminology import load_terminology
-from bioart_pipeline.licensing.manifest import attribution_markdown, build_manifest
+from bioart_pipeline.licensing.manifest import attribution_markdown
 from bioart_pipeline.licensing.studio import Studio
-from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
-from bioart_pipeline.preprocessing.stage import (
-    NEAR_DUPLICATE_BITS,
-    PreprocessOptions,
-    preprocess_portfolio,
-)
-from tests.conftest import drawing
+from tests.conftest import drawing, manifest_of
 
 XMP_DMI = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
            'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
@@ -53,19 +44,9 @@ def _portfolio(root: Path) -> Path:
 
 
 def _manifest(tmp_path: Path, use: str = "commercial") -> pd.DataFrame:
-    folder = _portfolio(tmp_path)
-    raw = scan_portfolio([PortfolioFolder(folder, "train")], display=lambda p: p.name)
-    prep = preprocess_portfolio(raw, lambda n: folder / n, tmp_path / "cache",
-                                PreprocessOptions(resolution=256, bucket_step=32)).table
-    rules = CaptionRules(trigger="trig", lora_type="style",
-                         terminology=load_terminology(tmp_path / "none.yaml"))
-    captions = caption_images(prep, lambda n: folder / n, lambda key: tmp_path / key, rules,
-                              model=None, model_origin=None, previous=None,
-                              stage_dir=tmp_path / "captions").table
     studio = Studio(authors=("Studio",), own_licenses=("LicenseRef-Studio-OwnWork",),
                     declared=True)
-    return build_manifest(raw, prep, captions, use, "exclude", studio, signoffs=[],
-                          near_duplicate_bits=NEAR_DUPLICATE_BITS).set_index("path")
+    return manifest_of(tmp_path, _portfolio(tmp_path), studio, use)
 
 
 def test_sidecar_and_folder_default(tmp_path: Path) -> None:

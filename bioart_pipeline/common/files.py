@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 _CHUNK = 1 << 20
 
@@ -72,6 +73,17 @@ def atomic_write_json(path: Path, value: Any) -> Path:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (empty: {}); ValueError names `what` and why."""
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{what} {path.name} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{what} {path.name} must be a YAML mapping")
+    return raw
 
 
 def write_table(frame: pd.DataFrame, path: Path) -> str:

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from bioart_pipeline.common.files import read_yaml_mapping
 
 STUDIO_FILE = "studio.yaml"
 
@@ -31,12 +31,7 @@ def load_studio(path: Path) -> Studio:
     """The studio file; a missing file declares nothing (no image is then own work)."""
     if not path.exists():
         return Studio()
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{path.name} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path.name} must be a YAML mapping (name, authors, own_licenses)")
+    raw = read_yaml_mapping(path, "studio file")
     unknown = sorted(set(raw) - {"name", "authors", "own_licenses", "permitted_licenses"})
     if unknown:
         raise ValueError(f"{path.name}: unknown field(s) {unknown}; expected name, authors, "

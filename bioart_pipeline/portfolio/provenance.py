@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from PIL import Image
+
+from bioart_pipeline.common.files import read_yaml_mapping
 
 SIDECAR_SUFFIX = ".license.yaml"
 FOLDER_DEFAULT = "_default.license.yaml"
@@ -45,12 +46,7 @@ def read_sidecar(image: Path, root: Path) -> tuple[dict[str, str], str]:
 
 
 def _load_fields(path: Path) -> dict[str, str]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"license sidecar {path.name} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"license sidecar {path.name} must be a YAML mapping")
+    raw = read_yaml_mapping(path, "license sidecar")
     return {name: str(raw.get(name) or "").strip() for name in PROVENANCE_FIELDS}
 
 
