@@ -20,6 +20,8 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.licensing.signoff import load_signoffs
 from bioart_pipeline.licensing.studio import load_studio
+from bioart_pipeline.release.model_card import model_card
+from bioart_pipeline.release.review import Review
 from bioart_pipeline.sample_portfolio import Spec, render, scene_golgi, scene_mito
 from tests.conftest import drawing, manifest_of, quick_spec
 
@@ -259,3 +261,21 @@ def test_signoff_from_the_cli_covers_only_the_unchanged_file(tmp_path: Path, mon
     _materialize(workspace, instance)
     manifest = read_table(workspace.table("license_manifest", "gate")).set_index("path")
     assert not manifest.at["gate_portfolio/share_alike.png", "included"]
+
+
+def test_the_model_card_lists_the_signoffs_without_the_images() -> None:
+    manifest = pd.DataFrame([
+        {"path": "p/share_alike.png", "license": "CC-BY-SA-4.0", "included": True,
+         "signed_off_by": "Jane Doe", "signed_off_at": "2026-11-30T10:00:00+00:00",
+         "signoff_note": "SA terms cleared"},
+        {"path": "p/own.png", "license": "LicenseRef-Atelier-OwnWork", "included": True,
+         "signed_off_by": "", "signed_off_at": "", "signoff_note": ""}])
+    review = Review(lora="gate", evaluation="e", reviewer="R", checkpoint="epoch 2", weight=0.8,
+                    approved=True)
+    card = model_card(title="t", spec_type="style", trigger="trig", release_license="L",
+                      base_model="b", base_model_license="bl", base_model_origin="",
+                      intended_use="commercial", recommendation={"weight_range": [0.6, 1.0]},
+                      review=review, manifest=manifest, epoch=2, rank=32, alpha=16)
+    assert ("- Jane Doe on 2026-11-30T10:00:00+00:00: 1 image(s) under CC-BY-SA-4.0. Note: SA "
+            "terms cleared") in card
+    assert "share_alike" not in card

@@ -89,8 +89,10 @@ def _decide(row: dict, duplicate: Duplicate | None, license_policy: str) -> None
 
 
 def awaiting_signoff(manifest: pd.DataFrame) -> pd.DataFrame:
-    """The rows a sign-off may cover: needs-signoff verdicts nobody has signed yet."""
-    return manifest[(manifest["verdict"] == SIGNOFF) & (manifest["signed_off_by"] == "")]
+    """The rows a sign-off may cover: needs-signoff verdicts nobody has signed yet (a copy
+    that another member of its duplicate group replaces would not train even if signed)."""
+    return manifest[(manifest["verdict"] == SIGNOFF) & (manifest["signed_off_by"] == "")
+                    & (manifest["duplicate_of"] == "")]
 
 
 def judge_image(prov: pd.Series, intended_use: str, studio: Studio) -> Verdict:

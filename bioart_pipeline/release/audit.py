@@ -133,7 +133,8 @@ def _check_images(manifest_file: Path, data_dir: Path, report: AuditReport) -> N
         report.images.append({
             "path": row["path"], "sha256": row["source_sha256"], "license": row["license"],
             "author": row["author"], "source": row["source"], "caption": row["caption"],
-            "verdict": row["verdict"], "on_disk": on_disk})
+            "verdict": row["verdict"], "signed_off_by": row.get("signed_off_by", ""),
+            "signed_off_at": row.get("signed_off_at", ""), "on_disk": on_disk})
 
 
 def _verify(path: Path, expected: str) -> str:
@@ -142,19 +143,26 @@ def _verify(path: Path, expected: str) -> str:
     return "verified" if sha256_file(path) == expected else "changed since training"
 
 
+def _signed(image: dict) -> str:
+    if not image["signed_off_by"]:
+        return ""
+    return f"  (licence signed off by {image['signed_off_by']}, {image['signed_off_at']})"
+
+
 def format_report(report: AuditReport) -> str:
     if not report.release_id:  # nothing to trace: the one line that says why
         return "\n".join(f"audit failed: {p}" for p in report.problems)
     lines = [f"release {report.release_id or '?'}: {report.release_folder or '-'}",
              f"LoRA: {report.lora_file}",
              f"base model: {report.base_model.get('source', '?')} "
-             f"(license {report.base_model.get('license', '?')})",
+             f"(license {report.base_model.get('license', '?')}; exact weights "
+             f"{report.base_model.get('fingerprint') or '?'})",
              f"review: {report.review.get('reviewer', '?')} {report.review.get('reviewed_at', '')}",
              f"dagster runs: {report.dagster_runs}",
              f"training config: {report.training_config}",
              f"{len(report.images)} training images:"]
     lines += [f"  [{i['on_disk']}] {i['path']}  sha256 {i['sha256'][:16]}  {i['license']}  "
-              f"{i['author']}  {i['source']}\n      caption: {i['caption']}"
+              f"{i['author']}  {i['source']}{_signed(i)}\n      caption: {i['caption']}"
               for i in report.images]
     lines.append("OK: everything checks out" if report.ok else
                  "PROBLEMS:\n" + "\n".join(f"  - {p}" for p in report.problems))
