@@ -9,12 +9,12 @@ export DAGSTER_HOME := $(CURDIR)
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test ui lint browser sample-portfolio base-model clean bench smoke
+.PHONY: demo test test-learning ui lint browser sample-portfolio base-model clean bench smoke
 
 # The demo, the tests and the benchmarks download nothing. `make ui` may: a user's spec can
 # name a hub model (pinned with base_model_revision) or BIOART_CAPTION_MODEL a hub id.
-demo test bench smoke base-model: export HF_HUB_OFFLINE := 1
-demo test bench smoke base-model: export TRANSFORMERS_OFFLINE := 1
+demo test test-learning bench smoke base-model: export HF_HUB_OFFLINE := 1
+demo test test-learning bench smoke base-model: export TRANSFORMERS_OFFLINE := 1
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -26,11 +26,16 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/bioart demo
 
-## test: the definitions as Dagster loads them (`dg check defs`), then the whole test suite,
-## the real-browser UI test included
+## test: the definitions as Dagster loads them (`dg check defs`), then the test suite but the
+## learning proofs (`test-learning`), the real-browser UI and local Ray cluster tests included
 test: $(STAMP) browser
 	VIRTUAL_ENV=$(CURDIR)/$(VENV) $(VENV)/bin/dg check defs
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not learning"
+
+## test-learning: the embedded default learns: both demo LoRAs trained in full and scored by
+## the XY plot's rule, and a memorizing LoRA refused (about 10 min; CI runs it after `test`)
+test-learning: $(STAMP)
+	$(PY) -m pytest -q -m learning
 
 ## ui: the Dagster UI on http://127.0.0.1:3000 (loopback only)
 ui: $(STAMP)

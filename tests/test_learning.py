@@ -26,6 +26,9 @@ from bioart_pipeline.evaluation.scoring import BASE_LABEL, Thresholds
 from bioart_pipeline.evaluation.stage import RECOMMENDATION, SCORES
 from tests.conftest import SAMPLE_DATA, make_data_dir
 
+# About 10 minutes on 2 CPU cores: `make test-learning`, which CI runs after `make test`.
+pytestmark = pytest.mark.learning
+
 STYLE, SUBJECT = "cellula_style", "cellula_mitochondria"
 UP_TO_EVALUATION = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_images", "captions",
                                              "license_manifest", "lora_checkpoints",
