@@ -41,10 +41,17 @@ UNCAPTIONED = ["mito_cluster_02", "mito_cutaway_01"]
 KEY = new_key()
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _ports(count: int) -> list[int]:
+    """Distinct free ports: every socket stays bound until all are chosen (one at a time,
+    the system may hand the same port out twice)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 @pytest.fixture(scope="module")
@@ -56,14 +63,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     env = {**os.environ, "BIOART_TRANSFER_KEY": KEY, "BIOART_WORKER_TMPDIR": str(worker_tmp),
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "WANDB_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
-    dashboard = _port()
-    subprocess.run(
-        [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={_port()}",
+    gcs, dashboard, client = _ports(3)
+    started = subprocess.run(
+        [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={gcs}",
          "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard}",
-         f"--ray-client-server-port={_port()}", "--num-cpus=2", "--num-gpus=0",
+         f"--ray-client-server-port={client}", "--num-cpus=2", "--num-gpus=0",
          "--object-store-memory=200000000", "--disable-usage-stats",
          f"--temp-dir=/tmp/ray-bioart-{os.getpid()}"],
-        env=env, check=True, capture_output=True, timeout=120)
+        env=env, capture_output=True, text=True, timeout=120)
+    if started.returncode:
+        raise RuntimeError(f"ray start failed ({started.returncode}): {started.stderr[-2000:]}")
     try:
         yield {"address": f"http://127.0.0.1:{dashboard}", "worker_tmp": worker_tmp}
     finally:
