@@ -20,7 +20,13 @@ from bioart_pipeline.evaluation.clip_scores import (
     ClipUnavailable,
     clip_score,
 )
-from bioart_pipeline.evaluation.scoring import BASE_LABEL, Thresholds, recommend, score_cells
+from bioart_pipeline.evaluation.scoring import (
+    BASE_LABEL,
+    Thresholds,
+    judge_cells,
+    recommend,
+    score_cells,
+)
 from bioart_pipeline.evaluation.stage import SCORES, evaluate, is_complete
 from bioart_pipeline.evaluation.xy_plot import (
     Checkpoint,
@@ -29,6 +35,8 @@ from bioart_pipeline.evaluation.xy_plot import (
     grid_layout,
     render_xy,
 )
+from bioart_pipeline.orchestration.assets.evaluation import _scores_in_order
+from bioart_pipeline.orchestration.metadata import table_value
 from tests.conftest import drawing, random_lora_file, tiny_pipe
 
 CPU = torch.device("cpu")
@@ -117,6 +125,22 @@ def test_rule_refuses_the_memorized_checkpoint_and_picks_the_one_with_the_style(
     chosen = recommend(scores.reset_index(), Thresholds())
     assert chosen["passes"] and chosen["checkpoint"] == "epoch 10"
     assert chosen["weight_range"] == [1.0, 1.0] and chosen["usable_cells"] == 1
+    verdicts = judge_cells(scores.reset_index(), Thresholds()).set_index("checkpoint")["verdict"]
+    assert verdicts.to_dict() == {BASE_LABEL: "base", "epoch 5": "fail: memorized",
+                                  "epoch 10": "pass"}
+
+
+def test_the_scores_table_orders_checkpoints_by_epoch_and_marks_the_recommendation() -> None:
+    scores = pd.DataFrame({"checkpoint": ["epoch 10", "base", "epoch 5", "epoch 15", "epoch 5"],
+                           "weight": [0.5, 0.0, 1.0, 0.5, 0.5], "verdict": "pass",
+                           "style_gain": [0.123456, 0.0, 1.0, 2.0, 3.0]})
+    table = table_value(_scores_in_order(scores, {"checkpoint": "epoch 5", "weight": 1.0}))
+    rows = [(r.data["checkpoint"], r.data["weight"], r.data["recommended"])
+            for r in table.records]
+    assert rows == [("base", 0.0, False), ("epoch 5", 0.5, False), ("epoch 5", 1.0, True),
+                    ("epoch 10", 0.5, False), ("epoch 15", 0.5, False)]
+    assert table.records[3].data["style_gain"] == 0.123
+    assert [c.type for c in table.schema.columns][:4] == ["string", "float", "string", "bool"]
 
 
 def test_rule_fails_when_every_cell_bleeds(tmp_path: Path) -> None:

@@ -43,7 +43,10 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
                                                     asset_selection=UP_TO_EVALUATION)
     meta = result.asset_materializations_for_node("xy_plot_evaluation")[0].metadata
     assert meta["clip"].value == f"{TINY_CLIP_SOURCE}: random weights, scores recorded but not used"
-    assert "clip_score_ratio" in meta["scores"].value
+    scores = meta["scores"]
+    assert "clip_score_ratio" in [c.name for c in scores.schema.columns]
+    marked = [r.data for r in scores.records if r.data["recommended"]]
+    assert len(marked) == 1 and marked[0]["verdict"] == "pass"
     return workspace
 
 

@@ -28,6 +28,7 @@ How the model-free measures were tuned (on the pretrained tiny base, the sample 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -137,25 +138,53 @@ def _summarise(per_prompt: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@dataclass(frozen=True)
+class _Criterion:
+    name: str  # as a failing cell's verdict names it
+    many: str  # "N cells ..." when no cell passes
+    fails: Callable[[pd.DataFrame, Thresholds], pd.Series]
+
+
+_CRITERIA = [
+    _Criterion("no style gain", "show no style gain",
+               lambda c, t: c["style_gain"] <= t.min_style_gain),
+    _Criterion("memorized", "look memorized", lambda c, t: _memorized(c, t)),
+    _Criterion("lost diversity", "lost diversity",
+               lambda c, t: c["diversity_ratio"] < t.min_diversity_ratio),
+    _Criterion("bleeds", "bleed", lambda c, t: c["bleeding_ratio"] >= t.max_bleeding_ratio),
+]
+_CLIP = _Criterion("lost the subject (CLIP score)", "lost the subject (CLIP score)",
+                   lambda c, t: c["clip_score_ratio"] < t.min_clip_score_ratio)
+
+
+def _criteria(clip: ClipScorer | None) -> list[_Criterion]:
+    return _CRITERIA + ([_CLIP] if clip is not None and clip.meaningful else [])
+
+
+def judge_cells(scores: pd.DataFrame, thresholds: Thresholds, clip: ClipScorer | None = None
+                ) -> pd.DataFrame:
+    """`scores` with a `verdict` per cell: "pass", or "fail: " and every criterion of the rule
+    it misses; the base column's verdict is "base"."""
+    failed = pd.DataFrame({c.name: c.fails(scores, thresholds) for c in _criteria(clip)},
+                          index=scores.index)
+    verdicts = failed.apply(lambda row: "fail: " + ", ".join(row.index[row]) if row.any()
+                            else "pass", axis=1)
+    return scores.assign(verdict=verdicts.where(scores["checkpoint"] != BASE_LABEL, "base"))
+
+
 def recommend(scores: pd.DataFrame, thresholds: Thresholds, clip: ClipScorer | None = None
               ) -> dict:
     """Apply the rule in the module docstring; `passes` is False when no cell is usable."""
-    cells = scores[scores["checkpoint"] != BASE_LABEL].copy()
-    cells["usable"] = ((cells["style_gain"] > thresholds.min_style_gain)
-                       & ~_memorized(cells, thresholds)
-                       & (cells["diversity_ratio"] >= thresholds.min_diversity_ratio)
-                       & (cells["bleeding_ratio"] < thresholds.max_bleeding_ratio))
-    use_clip = clip is not None and clip.meaningful
-    if use_clip:
-        cells["usable"] &= cells["clip_score_ratio"] >= thresholds.min_clip_score_ratio
-    usable = cells[cells["usable"]]
+    judged = judge_cells(scores, thresholds, clip)
+    cells = judged[judged["checkpoint"] != BASE_LABEL]
+    usable = cells[cells["verdict"] == "pass"]
     result = {"thresholds": asdict(thresholds), "usable_cells": int(len(usable)),
               "cells": int(len(cells)), "clip": _clip_status(clip)}
     if usable.empty:
         return {**result, "passes": False, "checkpoint": None, "weight": None,
-                "weight_range": None, "reasoning": _why_none(cells, thresholds, use_clip)}
+                "weight_range": None, "reasoning": _why_none(cells, clip)}
     ranked = sorted(usable.groupby("checkpoint", sort=False),
-                    key=lambda kv: (-len(kv[1]), -kv[1]["style_gain"].mean(), _epoch(kv[0])))
+                    key=lambda kv: (-len(kv[1]), -kv[1]["style_gain"].mean(), epoch_of(kv[0])))
     label, chosen = ranked[0]
     best = chosen.sort_values("style_gain", ascending=False).iloc[0]
     return {**result, "passes": True, "checkpoint": label, "weight": float(best["weight"]),
@@ -171,7 +200,7 @@ def recommend(scores: pd.DataFrame, thresholds: Thresholds, clip: ClipScorer | N
                 f"diversity ratio {best['diversity_ratio']:.2f}, "
                 f"bleeding ratio {best['bleeding_ratio']:.2f}",
                 *([f"CLIP score ratio {best['clip_score_ratio']:.2f} of the base model's: "
-                   "the subject stays coherent"] if use_clip else []),
+                   "the subject stays coherent"] if _CLIP in _criteria(clip) else []),
             ]}
 
 
@@ -188,17 +217,13 @@ def _clip_status(clip: ClipScorer | None) -> str:
     return f"{clip.source}: used in the rule"
 
 
-def _epoch(label: str) -> int:
+def epoch_of(label: str) -> int:
+    """The epoch a checkpoint label names ("epoch 10" -> 10); 0 for the base column."""
     digits = "".join(ch for ch in label if ch.isdigit())
     return int(digits) if digits else 0
 
 
-def _why_none(cells: pd.DataFrame, t: Thresholds, use_clip: bool) -> list[str]:
-    return [
-        f"{int((cells['style_gain'] <= t.min_style_gain).sum())} cells show no style gain",
-        f"{int(_memorized(cells, t).sum())} cells look memorized",
-        f"{int((cells['diversity_ratio'] < t.min_diversity_ratio).sum())} cells lost diversity",
-        f"{int((cells['bleeding_ratio'] >= t.max_bleeding_ratio).sum())} cells bleed",
-        *([f"{int((cells['clip_score_ratio'] < t.min_clip_score_ratio).sum())} cells lost "
-           "the subject (CLIP score)"] if use_clip else []),
-    ]
+def _why_none(cells: pd.DataFrame, clip: ClipScorer | None) -> list[str]:
+    """How many cells fail each criterion."""
+    return [f"{int(cells['verdict'].str.contains(c.name, regex=False).sum())} cells {c.many}"
+            for c in _criteria(clip)]

@@ -30,7 +30,7 @@ from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.evaluation.clip_scores import ClipScorer
-from bioart_pipeline.evaluation.scoring import Thresholds, recommend, score_cells
+from bioart_pipeline.evaluation.scoring import Thresholds, judge_cells, recommend, score_cells
 from bioart_pipeline.evaluation.xy_plot import (
     EVALUATION_VERSION,
     Checkpoint,
@@ -121,7 +121,7 @@ def evaluate(load_pipeline: Callable, checkpoints: list[Checkpoint], settings: X
     (folder / "images").mkdir(parents=True, exist_ok=True)
     images = render_xy(load_pipeline(), checkpoints, settings, folder / "images")
     clip = load_clip() if load_clip else None
-    scores = score_cells(images, training, trigger, clip)
+    scores = judge_cells(score_cells(images, training, trigger, clip), thresholds, clip)
     recommendation = recommend(scores, thresholds, clip)
     grid = grid_image(images, [c.label for c in checkpoints], settings.weights)
     with atomic_path(folder / GRID) as tmp:

@@ -17,7 +17,8 @@ from bioart_pipeline.evaluation.scoring import BASE_LABEL
 # Bump when rendering or scoring changes what an evaluation folder holds: cached evaluations
 # made by older code are then redone, not reused. 2: each weight set absolutely before fusing.
 # 3: adapters scaled, never fused (fusing and unfusing half weights drifted the base).
-EVALUATION_VERSION = 3
+# 4: scores carry each cell's verdict under the rule.
+EVALUATION_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,30 @@ def table_md(frame: pd.DataFrame, columns: list[str], limit: int = 40) -> dg.Met
     return dg.MetadataValue.md("\n".join(lines))
 
 
+def table_value(frame: pd.DataFrame, decimals: int = 3) -> dg.MetadataValue:
+    """A real Dagster table (sortable in the UI, typed columns), floats rounded."""
+    types = {column: _column_type(frame[column]) for column in frame.columns}
+    records = [dg.TableRecord({c: _plain(v, types[c], decimals) for c, v in row.items()})
+               for row in frame.to_dict("records")]
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, t) for c, t in types.items()])
+    return dg.MetadataValue.table(records, schema=schema)
+
+
+def _column_type(column: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(column):
+        return "bool"
+    if pd.api.types.is_integer_dtype(column):
+        return "int"
+    return "float" if pd.api.types.is_float_dtype(column) else "string"
+
+
+def _plain(value: object, kind: str, decimals: int) -> str | int | float | bool | None:
+    if value is None or (kind == "float" and pd.isna(value)):
+        return None
+    return {"bool": bool, "int": int, "float": lambda v: round(float(v), decimals),
+            "string": str}[kind](value)
+
+
 def counts_md(series: pd.Series) -> dg.MetadataValue:
     return dg.MetadataValue.json({str(k): int(v) for k, v in series.value_counts().items()})
 

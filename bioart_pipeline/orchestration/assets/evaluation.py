@@ -4,10 +4,12 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from PIL import Image
 
 from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_json, read_table, write_table
+from bioart_pipeline.evaluation.scoring import epoch_of
 from bioart_pipeline.evaluation.stage import (
     GRID,
     RECOMMENDATION,
@@ -21,7 +23,7 @@ from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.orchestration.assets.training import checkpoint_table, trained_profile
 from bioart_pipeline.orchestration.compute import GpuCompute
-from bioart_pipeline.orchestration.metadata import stage_result, table_md
+from bioart_pipeline.orchestration.metadata import stage_result, table_value
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import ClipModel, StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
@@ -86,9 +88,21 @@ def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: Gp
         "recommended_weight": str(recommendation["weight"]),
         "usable_weight_range": str(recommendation["weight_range"]),
         "recommendation": dg.MetadataValue.json(recommendation),
-        "scores": table_md(scores.round(3), list(scores.columns)),
+        "scores": table_value(_scores_in_order(scores, recommendation)),
         "clip": recommendation["clip"],
         "note": "Scored on the tiny built-in base (textbook_tiny, 128 px): the look's direction "
                 "is real, the fidelity is a toy's; pick a production weight on SDXL."
                 if profile.is_builtin else "",
     }, upstream=workspace.tables(spec.name, "lora_checkpoints", "license_manifest"))
+
+
+def _scores_in_order(scores: pd.DataFrame, recommendation: dict) -> pd.DataFrame:
+    """The base column first, then checkpoints by epoch (not as text) and weights; the
+    recommended cell marked."""
+    recommended = ((scores["checkpoint"] == recommendation["checkpoint"])
+                   & (scores["weight"] == recommendation["weight"]))
+    ordered = scores.assign(recommended=recommended,
+                            epoch=scores["checkpoint"].map(epoch_of))
+    ordered = ordered.sort_values(["epoch", "weight"]).drop(columns="epoch")
+    first = ["checkpoint", "weight", "verdict", "recommended"]
+    return ordered[first + [c for c in ordered.columns if c not in first]]
