@@ -15,11 +15,14 @@ from bioart_pipeline.release.bundle import latest_release_info
 
 
 @dg.sensor(job=lora_retraining, minimum_interval_seconds=60,
-           default_status=dg.DefaultSensorStatus.RUNNING)
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Every minute: registers a partition for each new spec file in "
+                       "data/loras/, and retrains (up to the XY plot) each LoRA whose inputs "
+                       "changed: spec, terminology, studio file, images, sidecars, sign-offs.")
 def retraining_sensor(context: dg.SensorEvaluationContext, studio: StudioData
                       ) -> dg.SensorResult:
     """Registers a partition for every new spec file, and requests a run for each partition
-    whose inputs (spec, terminology, images, sidecars) changed since the last evaluation.
+    whose inputs (portfolio/changes.py) changed since the last evaluation.
     The first evaluation only records the current state: starting the UI launches nothing."""
     fingerprints, problems = current_fingerprints(studio.workspace)
     for key, problem in problems.items():
@@ -43,7 +46,10 @@ def retraining_schedule(cron: str) -> dg.ScheduleDefinition:
     from those of its latest release (never-released partitions are the sensor's)."""
 
     @dg.schedule(job=lora_retraining, cron_schedule=cron,
-                 default_status=dg.DefaultScheduleStatus.STOPPED)
+                 default_status=dg.DefaultScheduleStatus.STOPPED,
+                 description="Off until turned on: retrains (up to the XY plot) each released "
+                             "LoRA whose inputs differ from those of its latest release "
+                             f"(cron {cron!r}, BIOART_RETRAIN_CRON).")
     def lora_retraining_schedule(context: dg.ScheduleEvaluationContext, studio: StudioData
                                  ) -> list[dg.RunRequest] | dg.SkipReason:
         workspace = studio.workspace

@@ -33,7 +33,8 @@ def xy_plot_evaluation_asset(pool: str | None) -> dg.AssetsDefinition:
     """`pool`: the compute resource's (see lora_checkpoints_asset)."""
 
     @dg.asset(name="xy_plot_evaluation", partitions_def=lora_partitions, group_name="model",
-              kinds={"pytorch"}, deps=["lora_checkpoints"], pool=pool)
+              kinds={"pytorch"},
+              deps=["lora_checkpoints", "license_manifest", "preprocessed_images"], pool=pool)
     def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
                            compute: GpuCompute, tracking: Tracking, clip: ClipModel
                            ) -> dg.MaterializeResult:

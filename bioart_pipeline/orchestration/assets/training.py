@@ -28,7 +28,8 @@ def lora_checkpoints_asset(pool: str | None) -> dg.AssetsDefinition:
     none on a cluster, whose own scheduler queues jobs until GPUs are free)."""
 
     @dg.asset(name="lora_checkpoints", partitions_def=lora_partitions, group_name="model",
-              kinds={"pytorch", "safetensors"}, deps=["license_manifest"], pool=pool)
+              kinds={"pytorch", "safetensors"},
+              deps=["license_manifest", "preprocessed_images"], pool=pool)
     def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
                          compute: GpuCompute, tracking: Tracking) -> dg.MaterializeResult:
         """LoRA checkpoints (kohya-format safetensors) every N epochs, with the loss curve.
