@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
+from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.portfolio.changes import hash_cache, inputs_fingerprint
 from bioart_pipeline.portfolio.ingest import PortfolioFolder, scan_portfolio
-from tests.conftest import drawing
+from bioart_pipeline.specs import load_spec
+from tests.conftest import drawing, quick_spec
 
 
 @pytest.fixture
@@ -70,3 +74,30 @@ def test_reasons_name_the_limit_and_the_option_and_no_absolute_path(
                            "pixels") and "`preprocessing: max_pixels`" in bomb
     assert "cannot identify image file" in table.at["portfolio/notes.png", "status"]
     assert not [s for s in table["status"] if str(tmp_path) in s]
+
+
+def test_the_inputs_fingerprint_counts_a_link_by_its_target_and_never_reads_it(
+        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "loras").mkdir(parents=True)
+    (data / "portfolio").mkdir()
+    drawing(1).save(data / "portfolio" / "own.png")
+    outside = tmp_path / "outside.png"
+    drawing(2).save(outside)
+    (data / "portfolio" / "link.png").symlink_to(outside)
+    (data / "loras" / "linked.yaml").write_text(yaml.safe_dump(quick_spec()))
+    workspace = Workspace(data, tmp_path / "outputs")
+    spec = load_spec(data / "loras" / "linked.yaml")
+
+    def fingerprint() -> str:
+        cache = hash_cache(workspace)
+        value = inputs_fingerprint(workspace, spec, cache)
+        assert not [k for k in cache.entries if "link.png" in k or "outside" in k]
+        return value
+
+    first = fingerprint()
+    drawing(3).save(outside)  # what the link points at changes: not an input
+    assert fingerprint() == first
+    (data / "portfolio" / "link.png").unlink()
+    (data / "portfolio" / "link.png").symlink_to(data / "portfolio" / "own.png")
+    assert fingerprint() != first

@@ -8,6 +8,7 @@ Content hashes, not modification times, decide: a file touched but unchanged cha
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from bioart_pipeline.common.files import atomic_write_json, read_json, sha256_file, sha256_json
@@ -53,13 +54,16 @@ def input_files(workspace: Workspace, spec: LoraSpec) -> list[Path]:
         root = workspace.resolve_input(folder)
         if not root.is_dir():
             raise FileNotFoundError(f"portfolio folder {root} does not exist")
-        files += sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+        files += sorted(p for p in root.rglob("*")
+                        if (p.is_symlink() or p.is_file()) and not p.name.startswith("."))
     return files
 
 
 def inputs_fingerprint(workspace: Workspace, spec: LoraSpec, cache: HashCache) -> str:
-    """Changes when any input file is added, removed, renamed or edited."""
-    return sha256_json([(workspace.display_path(f), cache.sha256(f))
+    """Changes when any input file is added, removed, renamed or edited. A symbolic link
+    counts by where it points: what it points at is never read (ingest does not follow it)."""
+    return sha256_json([(workspace.display_path(f),
+                         f"symlink:{os.readlink(f)}" if f.is_symlink() else cache.sha256(f))
                         for f in input_files(workspace, spec)])[:16]
 
 
