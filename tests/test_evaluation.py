@@ -29,9 +29,10 @@ from bioart_pipeline.evaluation.scoring import (
 )
 from bioart_pipeline.evaluation.stage import SCORES, evaluate, is_complete
 from bioart_pipeline.evaluation.xy_plot import (
+    OUTLINE,
     Checkpoint,
     XYSettings,
-    grid_image,
+    grid_images,
     grid_layout,
     render_xy,
 )
@@ -155,30 +156,39 @@ def test_rule_fails_when_every_cell_bleeds(tmp_path: Path) -> None:
 
 # --- the grid -------------------------------------------------------------------------------
 
-def test_grid_places_each_cell_under_its_labels(tmp_path: Path) -> None:
+def test_each_prompt_gets_a_legible_grid_with_the_recommended_cell_framed(
+        tmp_path: Path) -> None:
     colours = {(BASE_LABEL, 0.0): (0, 0, 0), ("epoch 5", 0.5): (255, 0, 0),
                ("epoch 5", 1.0): (0, 255, 0), ("epoch 10", 0.5): (0, 0, 255),
                ("epoch 10", 1.0): (255, 255, 0)}
+    prompts = {0: "short prompt", 1: "a much longer prompt " * 8}
     rows = []
-    for p_index in (0, 1):
+    for p_index, prompt in prompts.items():
         for (label, weight), colour in colours.items():
             file = tmp_path / f"{p_index}_{label}_{weight}.png"
             Image.new("RGB", (64, 64), colour).save(file)
-            rows.append({"prompt_index": p_index, "prompt": f"prompt text {p_index}",
-                         "checkpoint": label, "weight": weight, "seed": 1, "file": str(file)})
+            rows.append({"prompt_index": p_index, "prompt": prompt, "checkpoint": label,
+                         "weight": weight, "seed": 1, "file": str(file)})
     checkpoints, weights = ["epoch 5", "epoch 10"], (0.5, 1.0)
-    grid = grid_image(pd.DataFrame(rows), checkpoints, weights, cell=32)
-    layout = grid_layout({0: "prompt text 0", 1: "prompt text 1"}, checkpoints, weights, 32)
-
-    assert grid.size == layout.size == (64 + 3 * 32, 2 * (18 + 20 + 2 * 32))
-    texts = [text for text, _ in layout.labels]
-    block = ["base", "epoch 5", "epoch 10", "w 0.50", "w 1.00"]
-    assert texts == ["prompt 0: prompt text 0", *block, "prompt 1: prompt text 1", *block]
-    for (p_index, column, weight), (x, y) in layout.cells.items():
-        expected = colours[(column, 0.0 if column == BASE_LABEL else weight)]
-        assert grid.getpixel((x + 16, y + 16)) == expected, (p_index, column, weight)
-    header = dict(layout.labels[1:4])  # column labels of the first block, left to right
-    assert [header[c][0] for c in ("base", "epoch 5", "epoch 10")] == [68, 100, 132]
+    grids = grid_images(pd.DataFrame(rows), checkpoints, weights, ("epoch 10", 0.5), cell=160)
+    assert list(grids) == [0, 1]
+    for p_index, prompt in prompts.items():
+        layout = grid_layout(prompt, checkpoints, weights, 160)
+        grid = grids[p_index]
+        assert grid.size == layout.size
+        assert layout.font_size >= 16  # legible where a 160 px cell is
+        texts = [text for text, _ in layout.labels]
+        assert " ".join(texts[:-5]).split() == prompt.split()  # the whole prompt, wrapped
+        assert texts[-5:] == ["base", "epoch 5", "epoch 10", "w 0.50", "w 1.00"]
+        for (column, weight), (x, y) in layout.cells.items():
+            expected = colours[(column, 0.0 if column == BASE_LABEL else weight)]
+            assert grid.getpixel((x + 80, y + 80)) == expected, (p_index, column, weight)
+        x, y = layout.cells[("epoch 10", 0.5)]
+        assert grid.getpixel((x + 1, y + 80)) == OUTLINE  # framed
+        x, y = layout.cells[("epoch 5", 0.5)]
+        assert grid.getpixel((x + 1, y + 80)) == colours[("epoch 5", 0.5)]  # not framed
+    long_layout = grid_layout(prompts[1], checkpoints, weights, 160)
+    assert long_layout.size[1] > grid_layout(prompts[0], checkpoints, weights, 160).size[1]
 
 
 # --- adapter swapping against fresh pipelines -----------------------------------------------

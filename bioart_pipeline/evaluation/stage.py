@@ -35,15 +35,21 @@ from bioart_pipeline.evaluation.xy_plot import (
     EVALUATION_VERSION,
     Checkpoint,
     XYSettings,
-    grid_image,
+    grid_images,
     render_xy,
+    stack,
 )
 from bioart_pipeline.models.profiles import ModelProfile, load_sdxl_pipeline
 
 SCORES = "scores.parquet"
 RECOMMENDATION = "recommendation.json"
-GRID = "xy_grid.png"
+GRID = "xy_grid.png"  # every prompt's grid, stacked
 IMAGES = "images.parquet"
+
+
+def prompt_grid_file(prompt_index: int) -> str:
+    """One prompt's grid (0-based index), as the UI shows it."""
+    return f"xy_grid_prompt_{prompt_index + 1}.png"
 
 
 @dataclass(frozen=True)
@@ -123,13 +129,20 @@ def evaluate(load_pipeline: Callable, checkpoints: list[Checkpoint], settings: X
     clip = load_clip() if load_clip else None
     scores = judge_cells(score_cells(images, training, trigger, clip), thresholds, clip)
     recommendation = recommend(scores, thresholds, clip)
-    grid = grid_image(images, [c.label for c in checkpoints], settings.weights)
+    recommended = ((recommendation["checkpoint"], recommendation["weight"])
+                   if recommendation["passes"] else None)
+    grids = grid_images(images, [c.label for c in checkpoints], settings.weights, recommended)
+    for p_index, prompt_grid in grids.items():
+        with atomic_path(folder / prompt_grid_file(p_index)) as tmp:
+            prompt_grid.save(tmp, format="PNG")
+    grid = stack(list(grids.values()))
     with atomic_path(folder / GRID) as tmp:
         grid.save(tmp, format="PNG")
     relative = images["file"].map(lambda f: Path(f).relative_to(folder).as_posix())
     write_table(images.assign(file=relative), folder / IMAGES)
     write_table(scores, folder / SCORES)
-    tracker.log_image(None, "xy_grid", grid, "columns: base + checkpoints; rows: LoRA weights")
+    tracker.log_image(None, "xy_grid", grid, "per prompt: columns base + checkpoints, rows LoRA "
+                      "weights; the recommended cell framed in red")
     tracker.log_table("xy_scores", scores.round(4).to_dict("records"))
     tracker.log(None, {"recommended_weight": recommendation["weight"] or 0.0,
                        "usable_cells": recommendation["usable_cells"]})

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from diffusers.utils import logging as diffusers_logging
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
 from bioart_pipeline.common.files import atomic_path
@@ -17,7 +17,7 @@ from bioart_pipeline.evaluation.scoring import BASE_LABEL
 # Bump when rendering or scoring changes what an evaluation folder holds: cached evaluations
 # made by older code are then redone, not reused. 2: each weight set absolutely before fusing.
 # 3: adapters scaled, never fused (fusing and unfusing half weights drifted the base).
-# 4: scores carry each cell's verdict under the rule.
+# 4: scores carry each cell's verdict under the rule; one legible grid per prompt.
 EVALUATION_VERSION = 4
 
 
@@ -80,49 +80,89 @@ def _render_cells(pipe, label: str, weight: float, settings: XYSettings, out_dir
     return rows
 
 
+OUTLINE = (220, 30, 30)  # the recommended cell's frame
+
+
 @dataclass(frozen=True)
 class GridLayout:
-    """Where everything sits in the grid: one block per prompt; columns = base + checkpoints,
-    rows = weights (the base column repeats its single image on every row)."""
+    """Where everything sits in one prompt's grid: the prompt text on top, then columns =
+    base + checkpoints, rows = weights (the base column repeats its single image on every
+    row). Text is sized to the cells, so it reads wherever the cells do."""
 
     size: tuple[int, int]
     labels: list[tuple[str, tuple[int, int]]]  # text and its top-left corner
-    cells: dict[tuple[int, str, float], tuple[int, int]]  # (prompt, column, weight) -> corner
+    cells: dict[tuple[str, float], tuple[int, int]]  # (column, weight) -> corner
+    font_size: int
 
 
-def grid_layout(prompts: dict[int, str], checkpoints: list[str], weights: tuple[float, ...],
-                cell: int = 128) -> GridLayout:
+def grid_layout(prompt: str, checkpoints: list[str], weights: tuple[float, ...],
+                cell: int = 160) -> GridLayout:
+    font_size = max(12, cell // 9)
     columns = [BASE_LABEL, *checkpoints]
-    label_w, header_h, prompt_h = 64, 20, 18
-    block_h = prompt_h + header_h + len(weights) * cell
-    labels, cells = [], {}
-    for block, (p_index, prompt) in enumerate(sorted(prompts.items())):
-        top = block * block_h
-        labels.append((f"prompt {p_index}: {prompt[:90]}", (4, top + 3)))
-        labels += [(column, (label_w + c * cell + 4, top + prompt_h + 3))
-                   for c, column in enumerate(columns)]
-        for r, weight in enumerate(weights):
-            y = top + prompt_h + header_h + r * cell
-            labels.append((f"w {weight:.2f}", (4, y + cell // 2 - 6)))
-            cells.update({(p_index, column, weight): (label_w + c * cell, y)
-                          for c, column in enumerate(columns)})
-    return GridLayout((label_w + len(columns) * cell, len(prompts) * block_h), labels, cells)
+    label_w = font_size * 4
+    width = label_w + len(columns) * cell
+    lines = _wrap(prompt, max(20, int(width / (font_size * 0.55))))
+    line_h = font_size + font_size // 3
+    prompt_h, header_h = len(lines) * line_h + font_size // 2, line_h + font_size // 3
+    labels = [(line, (6, 4 + i * line_h)) for i, line in enumerate(lines)]
+    labels += [(column, (label_w + c * cell + 6, prompt_h)) for c, column in enumerate(columns)]
+    cells = {}
+    for r, weight in enumerate(weights):
+        y = prompt_h + header_h + r * cell
+        labels.append((f"w {weight:.2f}", (6, y + (cell - font_size) // 2)))
+        cells.update({(column, weight): (label_w + c * cell, y)
+                      for c, column in enumerate(columns)})
+    return GridLayout((width, prompt_h + header_h + len(weights) * cell), labels, cells,
+                      font_size)
 
 
-def grid_image(images: pd.DataFrame, checkpoints: list[str], weights: tuple[float, ...],
-               cell: int = 128) -> Image.Image:
-    """The labelled XY grid (see GridLayout); the first seed of each cell is shown."""
+def _wrap(text: str, width: int) -> list[str]:
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return [*lines, line] if line else lines or [""]
+
+
+def grid_images(images: pd.DataFrame, checkpoints: list[str], weights: tuple[float, ...],
+                recommended: tuple[str, float] | None = None, cell: int = 160
+                ) -> dict[int, Image.Image]:
+    """One labelled grid per prompt (prompt index -> image), the first seed of each cell
+    shown, the recommended (checkpoint, weight) cell framed."""
     first_seed = images[images["seed"] == images["seed"].min()]
-    prompts = dict(zip(first_seed["prompt_index"], first_seed["prompt"], strict=True))
-    layout = grid_layout(prompts, checkpoints, weights, cell)
+    return {p_index: _prompt_grid(rows, checkpoints, weights, recommended, cell)
+            for p_index, rows in first_seed.groupby("prompt_index")}
+
+
+def _prompt_grid(rows: pd.DataFrame, checkpoints: list[str], weights: tuple[float, ...],
+                 recommended: tuple[str, float] | None, cell: int) -> Image.Image:
+    layout = grid_layout(rows["prompt"].iloc[0], checkpoints, weights, cell)
     grid = Image.new("RGB", layout.size, "white")
     draw = ImageDraw.Draw(grid)
+    font = ImageFont.load_default(size=layout.font_size)
     for text, corner in layout.labels:
-        draw.text(corner, text, fill="black")
-    for (p_index, column, weight), corner in layout.cells.items():
-        match = first_seed[(first_seed["prompt_index"] == p_index)
-                           & (first_seed["checkpoint"] == column)
-                           & ((first_seed["weight"] == weight) | (column == BASE_LABEL))]
+        draw.text(corner, text, fill="black", font=font)
+    for (column, weight), corner in layout.cells.items():
+        match = rows[(rows["checkpoint"] == column)
+                     & ((rows["weight"] == weight) | (column == BASE_LABEL))]
         with Image.open(match["file"].iloc[0]) as image:
             grid.paste(image.convert("RGB").resize((cell, cell)), corner)
+    if recommended in layout.cells:
+        x, y = layout.cells[recommended]
+        draw.rectangle([x, y, x + cell - 1, y + cell - 1], outline=OUTLINE,
+                       width=max(3, cell // 40))
     return grid
+
+
+def stack(grids: list[Image.Image], gap: int = 12) -> Image.Image:
+    """The prompts' grids one under another (the release's and wandb's single picture)."""
+    out = Image.new("RGB", (max(g.width for g in grids),
+                            sum(g.height for g in grids) + gap * (len(grids) - 1)), "white")
+    y = 0
+    for grid in grids:
+        out.paste(grid, (0, y))
+        y += grid.height + gap
+    return out

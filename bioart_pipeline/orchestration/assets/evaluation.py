@@ -11,13 +11,13 @@ from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_json, read_table, write_table
 from bioart_pipeline.evaluation.scoring import epoch_of
 from bioart_pipeline.evaluation.stage import (
-    GRID,
     RECOMMENDATION,
     SCORES,
     XYJob,
     evaluation_folder,
     evaluation_key,
     is_complete,
+    prompt_grid_file,
 )
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.licensing.manifest import training_rows
@@ -80,11 +80,9 @@ def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: Gp
     # The stage table lives beside the run folders so the next stage finds the current one.
     path = workspace.table("xy_plot_evaluation", spec.name)
     version = write_table(scores.assign(evaluation=key), path)
-    with Image.open(folder / GRID) as grid:
-        grid_md = markdown_image(grid.copy(), "XY grid", max_side=900)
     return stage_result(path, version, {
         "evaluation_folder": dg.MetadataValue.path(str(folder)),
-        "xy_grid": dg.MetadataValue.md(grid_md),
+        **_prompt_grids(folder, spec.validation_prompts),
         "recommended_checkpoint": str(recommendation["checkpoint"]),
         "recommended_weight": str(recommendation["weight"]),
         "usable_weight_range": str(recommendation["weight_range"]),
@@ -95,6 +93,17 @@ def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: Gp
                 "is real, the fidelity is a toy's; pick a production weight on SDXL."
                 if profile.is_builtin else "",
     }, upstream=workspace.tables(spec.name, "lora_checkpoints", "license_manifest"))
+
+
+def _prompt_grids(folder: Path, prompts: tuple[str, ...]) -> dict[str, dg.MetadataValue]:
+    """Each prompt's grid with its text: columns base + checkpoints, rows weights, the
+    recommended cell framed in red."""
+    grids = {}
+    for index, prompt in enumerate(prompts):
+        with Image.open(folder / prompt_grid_file(index)) as grid:
+            picture = markdown_image(grid.copy(), f"XY grid: {prompt}", max_side=1280)
+        grids[f"xy_grid_prompt_{index + 1}"] = dg.MetadataValue.md(f"**{prompt}**\n\n{picture}")
+    return grids
 
 
 def _scores_in_order(scores: pd.DataFrame, recommendation: dict) -> pd.DataFrame:
