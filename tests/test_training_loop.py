@@ -222,3 +222,19 @@ def test_the_unet_is_conditioned_on_each_images_source_size_and_crop(
     expected = {(700, 1000 + i, 3, i, 128, 128) if source_sizes else (128, 128, 0, 0, 128, 128)
                 for i in range(len(images))}
     assert set(seen) == expected  # every image, in training steps and the validation loss
+
+
+def test_validation_samples_are_captioned_with_their_prompts() -> None:
+    from PIL import Image
+
+    from bioart_pipeline.training.samples import captioned_strip
+
+    prompts = ("trig, a nucleus", "trig, a cross-section of an animal cell with nucleus and "
+               "mitochondria, flat vector style")
+    images = [Image.new("RGB", (128, 128), "red"), Image.new("RGB", (128, 128), "blue")]
+    strip = captioned_strip(images, prompts, 128)
+    assert strip.width == 256 and strip.height > 128 + 3 * 11  # the long prompt wraps
+    assert strip.getpixel((64, 64)) == (255, 0, 0) and strip.getpixel((192, 64)) == (0, 0, 255)
+    first, second = (strip.crop((x, 128, x + 128, strip.height)) for x in (0, 128))
+    inked = [sum(1 for p in part.convert("L").getdata() if p < 128) for part in (first, second)]
+    assert inked[1] > inked[0] > 0  # the longer prompt, more text

@@ -51,3 +51,15 @@ def markdown_image(image: Image.Image, alt: str, max_side: int = 640) -> str:
         image.thumbnail((max_side, max_side))
     encoded = base64.b64encode(png_bytes(image)).decode()
     return f"![{alt}](data:image/png;base64,{encoded})"
+
+
+def wrap_words(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` characters (a longer word gets a line to itself)."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    return [*lines, line] if line else lines or [""]

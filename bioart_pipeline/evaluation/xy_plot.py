@@ -11,6 +11,7 @@ from diffusers.utils import logging as diffusers_logging
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
+from bioart_pipeline.common.charts import wrap_words
 from bioart_pipeline.common.files import atomic_path
 from bioart_pipeline.evaluation.scoring import BASE_LABEL
 
@@ -101,7 +102,7 @@ def grid_layout(prompt: str, checkpoints: list[str], weights: tuple[float, ...],
     columns = [BASE_LABEL, *checkpoints]
     label_w = font_size * 4
     width = label_w + len(columns) * cell
-    lines = _wrap(prompt, max(20, int(width / (font_size * 0.55))))
+    lines = wrap_words(prompt, max(20, int(width / (font_size * 0.55))))
     line_h = font_size + font_size // 3
     prompt_h, header_h = len(lines) * line_h + font_size // 2, line_h + font_size // 3
     labels = [(line, (6, 4 + i * line_h)) for i, line in enumerate(lines)]
@@ -114,17 +115,6 @@ def grid_layout(prompt: str, checkpoints: list[str], weights: tuple[float, ...],
                       for c, column in enumerate(columns)})
     return GridLayout((width, prompt_h + header_h + len(weights) * cell), labels, cells,
                       font_size)
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    lines, line = [], ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    return [*lines, line] if line else lines or [""]
 
 
 def grid_images(images: pd.DataFrame, checkpoints: list[str], weights: tuple[float, ...],

@@ -6,17 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
+from bioart_pipeline.common.charts import wrap_words
 from bioart_pipeline.common.files import atomic_path
-
-LABEL_HEIGHT = 14
 
 
 @torch.no_grad()
 def render_samples(pipe, prompts: tuple[str, ...], seed: int, steps: int, size: int,
                    autocast) -> Image.Image:
-    """One image per prompt, side by side, each labelled with its prompt index."""
+    """One image per prompt, side by side, each captioned with its prompt."""
     was_training = pipe.unet.training
     pipe.unet.eval()
     with autocast():
@@ -24,11 +23,24 @@ def render_samples(pipe, prompts: tuple[str, ...], seed: int, steps: int, size: 
                       generator=[torch.Generator("cpu").manual_seed(seed) for _ in prompts],
                       num_inference_steps=steps, height=size, width=size).images
     pipe.unet.train(was_training)
-    strip = Image.new("RGB", (size * len(images), size + LABEL_HEIGHT), "white")
+    return captioned_strip(images, prompts, size)
+
+
+def captioned_strip(images: list[Image.Image], prompts: tuple[str, ...], size: int
+                    ) -> Image.Image:
+    """The images side by side, each with its prompt wrapped underneath."""
+    font_size = max(11, size // 16)
+    font = ImageFont.load_default(size=font_size)
+    captions = [wrap_words(p, max(12, int(size / (font_size * 0.55)))) for p in prompts]
+    line_h = font_size + font_size // 4
+    strip = Image.new("RGB", (size * len(images),
+                              size + max(map(len, captions)) * line_h + font_size // 2), "white")
     draw = ImageDraw.Draw(strip)
-    for index, image in enumerate(images):
-        strip.paste(image.convert("RGB"), (index * size, LABEL_HEIGHT))
-        draw.text((index * size + 3, 1), f"prompt {index}", fill="black")
+    for index, (image, lines) in enumerate(zip(images, captions, strict=True)):
+        strip.paste(image.convert("RGB").resize((size, size)), (index * size, 0))
+        for row, line in enumerate(lines):
+            draw.text((index * size + 3, size + 2 + row * line_h), line, fill="black",
+                      font=font)
     return strip
 
 
