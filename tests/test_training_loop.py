@@ -46,7 +46,7 @@ def test_half_precision_trains_with_fp32_lora_and_saves_validation_images(
     strips = sorted(p.name for p in (tmp_path / "run" / "samples").iterdir())
     assert strips == ["step_000002.png"]  # every 2 steps, not also at the checkpoint
     with Image.open(tmp_path / "run" / "samples" / strips[-1]) as strip:
-        assert strip.size == (128 * len(PROMPTS), 128 + 14)
+        assert strip.width == 128 * len(PROMPTS) and strip.height > 128  # captions below
 
 
 def test_offline_wandb_gets_metrics_and_validation_images_and_step_time_is_split(
