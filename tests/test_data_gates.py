@@ -220,15 +220,21 @@ def test_signoff_from_the_launch_config_lets_the_image_train(tmp_path: Path) -> 
     workspace = _gate_data(tmp_path)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("lora_specs", ["gate"])
-    _materialize(workspace, instance)
+    first = _materialize(workspace, instance)
+    awaiting = first.asset_materializations_for_node("license_manifest")[0].metadata[
+        "awaiting_signoff"]
+    assert [r.data["path"] for r in awaiting.records] == ["gate_portfolio/share_alike.png"]
     manifest = read_table(workspace.table("license_manifest", "gate")).set_index("path")
     row = manifest.loc["gate_portfolio/share_alike.png"]
     assert row["verdict"] == "needs-signoff" and not row["included"]
     assert "awaits a licence sign-off" in row["exclusion"]
     with pytest.raises(dg.Failure, match="needs a note"):
         _materialize(workspace, instance, {"signer": "Jane Doe"})
-    _materialize(workspace, instance, {"signer": "Jane Doe", "note": "SA terms cleared by "
-                                                                     "counsel, 2026-11-30"})
+    signed = _materialize(workspace, instance, {"signer": "Jane Doe",
+                                                "note": "SA terms cleared by counsel, 2026-11-30"})
+    (record,) = signed.asset_materializations_for_node("license_manifest")[0].metadata[
+        "signed_off"].records
+    assert record.data["signed_off_by"] == "Jane Doe"
     manifest = read_table(workspace.table("license_manifest", "gate")).set_index("path")
     row = manifest.loc["gate_portfolio/share_alike.png"]
     assert row["included"] and row["signed_off_by"] == "Jane Doe"

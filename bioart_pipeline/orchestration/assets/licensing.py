@@ -14,7 +14,12 @@ from bioart_pipeline.licensing.manifest import (
 )
 from bioart_pipeline.licensing.signoff import draft_signoff, load_signoffs, record_signoff
 from bioart_pipeline.licensing.studio import load_studio
-from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
+from bioart_pipeline.orchestration.metadata import (
+    counts_md,
+    stage_result,
+    table_md,
+    table_value,
+)
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.preprocessing.stage import NEAR_DUPLICATE_BITS
@@ -68,12 +73,13 @@ def license_manifest(context: dg.AssetExecutionContext, config: SignOffConfig,
         "intended_use": spec.intended_use,
         "training_images": int(manifest["included"].sum()),
         "excluded": len(excluded),
-        "excluded_images": table_md(excluded, ["path", "license", "exclusion"]),
-        "awaiting_signoff": table_md(awaiting_signoff(manifest),
-                                     ["path", "license", "verdict_reason"]),
-        "signed_off": table_md(signed, ["path", "license", "signed_off_by", "signed_off_at"]),
-        "duplicate_groups": table_md(grouped, ["duplicate_group", "path", "included",
-                                               "exclusion"]),
+        "excluded_images": table_value(excluded[["path", "license", "exclusion"]]),
+        "awaiting_signoff": table_value(awaiting_signoff(manifest)[
+            ["path", "license", "verdict_reason"]]),
+        "signed_off": table_value(signed[["path", "license", "signed_off_by", "signed_off_at",
+                                          "signoff_note"]]),
+        "duplicate_groups": table_value(grouped[["duplicate_group", "path", "included",
+                                                 "exclusion"]]),
         "verdicts": counts_md(manifest["verdict"]),
         "licenses": counts_md(manifest["license"]),
         "attribution": dg.MetadataValue.path(str(folder / ATTRIBUTION)),
