@@ -52,8 +52,10 @@ def build_manifest(raw: pd.DataFrame, preprocessed: pd.DataFrame, captions: pd.D
     for record in captions.to_dict("records"):
         prov, prep = provenance.loc[record["path"]], usable.loc[record["path"]]
         verdict = judge_image(prov, intended_use, studio)
-        row = _row(record, prov, prep, verdict, covering(signoffs, record["path"],
-                                                         record["source_sha256"]))
+        # a sign-off only counts for an image that needs one
+        signoff = (covering(signoffs, record["path"], record["source_sha256"])
+                   if verdict.status == SIGNOFF else None)
+        row = _row(record, prov, prep, verdict, signoff)
         rows.append(row)
         candidates.append(Candidate(
             path=row["path"], role=row["role"], sha256=row["source_sha256"],
@@ -122,9 +124,9 @@ def _row(caption: dict, prov: pd.Series, prep: pd.Series, verdict: Verdict,
         "attribution": prov["attribution"], "caption": caption["caption"],
         "caption_origin": caption["origin"], "verdict": verdict.status,
         "verdict_reason": verdict.reason,
-        "signed_off_by": signoff.signer if signoff and verdict.status == SIGNOFF else "",
-        "signed_off_at": signoff.signed_at if signoff and verdict.status == SIGNOFF else "",
-        "signoff_note": signoff.note if signoff and verdict.status == SIGNOFF else "",
+        "signed_off_by": signoff.signer if signoff else "",
+        "signed_off_at": signoff.signed_at if signoff else "",
+        "signoff_note": signoff.note if signoff else "",
     }
 
 
