@@ -48,7 +48,7 @@ def load_studio(path: Path) -> Studio:
 
 def _names(raw: dict, key: str, path: Path) -> tuple[str, ...]:
     value = raw.get(key) or []
-    if isinstance(value, str) or not isinstance(value, list):
+    if not isinstance(value, list):
         raise ValueError(f"{path.name}: {key} must be a list")
     return tuple(str(v).strip() for v in value if str(v).strip())
 
