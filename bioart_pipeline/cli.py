@@ -14,19 +14,24 @@ from bioart_pipeline.evaluation.stage import current_evaluation
 from bioart_pipeline.licensing.manifest import awaiting_signoff
 from bioart_pipeline.licensing.signoff import draft_signoff, record_signoff
 from bioart_pipeline.release.audit import audit, format_report
+from bioart_pipeline.release.bundle import existing_versions
 from bioart_pipeline.release.review import (
     CHECKLIST,
     draft_review,
-    human_only_base,
-    latest_review,
     record_review,
 )
 from bioart_pipeline.specs import list_spec_files, load_spec
 
 RELEASE = "validated_release"
-RELEASE_STEPS = ("release_review", RELEASE)  # after the review the demo records
-# Dagster's console logger prints every engine event at DEBUG; the demo shows INFO and up.
-QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+RELEASE_STEPS = ["release_review", RELEASE]
+UP_TO_EVALUATION = ["raw_portfolio", "preprocessed_images", "captions", "license_manifest",
+                    "lora_checkpoints", "xy_plot_evaluation"]
+DEMO_REVIEWER = "demo-reviewer (automated, not a human)"
+DEMO_NOTES = ("Recorded by `make demo` on the tiny built-in model; a real release needs a "
+              "person's review (release_review in the Dagster UI, or `bioart review`).")
+# The demo prints each run's log lines itself (from the event log, wherever the run worker
+# runs); the run worker's console logger would print them a second time.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,11 +161,12 @@ def run_register() -> int:
 
 
 def run_demo(only: list[str] | None) -> int:
-    """Everything up to the XY plot, a review labelled as the demo's, then the release."""
+    """Per LoRA: a run up to the XY plot, then a release run whose review is labelled as the
+    demo's. Both are launched through the instance for the code location, as the UI does."""
     import dagster as dg
 
-    from bioart_pipeline.definitions import build_definitions
     from bioart_pipeline.orchestration.partitions import register_spec_partitions
+    from bioart_pipeline.orchestration.runs import code_location, follow, launch
 
     if not os.environ.get("DAGSTER_HOME"):
         print("set DAGSTER_HOME (the Makefile sets it to the repository root)", file=sys.stderr)
@@ -168,50 +174,38 @@ def run_demo(only: list[str] | None) -> int:
     workspace = Workspace.from_env()
     instance = dg.DagsterInstance.get()
     register_spec_partitions(instance, workspace)
-    defs = build_definitions(workspace)
-    job = defs.resolve_job_def("lora_pipeline")
     keys = only or instance.get_dynamic_partitions("lora_specs")
     unknown = sorted(set(keys) - set(instance.get_dynamic_partitions("lora_specs")))
     if unknown:
         print(f"no spec file for {unknown} in {workspace.specs_dir}: add data/loras/<name>.yaml "
               "(`bioart register` then makes it a partition)", file=sys.stderr)
         return 2
-    graph = [k for k in defs.resolve_asset_graph().get_all_asset_keys()
-             if k.to_user_string() not in RELEASE_STEPS]
+    with code_location(instance) as location:
+        for key in keys:
+            for title, job, assets, config, tags in _demo_runs():
+                print(f"== {key}: {title}")
+                run_id = launch(location, job, key, assets, config, tags)
+                status = follow(instance, run_id, lambda line: print(f"   {line}"))
+                if status != dg.DagsterRunStatus.SUCCESS:
+                    print(f"{key}: run {run_id} {status.value.lower()}; its logs are in the "
+                          "Dagster UI (make ui), under Runs")
+                    return 1
     for key in keys:
-        print(f"== {key}: portfolio -> XY plot")
-        if not job.execute_in_process(partition_key=key, instance=instance, asset_selection=graph,
-                                      run_config=QUIET, raise_on_error=False).success:
-            print(f"{key}: run failed; see the Dagster UI (make ui) for the step logs")
-            return 1
-        _demo_review(workspace, key)
-        print(f"== {key}: release (gated by the blocking checks)")
-        release = job.execute_in_process(
-            partition_key=key, instance=instance, raise_on_error=False, run_config=QUIET,
-            asset_selection=[dg.AssetKey(k) for k in ("xy_plot_evaluation", *RELEASE_STEPS)])
-        if not release.success:
-            print(f"{key}: release refused; see the check results in the Dagster UI")
-            return 1
-        metadata = release.asset_materializations_for_node(RELEASE)[0].metadata
-        print(f"{key}: release at {metadata['release_folder'].value}")
+        print(f"{key}: release at {existing_versions(workspace.releases_dir / key)[-1]}")
     return 0
 
 
-def _demo_review(workspace: Workspace, lora: str) -> None:
-    """An automated approval, for LoRAs on the built-in tiny model only."""
-    evaluation, recommendation = current_evaluation(workspace, lora)
-    if latest_review(workspace.reviews_dir, lora, evaluation) is not None:
-        return
-    base = human_only_base(load_spec(workspace.specs_dir / f"{lora}.yaml"))
-    if base is not None:
-        print(f"{lora}: trained on {base}, not the built-in model: the demo records no review; "
-              f"a person reviews it (`bioart review {lora} ...` or release_review in the UI)")
-        return
-    record_review(workspace.reviews_dir, draft_review(
-        lora, evaluation, recommendation, "demo-reviewer (automated, not a human)",
-        approved=bool(recommendation["passes"]), demo=True,
-        notes="Recorded by `make demo` on the tiny built-in model; a real release needs a "
-              "person's review (release_review in the Dagster UI, or `bioart review`)."))
+def _demo_runs() -> list[tuple[str, str, list[str], dict, dict[str, str]]]:
+    """(title, job, assets, run config, tags) of the demo's two runs for a LoRA."""
+    from bioart_pipeline.orchestration.assets.review import DEMO_TAG
+
+    review = {"reviewer": DEMO_REVIEWER, "decision": "approve", "notes": DEMO_NOTES}
+    return [
+        ("portfolio -> XY plot", "lora_retraining", UP_TO_EVALUATION, QUIET, {}),
+        ("review and release (gated by the blocking checks)", "lora_pipeline",
+         ["xy_plot_evaluation", *RELEASE_STEPS],
+         {**QUIET, "ops": {"release_review": {"config": review}}}, {DEMO_TAG: "true"}),
+    ]
 
 
 if __name__ == "__main__":

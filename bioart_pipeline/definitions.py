@@ -50,6 +50,9 @@ def build_definitions(workspace: Workspace | None = None,
         assets=[*dg.load_assets_from_modules(stage_modules), *gpu_stages],
         asset_checks=dg.load_asset_checks_from_modules([checks]),
         jobs=[lora_pipeline, lora_retraining],
+        # A LoRA's stages run one after another and the GPU stages hand their work to the
+        # compute resource: one process per run spares each step a fresh import of torch.
+        executor=dg.in_process_executor,
         sensors=[sensors.retraining_sensor],
         schedules=[sensors.retraining_schedule(os.environ.get("BIOART_RETRAIN_CRON",
                                                               "0 3 * * 1"))],

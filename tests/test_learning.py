@@ -49,10 +49,10 @@ def evaluate(root: Path, name: str, spec: dict) -> Evaluated:
     result = build_definitions(workspace).resolve_job_def("lora_pipeline").execute_in_process(
         partition_key=name, instance=instance, asset_selection=UP_TO_EVALUATION,
         raise_on_error=False)  # a refused recommendation fails its blocking check
-    folder = Path(result.asset_materializations_for_node("xy_plot_evaluation")[0]
-                  .metadata["evaluation_folder"].value)
-    run = Path(result.asset_materializations_for_node("lora_checkpoints")[0]
-               .metadata["run_folder"].value)
+    folder = workspace.outputs_dir / (result.asset_materializations_for_node(
+        "xy_plot_evaluation")[0].metadata["evaluation_folder"].value)
+    run = workspace.outputs_dir / (result.asset_materializations_for_node(
+        "lora_checkpoints")[0].metadata["run_folder"].value)
     return Evaluated(pd.read_parquet(folder / SCORES), read_json(folder / RECOMMENDATION),
                      read_json(run / "report.json"))
 

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from bioart_pipeline import cli
-from bioart_pipeline.cli import _demo_review
+from bioart_pipeline.cli import _demo_runs
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
@@ -38,11 +38,10 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     job = defs.resolve_job_def("lora_pipeline")
     first = job.execute_in_process(partition_key=PARTITION, instance=instance,
                                    asset_selection=ALL_BUT_RELEASE)
-    _demo_review(workspace, PARTITION)
+    _, _, assets, run_config, tags = _demo_runs()[1]  # the demo's review and release
     release = job.execute_in_process(
-        partition_key=PARTITION, instance=instance,
-        asset_selection=[dg.AssetKey(k) for k in ("xy_plot_evaluation", "release_review",
-                                                  "validated_release")])
+        partition_key=PARTITION, instance=instance, run_config=run_config, tags=tags,
+        asset_selection=[dg.AssetKey(k) for k in assets])
     return {"workspace": workspace, "first": first, "release": release, "job": job,
             "instance": instance}
 
@@ -85,7 +84,7 @@ def test_non_commercial_image_is_kept_out_of_the_commercial_lora(pipeline_run: d
 def test_training_reports_checkpoints_and_loss(pipeline_run: dict) -> None:
     meta = _metadata(pipeline_run["first"], "lora_checkpoints")
     assert meta["optimizer_steps"].value > 0
-    table = pd.read_parquet(meta["table"].value)
+    table = pd.read_parquet(pipeline_run["workspace"].outputs_dir / meta["table"].value)
     assert list(table["epoch"]) == [1, 2]
     assert all(Path(f).exists() for f in table["file"])
     assert "data:image/png;base64" in meta["validation_samples"].value
@@ -93,7 +92,7 @@ def test_training_reports_checkpoints_and_loss(pipeline_run: dict) -> None:
 
 
 def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
-    folder = Path(_metadata(pipeline_run["release"], "validated_release")["release_folder"].value)
+    folder = _release_folder(pipeline_run)
     names = {p.name for p in folder.iterdir()}
     assert {"README.md", "ATTRIBUTION.md", "license_manifest.parquet", "xy_grid.png",
             "training_config.json", "review.json", "SHA256SUMS"} <= names
@@ -115,7 +114,7 @@ def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
 
 def test_released_lora_changes_the_image_when_loaded_by_diffusers(pipeline_run: dict) -> None:
     workspace = pipeline_run["workspace"]
-    folder = Path(_metadata(pipeline_run["release"], "validated_release")["release_folder"].value)
+    folder = _release_folder(pipeline_run)
     pipe = load_sdxl_pipeline(get_profile("tiny"), workspace.models_dir)
     pipe.set_progress_bar_config(disable=True)
 
@@ -131,7 +130,9 @@ def test_released_lora_changes_the_image_when_loaded_by_diffusers(pipeline_run: 
 
 def test_rerun_does_no_redundant_work(pipeline_run: dict) -> None:
     job, instance = pipeline_run["job"], pipeline_run["instance"]
-    again = job.execute_in_process(partition_key=PARTITION, instance=instance)
+    _, _, _, run_config, tags = _demo_runs()[1]  # the review stands: the demo adds none
+    again = job.execute_in_process(partition_key=PARTITION, instance=instance,
+                                   run_config=run_config, tags=tags)
     assert again.success
     assert _metadata(again, "preprocessed_images")["processed"].value == 0
     assert _metadata(again, "lora_checkpoints")["reused_previous_run"].value is True
@@ -139,7 +140,9 @@ def test_rerun_does_no_redundant_work(pipeline_run: dict) -> None:
 
 
 def _release_folder(pipeline_run: dict) -> Path:
-    return Path(_metadata(pipeline_run["release"], "validated_release")["release_folder"].value)
+    shown = _metadata(pipeline_run["release"], "validated_release")["release_folder"].value
+    assert shown == f"releases/{PARTITION}/v1"  # relative: no home folders on screen
+    return pipeline_run["workspace"].outputs_dir / shown
 
 
 def test_audit_lists_exactly_the_training_images(pipeline_run: dict, capsys, monkeypatch

@@ -16,8 +16,15 @@ from bioart_pipeline.common.files import read_json, sha256_file
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.evaluation.clip_scores import TINY_CLIP_SOURCE
+from bioart_pipeline.evaluation.stage import current_evaluation
+from bioart_pipeline.orchestration.assets.review import DEMO_TAG
 from bioart_pipeline.release.bundle import verify_sums
-from bioart_pipeline.release.review import draft_review, human_only_base, release_blocker
+from bioart_pipeline.release.review import (
+    CHECKLIST,
+    draft_review,
+    human_only_base,
+    release_blocker,
+)
 from bioart_pipeline.specs import load_spec
 from bioart_pipeline.training.export import read_metadata
 from tests.conftest import make_data_dir, quick_spec
@@ -27,9 +34,9 @@ UP_TO_EVALUATION = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_imag
                                              "license_manifest", "lora_checkpoints",
                                              "xy_plot_evaluation")]
 REVIEW_AND_RELEASE = [dg.AssetKey("release_review"), dg.AssetKey("validated_release")]
+ANSWERS = {**dict.fromkeys(CHECKLIST, "not shown"), "mitochondria": "pass", "colours": "pass"}
 APPROVAL = {"reviewer": "Dr. A. Author", "decision": "approve", "checkpoint": "epoch 2",
-            "weight": 0.5, "answers": {"mitochondria": "pass", "nucleus": "not shown"},
-            "notes": "cristae read well at 0.5"}
+            "weight": 0.5, "answers": ANSWERS, "notes": "cristae read well at 0.5"}
 
 
 @pytest.fixture(scope="module")
@@ -66,12 +73,26 @@ def _job(workspace: Workspace) -> dg.JobDefinition:
     return build_definitions(workspace).resolve_job_def("lora_pipeline")
 
 
-def _review_and_release(workspace: Workspace, review: dict | None = None
+def _review_and_release(workspace: Workspace, review: dict, tags: dict | None = None
                         ) -> dg.ExecuteInProcessResult:
-    config = {"ops": {"release_review": {"config": review}}} if review else None
     return _job(workspace).execute_in_process(
         partition_key=LORA, instance=_instance(), asset_selection=REVIEW_AND_RELEASE,
-        run_config=config, raise_on_error=False)
+        run_config={"ops": {"release_review": {"config": review}}}, raise_on_error=False,
+        tags=tags)
+
+
+def _release(workspace: Workspace) -> dg.ExecuteInProcessResult:
+    return _job(workspace).execute_in_process(
+        partition_key=LORA, instance=_instance(), raise_on_error=False,
+        asset_selection=[dg.AssetKey("validated_release")])
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    error = failure.step_failure_data.error
+    while error.cause is not None:
+        error = error.cause
+    return error.message
 
 
 def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
@@ -85,11 +106,47 @@ def _review_check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
 
 
 def test_no_review_no_release(workspace: Workspace) -> None:
-    result = _review_and_release(workspace)
-    check = _review_check(result)
-    assert not check.passed and "no review of evaluation" in check.description
-    assert "validated_release" not in _materialized(result)
+    result = _release(workspace)
+    assert "no review of evaluation" in _failure(result)
+    assert "Open launchpad" in _failure(result)
     assert not workspace.releases_dir.exists()
+
+
+@pytest.mark.parametrize(("form", "error"), [
+    ({k: v for k, v in APPROVAL.items() if k != "reviewer"},
+     'Missing required config entry "reviewer"'),
+    ({**APPROVAL, "decision": "aprove"}, "not in enum type"),
+    ({**APPROVAL, "answers": {"mitochondira": "pass"}}, 'unexpected config entry "mitochondira"'),
+    ({**APPROVAL, "answers": {"dna": "left-handed"}}, "not in enum type"),
+])
+def test_the_review_form_refuses_what_the_launchpad_can_see(workspace: Workspace, form: dict,
+                                                            error: str) -> None:
+    with pytest.raises(dg.DagsterInvalidConfigError, match=error):
+        _review_and_release(workspace, form)
+
+
+@pytest.mark.parametrize(("form", "error"), [
+    ({**APPROVAL, "reviewer": "  "}, "type your name"),
+    ({**APPROVAL, "checkpoint": "epoch 20"}, "'epoch 20' is not one of this evaluation's: "
+                                             "epoch 1, epoch 2"),
+    ({**APPROVAL, "answers": {"mitochondria": "pass"}}, "not checked: cell_membrane, nucleus"),
+    ({**APPROVAL, "weight": 0.7}, "weight 0.7 is not a row of the XY grid"),
+])
+def test_a_wrong_review_is_refused_with_the_reason(workspace: Workspace, form: dict,
+                                                   error: str) -> None:
+    result = _review_and_release(workspace, form)
+    assert error in _failure(result)
+    assert not (workspace.reviews_dir / LORA).exists() and not workspace.releases_dir.exists()
+
+
+def test_the_form_defaults_to_the_recommended_cell(workspace: Workspace) -> None:
+    form = {k: v for k, v in APPROVAL.items() if k not in ("checkpoint", "weight")}
+    result = _review_and_release(workspace, form)
+    assert result.success
+    review = read_json(workspace.releases_dir / LORA / "v1" / "review.json")
+    _, recommended = current_evaluation(workspace, LORA)
+    assert (review["checkpoint"], review["weight"]) == (recommended["checkpoint"],
+                                                        recommended["weight"])
 
 
 def test_a_rejection_blocks_the_release(workspace: Workspace) -> None:
@@ -102,9 +159,8 @@ def test_a_rejection_blocks_the_release(workspace: Workspace) -> None:
 
 
 def test_an_approval_that_fails_a_checklist_item_is_refused(workspace: Workspace) -> None:
-    result = _review_and_release(workspace, {**APPROVAL, "answers": {"golgi": "fail"}})
-    (failure,) = [e for e in result.all_events if e.is_step_failure]
-    assert "cannot approve the release" in failure.step_failure_data.error.message
+    result = _review_and_release(workspace, {**APPROVAL, "answers": {**ANSWERS, "golgi": "fail"}})
+    assert "cannot approve the release" in _failure(result)
     assert not (workspace.reviews_dir / LORA).exists()
 
 
@@ -126,10 +182,10 @@ def test_a_second_release_leaves_the_first_untouched(workspace: Workspace) -> No
     first = workspace.releases_dir / LORA / "v1"
     before = {p.name: sha256_file(p) for p in first.iterdir()}
 
-    again = _review_and_release(workspace, {**APPROVAL, "weight": 0.8, "checkpoint": "epoch 1"})
+    again = _review_and_release(workspace, {**APPROVAL, "weight": 1.0, "checkpoint": "epoch 1"})
     assert again.success
     second = workspace.releases_dir / LORA / "v2"
-    assert read_json(second / "review.json")["weight"] == 0.8
+    assert read_json(second / "review.json")["weight"] == 1.0
     assert next(second.glob("*.safetensors")).name == "cellula_cellstyle_32_1.safetensors"
     assert {p.name: sha256_file(p) for p in first.iterdir()} == before
     assert all(not p.stat().st_mode & 0o222 for p in first.iterdir())  # read-only
@@ -165,6 +221,19 @@ def test_the_demo_approval_can_only_release_the_built_in_model(data_dir: Path) -
     assert "A person must review it" in blocker
     human = dataclasses.replace(review, reviewer="Dr. A. Author", demo=False)
     assert release_blocker(human, LORA, "ev1", ["epoch 2"], human_only_base(sdxl)) is None
+
+
+def test_the_demo_review_is_labelled_and_never_replaces_a_persons(workspace: Workspace) -> None:
+    demo_form = {"reviewer": "demo-reviewer (automated, not a human)", "decision": "approve"}
+    demo = {DEMO_TAG: "true"}
+    assert _review_and_release(workspace, demo_form, demo).success
+    assert read_json(workspace.releases_dir / LORA / "v1" / "review.json")["demo"]
+
+    rejection = {**APPROVAL, "decision": "reject", "notes": "nucleolus missing"}
+    assert not _review_and_release(workspace, rejection).success  # the check blocks
+    again = _review_and_release(workspace, demo_form, demo)
+    assert "Dr. A. Author rejected" in _review_check(again).description
+    assert not (workspace.releases_dir / LORA / "v2").exists()
 
 
 def _schedule_tick(workspace: Workspace) -> list[str]:
@@ -205,7 +274,7 @@ def test_a_new_author_and_licence_re_export_without_retraining(workspace: Worksp
         partition_key=LORA, instance=_instance(), asset_selection=[dg.AssetKey("lora_checkpoints")])
     assert trained.asset_materializations_for_node("lora_checkpoints")[0].metadata[
         "reused_previous_run"].value is True
-    assert _review_and_release(workspace).success
+    assert _release(workspace).success  # the review of this evaluation stands
     first, second = (next((workspace.releases_dir / LORA / v).glob("*.safetensors"))
                      for v in ("v1", "v2"))
     assert read_metadata(first)["modelspec.author"] == spec["author"]

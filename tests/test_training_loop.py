@@ -227,7 +227,7 @@ def test_the_unet_is_conditioned_on_each_images_source_size_and_crop(
 def test_validation_samples_are_captioned_with_their_prompts() -> None:
     from PIL import Image
 
-    from bioart_pipeline.training.samples import captioned_strip
+    from bioart_pipeline.common.charts import captioned_strip
 
     prompts = ("trig, a nucleus", "trig, a cross-section of an animal cell with nucleus and "
                "mitochondria, flat vector style")

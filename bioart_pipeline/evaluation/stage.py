@@ -164,3 +164,12 @@ def current_evaluation(workspace: Workspace, lora: str) -> tuple[str, dict]:
 
 def evaluation_folder(workspace: Workspace, lora: str, key: str) -> Path:
     return workspace.stage_dir("xy_plot_evaluation", lora) / key
+
+
+def cell_images(folder: Path, checkpoint: str, weight: float) -> list[tuple[str, Path]]:
+    """(prompt, image file) of one grid cell for every prompt, first seed: what a checkpoint
+    at a weight draws. Empty when that weight was not evaluated."""
+    images = read_table(folder / IMAGES)
+    cell = images[(images["checkpoint"] == checkpoint) & (images["weight"] == weight)]
+    first = cell.sort_values(["prompt_index", "seed"]).groupby("prompt_index").head(1)
+    return [(row.prompt, folder / row.file) for row in first.itertuples()]

@@ -7,6 +7,7 @@ import dagster as dg
 import pandas as pd
 
 from bioart_pipeline.common.files import sha256_file
+from bioart_pipeline.common.paths import Workspace
 
 
 def table_md(frame: pd.DataFrame, columns: list[str], limit: int = 40) -> dg.MetadataValue:
@@ -50,13 +51,18 @@ def counts_md(series: pd.Series) -> dg.MetadataValue:
     return dg.MetadataValue.json({str(k): int(v) for k, v in series.value_counts().items()})
 
 
-def stage_result(table_path: Path, table_version: str, metadata: dict,
+def path_value(workspace: Workspace, path: Path) -> dg.MetadataValue:
+    """A path as the UI shows it: relative to the data folder, no home folders on screen."""
+    return dg.MetadataValue.path(workspace.display_path(path))
+
+
+def stage_result(workspace: Workspace, table_path: Path, table_version: str, metadata: dict,
                  upstream: dict[str, Path] | None = None) -> dg.MaterializeResult:
     """Every stage reports its Parquet table and uses the table's hash as its data version,
     and names the data versions of the upstream tables it read: lineage follows content."""
     versions = {name: data_version(path) for name, path in (upstream or {}).items()}
     return dg.MaterializeResult(
-        metadata={"table": dg.MetadataValue.path(str(table_path)),
+        metadata={"table": path_value(workspace, table_path),
                   "table_sha256": table_version,
                   **({"upstream_data_versions": dg.MetadataValue.json(versions)}
                      if versions else {}),

@@ -23,7 +23,12 @@ CHECKLIST = {
     "dna": "right-handed helix",
     "colours": "conventional palette (nucleus blue/purple, mitochondria red/orange, ...)",
 }
-ANSWERS = ("pass", "fail", "not shown")
+ANSWERS = ("pass", "fail", "not shown", "not checked")
+HOW_TO_REVIEW = ("in the Dagster UI, open the asset release_review, click the arrow beside "
+                 "Materialize, Open launchpad, pick the partition {lora}, fill in reviewer, "
+                 "decision and the checklist answers, and Materialize; or run `bioart review "
+                 "{lora} --reviewer NAME --approve --answer ITEM=pass ...`.")
+UNCHECKED = "not checked"  # the form's pre-filled answer; an approval answers every item
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,10 @@ class Review:
                 if v not in ANSWERS]
         if self.approved and any(v == "fail" for v in self.checklist.values()):
             out.append("a review that fails a checklist item cannot approve the release")
+        unchecked = [k for k in CHECKLIST if self.checklist.get(k, UNCHECKED) == UNCHECKED]
+        if self.approved and not self.demo and unchecked:
+            out.append("an approval answers every checklist item (pass, or 'not shown' when no "
+                       f"image shows it); not checked: {', '.join(unchecked)}")
         if not self.reviewer.strip():
             out.append("reviewer name is empty")
         return out
@@ -91,9 +100,7 @@ def release_blocker(review: Review | None, lora: str, evaluation: str,
     LoRAs only a person may release (the demo's automated approval is refused for them)."""
     if review is None:
         return (f"{lora}: no review of evaluation {evaluation} yet. Look at the XY grid, then "
-                "record one: in the Dagster UI, materialize release_review with a launch config "
-                "(reviewer, decision: approve, checkpoint, weight, answers), or run "
-                f"`bioart review {lora} --reviewer 'NAME' --approve`.")
+                f"record one: {HOW_TO_REVIEW.format(lora=lora)}")
     if not review.approved:
         return (f"{lora}: {review.reviewer} rejected evaluation {evaluation} on "
                 f"{review.reviewed_at} (notes: {review.notes or '-'}); retrain or record a new "
@@ -101,9 +108,8 @@ def release_blocker(review: Review | None, lora: str, evaluation: str,
     if review.demo and base_model is not None:
         return (f"{lora}: the approval of evaluation {evaluation} was recorded automatically by "
                 f"`make demo`, which may only release LoRAs on the built-in tiny model; this one "
-                f"is trained on {base_model}. A person must review it: materialize "
-                "release_review in the Dagster UI, or run "
-                f"`bioart review {lora} --reviewer 'NAME' --approve`.")
+                f"is trained on {base_model}. A person must review it: "
+                f"{HOW_TO_REVIEW.format(lora=lora)}")
     if review.checkpoint not in checkpoints:
         return f"{lora}: reviewed checkpoint {review.checkpoint!r} is not among {checkpoints}"
     return None

@@ -575,9 +575,11 @@ def _save_checkpoint(job, accelerator, pipe, run_dir: Path, epoch: int, step: in
 def _write_loss_curve(result: TrainingResult, run_dir: Path) -> None:
     """Validation loss per epoch on top (the trend), per-step training loss below."""
     validation = line_chart(result.validation_losses,
-                            "validation loss per epoch (fixed noise and timesteps; 0 = before)",
+                            "validation loss (fixed noise and timesteps; blue: checkpoints)",
+                            x_label="epoch (0 = before training)", y_label="loss",
                             marks=[c["epoch"] for c in result.checkpoints])
     steps = line_chart(result.losses, "training loss per optimizer step (blue: checkpoints)",
+                       x_label="optimizer step", y_label="loss",
                        marks=[c["step"] - 1 for c in result.checkpoints])
     chart = Image.new("RGB", (validation.width, validation.height + steps.height), "white")
     chart.paste(validation, (0, 0))

@@ -21,7 +21,7 @@ from bioart_pipeline.common.files import read_json, read_table, sha256_json, wri
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.models.clip_tokenizer import MODEL_MAX_LENGTH, clip_token_counter
 from bioart_pipeline.orchestration.compute import GpuCompute
-from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
+from bioart_pipeline.orchestration.metadata import counts_md, path_value, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import CaptionModel, StudioData
 from bioart_pipeline.preprocessing.stage import preprocessed_file
@@ -70,7 +70,7 @@ def _caption(context: dg.AssetExecutionContext, studio: StudioData, captioner: C
                             f"replaced; the edit was: {replaced['edited_caption']!r}")
     version = write_table(table, path)
     words = table["caption"].str.split().str.len()
-    return stage_result(path, version, {
+    return stage_result(workspace, path, version, {
         "captions": len(table),
         "origins": counts_md(table["origin"]),
         "model_captioned_now": result.model_captioned,
@@ -85,7 +85,7 @@ def _caption(context: dg.AssetExecutionContext, studio: StudioData, captioner: C
         "captions_over_the_token_limit": table_md(
             table[(table["truncated"] != "") | (table["tokens"] > rules.max_tokens)],
             ["path", "tokens", "truncated"]),
-        "edit_folder": dg.MetadataValue.path(str(path.parent / "edit")),
+        "edit_folder": path_value(workspace, path.parent / "edit"),
         "preview": table_md(table, ["path", "caption", "origin"], 15),
     }, upstream=workspace.tables(spec.name, "preprocessed_images"))
 

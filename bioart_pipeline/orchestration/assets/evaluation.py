@@ -23,7 +23,7 @@ from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.orchestration.assets.training import checkpoint_table, trained_profile
 from bioart_pipeline.orchestration.compute import GpuCompute
-from bioart_pipeline.orchestration.metadata import stage_result, table_value
+from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_value
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import ClipModel, StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
@@ -60,7 +60,8 @@ def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: Gp
                          clip.model or None)
     folder = evaluation_folder(workspace, spec.name, key)
     if is_complete(folder):
-        context.log.info(f"same checkpoints and settings already evaluated in {folder}")
+        context.log.info("same checkpoints and settings already evaluated in "
+                         f"{workspace.display_path(folder)}")
     else:
         manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
         cache = workspace.cache_dir / "preprocessed"
@@ -80,8 +81,8 @@ def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: Gp
     # The stage table lives beside the run folders so the next stage finds the current one.
     path = workspace.table("xy_plot_evaluation", spec.name)
     version = write_table(scores.assign(evaluation=key), path)
-    return stage_result(path, version, {
-        "evaluation_folder": dg.MetadataValue.path(str(folder)),
+    return stage_result(workspace, path, version, {
+        "evaluation_folder": path_value(workspace, folder),
         **_prompt_grids(folder, spec.validation_prompts),
         "recommended_checkpoint": str(recommendation["checkpoint"]),
         "recommended_weight": str(recommendation["weight"]),

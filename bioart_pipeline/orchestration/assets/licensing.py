@@ -16,6 +16,7 @@ from bioart_pipeline.licensing.signoff import draft_signoff, load_signoffs, reco
 from bioart_pipeline.licensing.studio import load_studio
 from bioart_pipeline.orchestration.metadata import (
     counts_md,
+    path_value,
     stage_result,
     table_md,
     table_value,
@@ -69,7 +70,7 @@ def license_manifest(context: dg.AssetExecutionContext, config: SignOffConfig,
                                         for r in excluded.itertuples()))
     signed = manifest[manifest["signed_off_by"] != ""]
     grouped = manifest[manifest["duplicate_group"] > 0].sort_values(["duplicate_group", "path"])
-    return stage_result(workspace.table("license_manifest", spec.name), version, {
+    return stage_result(workspace, workspace.table("license_manifest", spec.name), version, {
         "intended_use": spec.intended_use,
         "training_images": int(manifest["included"].sum()),
         "excluded": len(excluded),
@@ -82,7 +83,7 @@ def license_manifest(context: dg.AssetExecutionContext, config: SignOffConfig,
                                                  "exclusion"]]),
         "verdicts": counts_md(manifest["verdict"]),
         "licenses": counts_md(manifest["license"]),
-        "attribution": dg.MetadataValue.path(str(folder / ATTRIBUTION)),
+        "attribution": path_value(workspace, folder / ATTRIBUTION),
         "manifest": table_md(manifest, ["path", "license", "author", "verdict", "included"]),
     }, upstream=workspace.tables(spec.name, "raw_portfolio", "preprocessed_images", "captions"))
 

@@ -32,7 +32,7 @@ def raw_portfolio(context: dg.AssetExecutionContext, studio: StudioData) -> dg.M
     atomic_write_json(path.parent / INPUTS_FILE, {"fingerprint": fingerprint})
     unusable = table[table["status"] != "ok"]
     context.log.info(f"{len(table)} image files, {len(unusable)} unusable")
-    return stage_result(path, version, {
+    return stage_result(workspace, path, version, {
         "images": len(table),
         "inputs_fingerprint": fingerprint,
         "unusable": len(unusable),

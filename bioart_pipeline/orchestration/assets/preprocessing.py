@@ -40,7 +40,7 @@ def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
     context.log.info(f"{len(ok)} usable, {len(quarantined)} quarantined; "
                      f"{result.processed} processed, {result.reused} reused from cache")
     buckets = ok["bucket_width"].astype(str) + "x" + ok["bucket_height"].astype(str)
-    return stage_result(path, version, {
+    return stage_result(workspace, path, version, {
         "usable": len(ok), "quarantined": len(quarantined),
         "processed": result.processed, "reused_from_cache": result.reused,
         "buckets": counts_md(buckets),

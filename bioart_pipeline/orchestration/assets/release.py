@@ -5,22 +5,25 @@ import dataclasses
 from pathlib import Path
 
 import dagster as dg
+from PIL import Image
 
+from bioart_pipeline.common.charts import captioned_strip, markdown_image
 from bioart_pipeline.common.files import read_json, read_table, sha256_file
-from bioart_pipeline.evaluation.stage import GRID, SCORES, current_evaluation
+from bioart_pipeline.evaluation.stage import GRID, SCORES, cell_images, current_evaluation
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
 from bioart_pipeline.orchestration.assets.training import (
     checkpoint_labels,
     checkpoint_table,
     trained_profile,
 )
-from bioart_pipeline.orchestration.metadata import data_version
+from bioart_pipeline.orchestration.gates import GATES, release_gates
+from bioart_pipeline.orchestration.metadata import data_version, path_value
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
 from bioart_pipeline.release.model_card import model_card
-from bioart_pipeline.release.review import human_only_base, latest_review, release_blocker
+from bioart_pipeline.release.review import Review, latest_review
 from bioart_pipeline.training.export import spec_metadata
 from bioart_pipeline.training.job import REPORT
 
@@ -30,23 +33,25 @@ UPSTREAM = ("raw_portfolio", "preprocessed_images", "captions", "license_manifes
 
 @dg.asset(partitions_def=lora_partitions, group_name="release", kinds={"safetensors"},
           deps=["release_review", "xy_plot_evaluation", "license_manifest",
-                "lora_checkpoints"])
+                "lora_checkpoints", "raw_portfolio"])
 def validated_release(context: dg.AssetExecutionContext, studio: StudioData
                       ) -> dg.MaterializeResult:
     """The reviewed checkpoint as {project}_{subject}_{rank}_{epoch}.safetensors with its
-    model card, manifest, attribution, XY grid, config, review and SHA256SUMS."""
+    model card, manifest, attribution, XY grid, config, review and SHA256SUMS, in a new
+    read-only folder. Made only while the three gates pass (licences, recommendation, a
+    person's approval); its page shows them, the review, the approved cell and the card."""
     spec = studio.spec(context.partition_key)
     workspace = studio.workspace
+    # The blocking checks stop this in a run that includes their assets; re-reading the
+    # gates covers a release materialized on its own.
+    gates = release_gates(studio, spec.name)
+    failed = [result.description for result in gates.values() if not result.passed]
+    if failed:
+        raise dg.Failure("; ".join(failed))
     evaluation, recommendation = current_evaluation(workspace, spec.name)
     review = latest_review(workspace.reviews_dir, spec.name, evaluation)
-    # The blocking check on release_review stops this in a run that includes it; this guard
-    # covers a release materialized on its own.
     checkpoints = checkpoint_table(workspace, spec.name)
-    labels = checkpoint_labels(checkpoints)
-    blocker = release_blocker(review, spec.name, evaluation, labels, human_only_base(spec))
-    if blocker:
-        raise dg.Failure(blocker)
-    row = checkpoints.iloc[labels.index(review.checkpoint)]
+    row = checkpoints.iloc[checkpoint_labels(checkpoints).index(review.checkpoint)]
     manifest_file = workspace.table("license_manifest", spec.name)
     manifest_dir = manifest_file.parent
     eval_dir = workspace.stage_dir("xy_plot_evaluation", spec.name) / evaluation
@@ -75,20 +80,60 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         dagster_runs=_upstream_runs(context, spec.name),
         inputs_fingerprint=read_json(workspace.stage_dir("raw_portfolio", spec.name)
                                      / INPUTS_FILE)["fingerprint"]))
-    context.log.info(f"release {'written' if created else 'unchanged'}: {folder}")
+    context.log.info(f"release {'written' if created else 'unchanged'}: "
+                     f"{workspace.display_path(folder)}")
     lora_file = next(folder.glob("*.safetensors"))
     return dg.MaterializeResult(
-        metadata={"release_folder": dg.MetadataValue.path(str(folder)),
-                  "lora_file": dg.MetadataValue.path(str(lora_file)),
-                  "new_version": created, "checkpoint": review.checkpoint,
-                  "weight": review.weight, "reviewer": review.reviewer,
-                  "demo_review": review.demo,
+        metadata={"release_folder": path_value(workspace, folder),
+                  "lora_file": path_value(workspace, lora_file),
+                  "new_version": created,
+                  "gates": dg.MetadataValue.md(_gates_md(gates)),
+                  "review": dg.MetadataValue.md(_review_md(review, recommendation)),
+                  "approved_cell": dg.MetadataValue.md(_cell_md(eval_dir, review)),
+                  "model_card": dg.MetadataValue.md(card),
+                  "checkpoint": review.checkpoint, "weight": review.weight,
+                  "reviewer": review.reviewer, "demo_review": review.demo,
                   "upstream_data_versions": dg.MetadataValue.json({
                       stage: data_version(path) for stage, path in workspace.tables(
                           spec.name, "license_manifest", "lora_checkpoints",
                           "xy_plot_evaluation").items()})},
         data_version=dg.DataVersion(sha256_file(folder / SUMS)[:16]),
     )
+
+
+def _gates_md(gates: dict[str, dg.AssetCheckResult]) -> str:
+    """One row per gate: its verdict, a link to the check's page, what it found."""
+    rows = [f"| {'passed' if result.passed else 'FAILED'} | "
+            f"[{name}](/assets/{GATES[name][0]}?view=checks) | {GATES[name][0]} | "
+            f"{(result.description or '').replace('|', '/')} |"
+            for name, result in gates.items()]
+    return "\n".join(["| result | check | on asset | detail |", "|---|---|---|---|", *rows])
+
+
+def _review_md(review: Review, recommendation: dict) -> str:
+    answered = ", ".join(f"{item}: {answer}" for item, answer in review.checklist.items())
+    recommended = (f"{recommendation['checkpoint']} at weight {recommendation['weight']}")
+    return "\n".join([
+        f"- **Decision**: {'approve' if review.approved else 'reject'} by **{review.reviewer}** "
+        f"on {review.reviewed_at}" + (" (automated demo review)" if review.demo else ""),
+        f"- **Approved**: {review.checkpoint} at weight {review.weight} "
+        f"(recommended: {recommended})",
+        f"- **Checklist**: {answered or '-'}",
+        f"- **Notes**: {review.notes or '-'}"])
+
+
+def _cell_md(eval_dir: Path, review: Review) -> str:
+    """The approved grid cell, one image per prompt, each under its prompt."""
+    cells = cell_images(eval_dir, review.checkpoint, review.weight)
+    if not cells:
+        return f"_weight {review.weight} is not a row of the XY grid: no image of it_"
+    images = []
+    for _, path in cells:
+        with Image.open(path) as image:
+            images.append(image.convert("RGB"))
+    strip = captioned_strip(images, [prompt for prompt, _ in cells], 256)
+    return markdown_image(strip, f"{review.checkpoint} at weight {review.weight}",
+                          max_side=1280)
 
 
 def _upstream_runs(context: dg.AssetExecutionContext, partition: str) -> dict[str, str]:

@@ -14,7 +14,7 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import ModelProfile, pin_revision, profile_fingerprint
 from bioart_pipeline.orchestration.compute import GpuCompute
-from bioart_pipeline.orchestration.metadata import stage_result, table_md
+from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_md
 from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
@@ -48,7 +48,8 @@ def _train(context: dg.AssetExecutionContext, studio: StudioData, compute: GpuCo
     run_dir = workspace.stage_dir("lora_checkpoints", spec.name) / key
     reused = (run_dir / REPORT).exists()
     if reused:
-        context.log.info(f"identical inputs already trained in {run_dir}: reusing it")
+        context.log.info(f"identical inputs already trained in {workspace.display_path(run_dir)}: "
+                         "reusing it")
     else:
         compute.run(context, job, run_dir)
     report = read_json(run_dir / REPORT)
@@ -58,9 +59,9 @@ def _train(context: dg.AssetExecutionContext, studio: StudioData, compute: GpuCo
     version = write_table(table, path)
     with Image.open(run_dir / "loss.png") as curve:
         loss_md = markdown_image(curve.copy(), "loss curve")
-    return stage_result(path, version, {
+    return stage_result(workspace, path, version, {
         **_latest_samples(run_dir),
-        "run_folder": dg.MetadataValue.path(str(run_dir)),
+        "run_folder": path_value(workspace, run_dir),
         "reused_previous_run": reused,
         "checkpoints": table_md(table, ["epoch", "step", "loss", "sha256"]),
         "validation_loss_before": float(report["validation_losses"][0]),
