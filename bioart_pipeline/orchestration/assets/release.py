@@ -36,7 +36,7 @@ UPSTREAM = ("raw_portfolio", "preprocessed_images", "captions", "license_manifes
                 "lora_checkpoints", "raw_portfolio"])
 def validated_release(context: dg.AssetExecutionContext, studio: StudioData
                       ) -> dg.MaterializeResult:
-    """The reviewed checkpoint as {project}_{subject}_{rank}_{epoch}.safetensors with its
+    """The reviewed checkpoint as `{project}_{subject}_{rank}_{epoch}.safetensors` with its
     model card, manifest, attribution, XY grid, config, review and SHA256SUMS, in a new
     read-only folder. Made only while the three gates pass (licences, recommendation, a
     person's approval); its page shows them, the review, the approved cell and the card."""
@@ -102,12 +102,13 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
 
 
 def _gates_md(gates: dict[str, dg.AssetCheckResult]) -> str:
-    """One row per gate: its verdict, a link to the check's page, what it found."""
-    rows = [f"| {'passed' if result.passed else 'FAILED'} | "
-            f"[{name}](/assets/{GATES[name][0]}?view=checks) | {GATES[name][0]} | "
-            f"{(result.description or '').replace('|', '/')} |"
-            for name, result in gates.items()]
-    return "\n".join(["| result | check | on asset | detail |", "|---|---|---|---|", *rows])
+    """One line per gate (a list wraps in the UI's narrow column, a table would not): its
+    verdict, a link to the check's page, what it found."""
+    return "\n".join(
+        f"- **{'passed' if result.passed else 'FAILED'}** "
+        f"[{name}](/assets/{GATES[name][0]}?view=checks) on {GATES[name][0]}: "
+        f"{result.description or ''}"
+        for name, result in gates.items())
 
 
 def _review_md(review: Review, recommendation: dict) -> str:
