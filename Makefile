@@ -9,12 +9,12 @@ export DAGSTER_HOME := $(CURDIR)
 export WANDB_MODE ?= offline
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test test-learning ui lint browser sample-portfolio base-model clean bench smoke
+.PHONY: demo test test-learning ui ui-screenshots lint browser sample-portfolio base-model clean bench smoke
 
 # The demo, the tests and the benchmarks download nothing. `make ui` may: a user's spec can
 # name a hub model (pinned with base_model_revision) or BIOART_CAPTION_MODEL a hub id.
-demo test test-learning bench smoke base-model: export HF_HUB_OFFLINE := 1
-demo test test-learning bench smoke base-model: export TRANSFORMERS_OFFLINE := 1
+demo test test-learning ui-screenshots bench smoke base-model: export HF_HUB_OFFLINE := 1
+demo test test-learning ui-screenshots bench smoke base-model: export TRANSFORMERS_OFFLINE := 1
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || python3 -m venv $(VENV)
@@ -40,6 +40,10 @@ test-learning: $(STAMP)
 ## ui: the Dagster UI on http://127.0.0.1:3000 (loopback only)
 ui: $(STAMP)
 	$(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## ui-screenshots: the README's UI pictures, retaken by the browser test into docs/ui/
+ui-screenshots: $(STAMP) browser
+	BIOART_UI_SHOTS=$(CURDIR)/docs/ui $(PY) -m pytest -q tests/test_dagster_ui.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check bioart_pipeline tests benchmarks

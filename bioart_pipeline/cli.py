@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     decision.add_argument("--approve", action="store_true")
     decision.add_argument("--reject", action="store_true")
     review.add_argument("--answer", action="append", default=[], metavar="ITEM=pass|fail|not shown",
-                        help=f"checklist answers; items: {', '.join(CHECKLIST)}")
+                        help="checklist answers, every item for an approval; items: "
+                             f"{', '.join(CHECKLIST)}")
     review.add_argument("--notes", default="")
     signoff = commands.add_parser("signoff", help="sign off images whose licence needs a "
                                                   "person's sign-off before they train")
@@ -91,14 +92,19 @@ def run_audit(path: Path, as_json: bool) -> int:
 
 
 def run_review(args: argparse.Namespace) -> int:
+    from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
+
     workspace = Workspace.from_env()
     evaluation, recommendation = current_evaluation(workspace, args.lora)
     answers = dict(item.partition("=")[::2] for item in args.answer)
+    spec = load_spec(workspace.specs_dir / f"{args.lora}.yaml")
     try:
-        path = record_review(workspace.reviews_dir, draft_review(
-            args.lora, evaluation, recommendation, args.reviewer, args.approve, args.checkpoint,
-            args.weight, answers, args.notes))
-    except ValueError as exc:  # names every problem: unknown item, bad answer, fail + approve
+        path = record_review(
+            workspace.reviews_dir,
+            draft_review(args.lora, evaluation, recommendation, args.reviewer, args.approve,
+                         args.checkpoint, args.weight, answers, args.notes),
+            checkpoint_labels(checkpoint_table(workspace, args.lora)), spec.evaluation.weights)
+    except ValueError as exc:  # names every problem: item, answer, cell, fail + approve
         print(exc, file=sys.stderr)
         return 2
     print(f"review of evaluation {evaluation} recorded: {path}")

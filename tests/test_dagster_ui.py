@@ -270,7 +270,7 @@ def test_a_review_typed_into_the_launchpad_is_recorded_and_releases(workbench: W
 
 def test_the_release_page_tells_the_story(workbench: Workbench, page) -> None:
     """After the review above: gates, reviewer, approved cell, model card, the audit check."""
-    body = _show(page, f"{workbench.url}/assets/validated_release",
+    body = _show(page, f"{workbench.url}/assets/validated_release?view=events&partition={LORA}",
                  ["gates", "review_approves_release", "approved_cell", "model_card"])
     gates = _metadata_row(page, "gates").inner_text()
     assert gates.count("passed") == 3, gates

@@ -37,6 +37,26 @@ def test_lineage_runs_portfolio_to_release() -> None:
         assert upstream in parents, f"{downstream} does not depend on {upstream}"
 
 
+def test_everything_the_ui_lists_says_what_it_is() -> None:
+    """The UI shows these descriptions; an empty one leaves a person guessing."""
+    graph = defs.resolve_asset_graph()
+    described = {f"asset {k.to_user_string()}": graph.get(k).description
+                 for k in graph.get_all_asset_keys()}
+    described |= {f"check {k.name}": graph.get_check_spec(k).description
+                  for k in graph.asset_check_keys}
+    described |= {f"sensor {s.name}": s.description for s in defs.sensors}
+    described |= {f"schedule {s.name}": s.description for s in defs.schedules}
+    described |= {f"job {j.name}": j.description for j in defs.jobs}
+    assert len(described) == len(STAGES) + 4 + 1 + 1 + 2
+    assert [name for name, text in described.items() if not (text or "").strip()] == []
+
+
+def test_one_group_shows_the_whole_pipeline() -> None:
+    graph = defs.resolve_asset_graph()
+    assert {graph.get(k).group_name for k in graph.get_all_asset_keys()} == {
+        "portfolio_to_release"}
+
+
 def test_gpu_assets_share_one_pool() -> None:
     graph = defs.resolve_asset_graph()
     pools = {k.to_user_string(): graph.get(k).pools for k in graph.get_all_asset_keys()}

@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 import yaml
 
+from bioart_pipeline import cli
 from bioart_pipeline.common.files import read_json, sha256_file
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
@@ -282,3 +283,18 @@ def test_a_new_author_and_licence_re_export_without_retraining(workspace: Worksp
     assert read_metadata(second)["modelspec.license"] == "LicenseRef-Nouveau-Licence"
     assert read_metadata(first)["modelspec.hash_sha256"] == read_metadata(second)[
         "modelspec.hash_sha256"]
+
+
+def test_bioart_review_refuses_what_the_form_refuses(workspace: Workspace, monkeypatch,
+                                                     capsys) -> None:
+    monkeypatch.setenv("BIOART_DATA_DIR", str(workspace.data_dir))
+    monkeypatch.setenv("BIOART_OUTPUTS_DIR", str(workspace.outputs_dir))
+    approve = ["review", LORA, "--reviewer", "Dr. A. Author", "--approve"]
+    assert cli.main([*approve, "--answer", "mitochondria=pass", "--weight", "0.7"]) == 2
+    error = capsys.readouterr().err
+    assert "weight 0.7 is not a row of the XY grid" in error
+    assert "not checked: cell_membrane" in error
+    assert not (workspace.reviews_dir / LORA).exists()
+    answers = [f"--answer={item}={answer}" for item, answer in ANSWERS.items()]
+    assert cli.main([*approve, *answers]) == 0
+    assert _release(workspace).success

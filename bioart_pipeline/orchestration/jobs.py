@@ -6,7 +6,7 @@ from bioart_pipeline.orchestration.partitions import lora_partitions
 
 lora_pipeline = dg.define_asset_job(
     name="lora_pipeline",
-    selection=dg.AssetSelection.groups("data", "model", "release"),
+    selection=dg.AssetSelection.assets("validated_release").upstream(),
     partitions_def=lora_partitions,
     description="Portfolio to validated release for one LoRA spec.",
 )
@@ -15,7 +15,7 @@ lora_pipeline = dg.define_asset_job(
 # release stay a person's decision (release_review, then validated_release).
 lora_retraining = dg.define_asset_job(
     name="lora_retraining",
-    selection=dg.AssetSelection.groups("data", "model"),
+    selection=dg.AssetSelection.assets("xy_plot_evaluation").upstream(),
     partitions_def=lora_partitions,
     description="Portfolio to XY evaluation for one LoRA whose inputs changed.",
 )

@@ -7,6 +7,9 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.specs import list_spec_files
 
 lora_partitions = dg.DynamicPartitionsDefinition(name="lora_specs")
+# Every stage in one asset group: the UI collapses the lineage into boxes when there are
+# several groups; with one it opens on the whole pipeline, portfolio to release.
+PIPELINE_GROUP = "portfolio_to_release"
 
 
 def spec_partition_keys(workspace: Workspace) -> list[str]:

@@ -44,8 +44,15 @@ class Review:
     demo: bool = False  # recorded by `make demo`, not by a person
     reviewed_at: str = ""
 
-    def problems(self) -> list[str]:
+    def problems(self, checkpoints: list[str], weights: tuple[float, ...]) -> list[str]:
+        """What is wrong with this review of a grid of `checkpoints` x `weights`."""
         out = [f"unknown checklist item {k!r}" for k in self.checklist if k not in CHECKLIST]
+        if self.checkpoint not in checkpoints:
+            out.append(f"checkpoint {self.checkpoint!r} is not one of this evaluation's: "
+                       f"{', '.join(checkpoints)}")
+        if self.approved and self.weight not in weights:
+            out.append(f"weight {self.weight} is not a row of the XY grid: approve one you have "
+                       f"seen ({', '.join(map(str, weights))})")
         out += [f"{k}: answer must be one of {ANSWERS}" for k, v in self.checklist.items()
                 if v not in ANSWERS]
         if self.approved and any(v == "fail" for v in self.checklist.values()):
@@ -59,8 +66,10 @@ class Review:
         return out
 
 
-def record_review(reviews_dir: Path, review: Review) -> Path:
-    problems = review.problems()
+def record_review(reviews_dir: Path, review: Review, checkpoints: list[str],
+                  weights: tuple[float, ...]) -> Path:
+    """Write the review, or raise ValueError naming every problem with it."""
+    problems = review.problems(checkpoints, weights)
     if problems:
         raise ValueError("invalid review: " + "; ".join(problems))
     stamped = dataclasses.replace(review, reviewed_at=datetime.now(UTC).isoformat(

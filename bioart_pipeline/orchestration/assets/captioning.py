@@ -22,7 +22,7 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.models.clip_tokenizer import MODEL_MAX_LENGTH, clip_token_counter
 from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import counts_md, path_value, stage_result, table_md
-from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import CaptionModel, StudioData
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 
@@ -31,7 +31,7 @@ def captions_asset(pool: str | None) -> dg.AssetsDefinition:
     """`pool`: the compute resource's (see lora_checkpoints_asset): the captioning model
     runs as a job there."""
 
-    @dg.asset(name="captions", partitions_def=lora_partitions, group_name="data",
+    @dg.asset(name="captions", partitions_def=lora_partitions, group_name=PIPELINE_GROUP,
               kinds={"parquet"}, deps=["preprocessed_images"], pool=pool)
     def captions(context: dg.AssetExecutionContext, studio: StudioData,
                  captioner: CaptionModel, compute: GpuCompute) -> dg.MaterializeResult:

@@ -24,7 +24,7 @@ from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.orchestration.assets.training import checkpoint_table, trained_profile
 from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_value
-from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import ClipModel, StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 
@@ -32,7 +32,7 @@ from bioart_pipeline.preprocessing.stage import preprocessed_file
 def xy_plot_evaluation_asset(pool: str | None) -> dg.AssetsDefinition:
     """`pool`: the compute resource's (see lora_checkpoints_asset)."""
 
-    @dg.asset(name="xy_plot_evaluation", partitions_def=lora_partitions, group_name="model",
+    @dg.asset(name="xy_plot_evaluation", partitions_def=lora_partitions, group_name=PIPELINE_GROUP,
               kinds={"pytorch"},
               deps=["lora_checkpoints", "license_manifest", "preprocessed_images"], pool=pool)
     def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,

@@ -21,7 +21,7 @@ from bioart_pipeline.orchestration.metadata import (
     table_md,
     table_value,
 )
-from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.preprocessing.stage import NEAR_DUPLICATE_BITS
 from bioart_pipeline.specs import LoraSpec
@@ -41,7 +41,7 @@ class SignOffConfig(dg.Config):
     note: str = Field("", description="Why these images may train: what was checked, by whom.")
 
 
-@dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"},
+@dg.asset(partitions_def=lora_partitions, group_name=PIPELINE_GROUP, kinds={"parquet"},
           deps=["captions", "raw_portfolio", "preprocessed_images"])
 def license_manifest(context: dg.AssetExecutionContext, config: SignOffConfig,
                      studio: StudioData) -> dg.MaterializeResult:

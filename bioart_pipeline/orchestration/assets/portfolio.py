@@ -5,13 +5,13 @@ import dagster as dg
 
 from bioart_pipeline.common.files import atomic_write_json, write_table
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
-from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.portfolio.changes import INPUTS_FILE, hash_cache, inputs_fingerprint
 from bioart_pipeline.portfolio.ingest import DEFAULT_MAX_PIXELS, PortfolioFolder, scan_portfolio
 
 
-@dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"})
+@dg.asset(partitions_def=lora_partitions, group_name=PIPELINE_GROUP, kinds={"parquet"})
 def raw_portfolio(context: dg.AssetExecutionContext, studio: StudioData) -> dg.MaterializeResult:
     """Inventory of the studio's images (read-only): hash, format, size, license sidecar and
     embedded rights metadata."""

@@ -7,7 +7,7 @@ from PIL import Image
 from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_table, write_table
 from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
-from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.preprocessing.stage import (
     PreprocessOptions,
@@ -17,7 +17,7 @@ from bioart_pipeline.preprocessing.stage import (
 from bioart_pipeline.specs import LoraSpec
 
 
-@dg.asset(partitions_def=lora_partitions, group_name="data", kinds={"parquet"},
+@dg.asset(partitions_def=lora_partitions, group_name=PIPELINE_GROUP, kinds={"parquet"},
           deps=["raw_portfolio"])
 def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
                         ) -> dg.MaterializeResult:

@@ -18,7 +18,7 @@ from bioart_pipeline.orchestration.assets.training import (
 )
 from bioart_pipeline.orchestration.gates import GATES, release_gates
 from bioart_pipeline.orchestration.metadata import data_version, path_value
-from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
@@ -31,7 +31,7 @@ UPSTREAM = ("raw_portfolio", "preprocessed_images", "captions", "license_manifes
             "lora_checkpoints", "xy_plot_evaluation", "release_review")
 
 
-@dg.asset(partitions_def=lora_partitions, group_name="release", kinds={"safetensors"},
+@dg.asset(partitions_def=lora_partitions, group_name=PIPELINE_GROUP, kinds={"safetensors"},
           deps=["release_review", "xy_plot_evaluation", "license_manifest",
                 "lora_checkpoints", "raw_portfolio"])
 def validated_release(context: dg.AssetExecutionContext, studio: StudioData

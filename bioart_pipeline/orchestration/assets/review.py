@@ -10,7 +10,7 @@ from pydantic import Field, create_model, field_validator
 from bioart_pipeline.common.files import sha256_json
 from bioart_pipeline.evaluation.stage import current_evaluation
 from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
-from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.release.review import (
     ANSWERS,
@@ -62,7 +62,7 @@ class ReviewConfig(dg.Config):
         return reviewer.strip()
 
 
-@dg.asset(partitions_def=lora_partitions, group_name="release", kinds={"json"},
+@dg.asset(partitions_def=lora_partitions, group_name=PIPELINE_GROUP, kinds={"json"},
           deps=["xy_plot_evaluation", "lora_checkpoints"])
 def release_review(context: dg.AssetExecutionContext, config: ReviewConfig,
                    studio: StudioData) -> dg.MaterializeResult:
@@ -105,21 +105,15 @@ def _record(context: dg.AssetExecutionContext, config: ReviewConfig, studio: Stu
     if demo and base is not None:
         raise dg.Failure(f"{lora} is trained on {base}, not the built-in model: the demo "
                          "records no review of it; a person reviews it here.")
-    checkpoint = recommendation["checkpoint"] if config.checkpoint == RECOMMENDED \
-        else config.checkpoint
-    labels = checkpoint_labels(checkpoint_table(workspace, lora))
-    if checkpoint not in labels:
-        raise dg.Failure(f"checkpoint {checkpoint!r} is not one of this evaluation's: "
-                         f"{', '.join(labels)} (or '{RECOMMENDED}')")
-    rows = studio.spec(lora).evaluation.weights
-    weight = recommendation["weight"] if config.weight is None else config.weight
-    if config.decision == "approve" and weight not in rows:
-        raise dg.Failure(f"weight {weight} is not a row of the XY grid: approve one you have "
-                         f"seen ({', '.join(map(str, rows))})")
+    checkpoint = None if config.checkpoint == RECOMMENDED else config.checkpoint
     try:
-        path = record_review(workspace.reviews_dir, draft_review(
-            lora, evaluation, recommendation, config.reviewer, config.decision == "approve",
-            checkpoint, weight, config.answers.model_dump(), config.notes, demo=demo))
+        path = record_review(
+            workspace.reviews_dir,
+            draft_review(lora, evaluation, recommendation, config.reviewer,
+                         config.decision == "approve", checkpoint, config.weight,
+                         config.answers.model_dump(), config.notes, demo=demo),
+            checkpoint_labels(checkpoint_table(workspace, lora)),
+            studio.spec(lora).evaluation.weights)
     except ValueError as exc:
         raise dg.Failure(str(exc)) from exc
     context.log.info(f"review of evaluation {evaluation} recorded: {path.name}")

@@ -15,7 +15,7 @@ from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import ModelProfile, pin_revision, profile_fingerprint
 from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_md
-from bioart_pipeline.orchestration.partitions import lora_partitions
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 from bioart_pipeline.specs import LoraSpec
@@ -27,7 +27,7 @@ def lora_checkpoints_asset(pool: str | None) -> dg.AssetsDefinition:
     """`pool`: the compute resource's (one GPU job at a time on this machine's card;
     none on a cluster, whose own scheduler queues jobs until GPUs are free)."""
 
-    @dg.asset(name="lora_checkpoints", partitions_def=lora_partitions, group_name="model",
+    @dg.asset(name="lora_checkpoints", partitions_def=lora_partitions, group_name=PIPELINE_GROUP,
               kinds={"pytorch", "safetensors"},
               deps=["license_manifest", "preprocessed_images"], pool=pool)
     def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
