@@ -26,7 +26,7 @@ def code_location(instance: dg.DagsterInstance) -> Iterator[WorkspaceProcessCont
     """The code location served by a code server process, as `dagster dev` serves it."""
     target = ModuleTarget(module_name=DEFINITIONS_MODULE, attribute=DEFINITIONS_ATTRIBUTE,
                           working_directory=None, location_name=LOCATION)
-    with WorkspaceProcessContext(instance, target) as workspace:
+    with WorkspaceProcessContext(instance, target, code_server_log_level="WARNING") as workspace:
         errors = workspace.create_request_context().get_code_location_error(LOCATION)
         if errors:
             raise RuntimeError(f"the code location does not load: {errors.message}")
