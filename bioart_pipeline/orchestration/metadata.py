@@ -10,17 +10,10 @@ from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.common.paths import Workspace
 
 
-def table_md(frame: pd.DataFrame, columns: list[str], limit: int = 40) -> dg.MetadataValue:
-    """A Markdown table preview (the UI renders it); long tables are cut with a note."""
-    if frame.empty:
-        return dg.MetadataValue.md("_(none)_")
-    shown = frame[columns].head(limit).astype(str)
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(v.replace("|", "/") for v in row) + " |"
-              for row in shown.itertuples(index=False)]
-    if len(frame) > limit:
-        lines.append(f"\n_{len(frame) - limit} more rows in the Parquet table_")
-    return dg.MetadataValue.md("\n".join(lines))
+def table_preview(frame: pd.DataFrame, columns: list[str], limit: int = 40
+                  ) -> dg.MetadataValue:
+    """The first `limit` rows as a real Dagster table; the stage's Parquet table has them all."""
+    return table_value(frame[columns].head(limit))
 
 
 def table_value(frame: pd.DataFrame, decimals: int = 3) -> dg.MetadataValue:

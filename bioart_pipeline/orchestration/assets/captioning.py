@@ -21,7 +21,12 @@ from bioart_pipeline.common.files import read_json, read_table, sha256_json, wri
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.models.clip_tokenizer import MODEL_MAX_LENGTH, clip_token_counter
 from bioart_pipeline.orchestration.compute import GpuCompute
-from bioart_pipeline.orchestration.metadata import counts_md, path_value, stage_result, table_md
+from bioart_pipeline.orchestration.metadata import (
+    counts_md,
+    path_value,
+    stage_result,
+    table_preview,
+)
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import CaptionModel, StudioData
 from bioart_pipeline.preprocessing.stage import preprocessed_file
@@ -75,18 +80,18 @@ def _caption(context: dg.AssetExecutionContext, studio: StudioData, captioner: C
         "origins": counts_md(table["origin"]),
         "model_captioned_now": result.model_captioned,
         "edits_kept": result.edits.kept,
-        "edits_replaced": table_md(pd.DataFrame(result.edits.replaced,
-                                                columns=["path", "edited_caption"]),
-                                   ["path", "edited_caption"]),
+        "edits_replaced": table_preview(pd.DataFrame(result.edits.replaced,
+                                                     columns=["path", "edited_caption"]),
+                                        ["path", "edited_caption"]),
         "replacements_fired": counts_md(_fired(table)),
-        "empty_or_short": table_md(table[words < 5], ["path", "caption"]),
+        "empty_or_short": table_preview(table[words < 5], ["path", "caption"]),
         # what SDXL's text encoders would never read: cut from descriptions, or an edit too long
         "truncated_captions": int((table["truncated"] != "").sum()),
-        "captions_over_the_token_limit": table_md(
+        "captions_over_the_token_limit": table_preview(
             table[(table["truncated"] != "") | (table["tokens"] > rules.max_tokens)],
             ["path", "tokens", "truncated"]),
         "edit_folder": path_value(workspace, path.parent / "edit"),
-        "preview": table_md(table, ["path", "caption", "origin"], 15),
+        "preview": table_preview(table, ["path", "caption", "origin"], 15),
     }, upstream=workspace.tables(spec.name, "preprocessed_images"))
 
 

@@ -18,7 +18,7 @@ from bioart_pipeline.orchestration.metadata import (
     counts_md,
     path_value,
     stage_result,
-    table_md,
+    table_preview,
     table_value,
 )
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
@@ -84,7 +84,7 @@ def license_manifest(context: dg.AssetExecutionContext, config: SignOffConfig,
         "verdicts": counts_md(manifest["verdict"]),
         "licenses": counts_md(manifest["license"]),
         "attribution": path_value(workspace, folder / ATTRIBUTION),
-        "manifest": table_md(manifest, ["path", "license", "author", "verdict", "included"]),
+        "manifest": table_preview(manifest, ["path", "license", "author", "verdict", "included"]),
     }, upstream=workspace.tables(spec.name, "raw_portfolio", "preprocessed_images", "captions"))
 
 

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from bioart_pipeline.common.files import atomic_write_json, write_table
-from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
+from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_preview
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.portfolio.changes import INPUTS_FILE, hash_cache, inputs_fingerprint
@@ -37,6 +37,6 @@ def raw_portfolio(context: dg.AssetExecutionContext, studio: StudioData) -> dg.M
         "inputs_fingerprint": fingerprint,
         "unusable": len(unusable),
         "licenses": counts_md(table["license"].replace("", "(none)")),
-        "unusable_files": table_md(unusable, ["path", "status"]),
-        "preview": table_md(table, ["path", "width", "height", "license", "author"], 12),
+        "unusable_files": table_preview(unusable, ["path", "status"]),
+        "preview": table_preview(table, ["path", "width", "height", "license", "author"], 12),
     })

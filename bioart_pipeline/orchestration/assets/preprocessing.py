@@ -6,7 +6,7 @@ from PIL import Image
 
 from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_table, write_table
-from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_md
+from bioart_pipeline.orchestration.metadata import counts_md, stage_result, table_preview
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.preprocessing.stage import (
@@ -44,7 +44,7 @@ def preprocessed_images(context: dg.AssetExecutionContext, studio: StudioData
         "usable": len(ok), "quarantined": len(quarantined),
         "processed": result.processed, "reused_from_cache": result.reused,
         "buckets": counts_md(buckets),
-        "quarantine": table_md(quarantined, ["path", "status"]),
+        "quarantine": table_preview(quarantined, ["path", "status"]),
         "contact_sheet": dg.MetadataValue.md(
             markdown_image(_contact_sheet([preprocessed_file(cache, k) for k in ok["key"]]),
                            "preprocessed images")),

@@ -14,7 +14,7 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import ModelProfile, pin_revision, profile_fingerprint
 from bioart_pipeline.orchestration.compute import GpuCompute
-from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_md
+from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_preview
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
@@ -63,7 +63,7 @@ def _train(context: dg.AssetExecutionContext, studio: StudioData, compute: GpuCo
         **_latest_samples(run_dir),
         "run_folder": path_value(workspace, run_dir),
         "reused_previous_run": reused,
-        "checkpoints": table_md(table, ["epoch", "step", "loss", "sha256"]),
+        "checkpoints": table_preview(table, ["epoch", "step", "loss", "sha256"]),
         "validation_loss_before": float(report["validation_losses"][0]),
         "validation_loss_final": float(report["validation_losses"][-1]),
         "final_step_loss": float(report["losses"][-1]),
