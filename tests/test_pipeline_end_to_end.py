@@ -19,7 +19,7 @@ from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
 from bioart_pipeline.models.tiny_sdxl import TINY_VERSION
 from bioart_pipeline.release.bundle import verify_sums
 from bioart_pipeline.training.export import read_metadata
-from tests.conftest import make_data_dir
+from tests.conftest import make_data_dir, quick_spec
 
 PARTITION = "test_style"
 ALL_BUT_RELEASE = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_images", "captions",
@@ -110,6 +110,23 @@ def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
                *(Path(p).stem for p in manifest["path"])]
     assert not [v for v in metadata.values() for p in private if p in v]
     assert not {"ss_dataset_dirs", "ss_tag_frequency", "ss_datasets"} & set(metadata)
+
+
+def test_the_release_draws_in_comfyui_and_a1111_at_the_approved_weight(pipeline_run: dict
+                                                                       ) -> None:
+    folder = _release_folder(pipeline_run)
+    lora = next(folder.glob("*.safetensors"))
+    review = json.loads((folder / "review.json").read_text())
+    workflow = json.loads((folder / "comfyui_workflow.json").read_text())
+    nodes = {n["class_type"]: n["inputs"] for n in workflow.values()}
+    assert nodes["LoraLoader"]["lora_name"] == lora.name
+    assert nodes["LoraLoader"]["strength_model"] == review["weight"]
+    evaluation = quick_spec()["evaluation"]
+    assert nodes["KSampler"]["steps"] == evaluation["steps"]
+    assert nodes["KSampler"]["seed"] == evaluation["seeds"][0]
+    card = (folder / "README.md").read_text()
+    assert f"<lora:{lora.stem}:{review['weight']:g}>" in card
+    assert "![XY grid](xy_grid.png)" in card
 
 
 def test_released_lora_changes_the_image_when_loaded_by_diffusers(pipeline_run: dict) -> None:

@@ -2,7 +2,8 @@
 
 Contents: the LoRA ({project}_{subject}_{rank}_{epoch}.safetensors, kohya naming, allow-listed
 metadata and a provenance pointer), README.md (model card), the license manifest,
-ATTRIBUTION.md, the XY grid and scores, the training config, the review, SHA256SUMS.
+ATTRIBUTION.md, the XY grid and scores, a ComfyUI workflow, the training config, the review,
+SHA256SUMS.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from bioart_pipeline.common.files import (
     sha256_file,
     sha256_json,
 )
+from bioart_pipeline.release.comfyui import WORKFLOW
 from bioart_pipeline.release.review import Review
 from bioart_pipeline.training.export import ALLOWED_METADATA, read_metadata, write_lora
 
@@ -47,6 +49,7 @@ class ReleaseInputs:
     inputs_fingerprint: str  # spec + portfolio files as of the scan that fed this release
     # the spec's current title, author, licence, trigger: written over the checkpoint's own
     export_metadata: dict[str, str]
+    comfyui_workflow: dict
 
 
 def publish(releases_dir: Path, inputs: ReleaseInputs) -> tuple[Path, bool]:
@@ -76,7 +79,8 @@ def existing_versions(lora_dir: Path) -> list[Path]:
 def _fingerprint(inputs: ReleaseInputs) -> str:
     review = dataclasses.asdict(inputs.review)
     return sha256_json([sha256_file(inputs.checkpoint_file), sha256_file(inputs.manifest_file),
-                        review, inputs.stem, inputs.model_card, inputs.export_metadata])
+                        review, inputs.stem, inputs.model_card, inputs.export_metadata,
+                        inputs.comfyui_workflow])
 
 
 def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
@@ -92,6 +96,7 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
     shutil.copyfile(inputs.attribution_file, folder / "ATTRIBUTION.md")
     shutil.copyfile(inputs.grid_file, folder / "xy_grid.png")
     shutil.copyfile(inputs.scores_file, folder / "xy_scores.parquet")
+    atomic_write_json(folder / WORKFLOW, inputs.comfyui_workflow)
     atomic_write_json(folder / "training_config.json", inputs.training_config)
     atomic_write_json(folder / "review.json", dataclasses.asdict(inputs.review))
     atomic_write_json(folder / "release.json", {"release_id": release_id, "lora": inputs.lora,

@@ -12,7 +12,8 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
                base_model: str, base_model_license: str, base_model_origin: str,
                intended_use: str,
                recommendation: dict, review: Review, manifest: pd.DataFrame, epoch: int,
-               rank: int, alpha: float) -> str:
+               rank: int, alpha: float, a1111: str) -> str:
+    """`a1111`: the approved settings as A1111 generation parameters (release/comfyui.py)."""
     included = manifest[manifest["included"]]
     front = {
         "license": "other", "license_name": release_license, "base_model": base_model,
@@ -29,7 +30,13 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         f"- Recommended weight: {review.weight:g} "
         f"(usable range {recommendation.get('weight_range')}).",
         f"- Intended use: {intended_use}.",
-        "- Loads in ComfyUI and Automatic1111 as is (kohya key naming).", "",
+        "- Loads in ComfyUI and Automatic1111 as is (kohya key naming). `comfyui_workflow.json` "
+        "draws with it at this weight and the XY plot's sampler settings (ComfyUI: Workflow, "
+        "Open, or drop the file on the canvas); in A1111, paste:", "",
+        "```", a1111, "```", "",
+        "The XY plot the weight was chosen from (columns: base and checkpoints, rows: "
+        "weights, the recommended cell framed):", "",
+        "![XY grid](xy_grid.png)", "",
         "## Training data", "",
         f"{len(included)} images; licenses: "
         + ", ".join(f"{k} ({v})" for k, v in sorted(licenses.items())) + ".",

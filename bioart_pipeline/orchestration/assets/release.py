@@ -22,6 +22,12 @@ from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partit
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
+from bioart_pipeline.release.comfyui import (
+    DrawSettings,
+    a1111_infotext,
+    checkpoint_file_name,
+    comfyui_workflow,
+)
 from bioart_pipeline.release.model_card import model_card
 from bioart_pipeline.release.review import Review, latest_review
 from bioart_pipeline.training.export import spec_metadata
@@ -57,6 +63,12 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
     eval_dir = workspace.stage_dir("xy_plot_evaluation", spec.name) / evaluation
     profile = trained_profile(spec, Path(row["file"]))
     report = read_json(Path(row["file"]).parent / REPORT)
+    stem = spec.release_stem(int(row["epoch"]))
+    ev = spec.evaluation
+    draw = DrawSettings(
+        checkpoint=checkpoint_file_name(profile.source), lora_file=f"{stem}.safetensors",
+        weight=review.weight, prompt=spec.validation_prompts[0], negative="", steps=ev.steps,
+        cfg=ev.guidance_scale, seed=ev.seeds[0], size=profile.resolution)
     card = model_card(
         title=f"{spec.project} {spec.subject}", spec_type=spec.type, trigger=spec.trigger,
         release_license=spec.release_license,
@@ -65,9 +77,9 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         base_model_origin=profile.base_model_origin, intended_use=spec.intended_use,
         recommendation=recommendation, review=review,
         manifest=read_table(manifest_file), epoch=int(row["epoch"]),
-        rank=spec.training.rank, alpha=spec.training.alpha)
+        rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw))
     folder, created = publish(workspace.releases_dir, ReleaseInputs(
-        lora=spec.name, stem=spec.release_stem(int(row["epoch"])),
+        lora=spec.name, stem=stem,
         checkpoint_file=Path(row["file"]), manifest_file=manifest_file,
         attribution_file=manifest_dir / ATTRIBUTION, grid_file=eval_dir / GRID,
         scores_file=eval_dir / SCORES,
@@ -76,7 +88,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
                          "base_model_fingerprint": report["base_model"],
                          "training_run": {k: v for k, v in report.items() if k != "losses"}},
         review=review, recommendation=recommendation, model_card=card,
-        export_metadata=spec_metadata(spec),
+        export_metadata=spec_metadata(spec), comfyui_workflow=comfyui_workflow(draw),
         dagster_runs=_upstream_runs(context, spec.name),
         inputs_fingerprint=read_json(workspace.stage_dir("raw_portfolio", spec.name)
                                      / INPUTS_FILE)["fingerprint"]))

@@ -1,0 +1,80 @@
+"""What an artist loads to draw with a released LoRA at its approved weight, with the XY plot's
+sampling settings: a ComfyUI workflow (API format, core nodes only) and an A1111 prompt line.
+
+Same settings, not the same pixels: ComfyUI and A1111 draw their starting noise their own way,
+so the seed gives a different (equally valid) image than the grid's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+WORKFLOW = "comfyui_workflow.json"
+# The file a hub base model is published as, under ComfyUI's models/checkpoints.
+HUB_CHECKPOINT_FILES = {
+    "stabilityai/stable-diffusion-xl-base-1.0": "sd_xl_base_1.0.safetensors",
+}
+# The XY plot samples with diffusers' EulerDiscreteScheduler (SDXL's own configuration):
+# ComfyUI's euler sampler on its normal schedule, A1111's Euler.
+COMFYUI_SAMPLER, COMFYUI_SCHEDULER, A1111_SAMPLER = "euler", "normal", "Euler"
+
+
+@dataclass(frozen=True)
+class DrawSettings:
+    checkpoint: str  # the base model's file name in ComfyUI's models/checkpoints
+    lora_file: str  # the released file name, as it sits in models/loras
+    weight: float
+    prompt: str  # with the trigger word
+    negative: str
+    steps: int
+    cfg: float
+    seed: int
+    size: int
+
+
+def checkpoint_file_name(source: str) -> str:
+    """The base model as a ComfyUI checkpoint file name: the published file of a known hub
+    model, a single file's own name, else the source's last part with .safetensors."""
+    repo = source.split("@", 1)[0]
+    if repo in HUB_CHECKPOINT_FILES:
+        return HUB_CHECKPOINT_FILES[repo]
+    name = PurePath(repo.removeprefix("builtin:")).name
+    return name if name.endswith(".safetensors") else f"{name}.safetensors"
+
+
+def comfyui_workflow(settings: DrawSettings) -> dict:
+    """The API-format prompt graph: node id -> class_type and inputs, a link being
+    [node id, output index]."""
+    s = settings
+    return {
+        "1": _node("CheckpointLoaderSimple", "Base model", ckpt_name=s.checkpoint),
+        "2": _node("LoraLoader", "LoRA at its approved weight", model=["1", 0], clip=["1", 1],
+                   lora_name=s.lora_file, strength_model=s.weight, strength_clip=s.weight),
+        "3": _node("CLIPTextEncode", "Prompt (with the trigger word)", text=s.prompt,
+                   clip=["2", 1]),
+        "4": _node("CLIPTextEncode", "Negative prompt", text=s.negative, clip=["2", 1]),
+        "5": _node("EmptyLatentImage", "Size", width=s.size, height=s.size, batch_size=1),
+        "6": _node("KSampler", "Sampler (the XY plot's settings)", model=["2", 0],
+                   positive=["3", 0], negative=["4", 0], latent_image=["5", 0], seed=s.seed,
+                   steps=s.steps, cfg=s.cfg, sampler_name=COMFYUI_SAMPLER,
+                   scheduler=COMFYUI_SCHEDULER, denoise=1.0),
+        "7": _node("VAEDecode", "Decode", samples=["6", 0], vae=["1", 2]),
+        "8": _node("SaveImage", "Save", images=["7", 0],
+                   filename_prefix=PurePath(s.lora_file).stem),
+    }
+
+
+def _node(class_type: str, title: str, **inputs: object) -> dict:
+    return {"class_type": class_type, "inputs": inputs, "_meta": {"title": title}}
+
+
+def a1111_infotext(settings: DrawSettings) -> str:
+    """The same settings as A1111's generation parameters (paste into the prompt box and use
+    the arrow under Generate to fill in every field)."""
+    s = settings
+    lora = f"<lora:{PurePath(s.lora_file).stem}:{s.weight:g}>"
+    return "\n".join([
+        f"{s.prompt} {lora}",
+        *([f"Negative prompt: {s.negative}"] if s.negative else []),
+        f"Steps: {s.steps}, Sampler: {A1111_SAMPLER}, CFG scale: {s.cfg:g}, Seed: {s.seed}, "
+        f"Size: {s.size}x{s.size}"])

@@ -1,0 +1,81 @@
+"""The release's ComfyUI workflow is a graph ComfyUI can run: core nodes only, every required
+input given, every link pointing at an existing node output of the type the input takes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bioart_pipeline.release.comfyui import (
+    DrawSettings,
+    a1111_infotext,
+    checkpoint_file_name,
+    comfyui_workflow,
+)
+
+# ComfyUI's nodes.py (comfyanonymous/ComfyUI): required inputs (name -> type; a list type is
+# a choice, "STRING"/"INT"/"FLOAT" a widget value) and RETURN_TYPES of the core nodes used.
+CORE_NODES = {
+    "CheckpointLoaderSimple": ({"ckpt_name": "CHOICE"}, ("MODEL", "CLIP", "VAE")),
+    "LoraLoader": ({"model": "MODEL", "clip": "CLIP", "lora_name": "CHOICE",
+                    "strength_model": "FLOAT", "strength_clip": "FLOAT"}, ("MODEL", "CLIP")),
+    "CLIPTextEncode": ({"text": "STRING", "clip": "CLIP"}, ("CONDITIONING",)),
+    "EmptyLatentImage": ({"width": "INT", "height": "INT", "batch_size": "INT"}, ("LATENT",)),
+    "KSampler": ({"model": "MODEL", "seed": "INT", "steps": "INT", "cfg": "FLOAT",
+                  "sampler_name": "CHOICE", "scheduler": "CHOICE", "positive": "CONDITIONING",
+                  "negative": "CONDITIONING", "latent_image": "LATENT", "denoise": "FLOAT"},
+                 ("LATENT",)),
+    "VAEDecode": ({"samples": "LATENT", "vae": "VAE"}, ("IMAGE",)),
+    "SaveImage": ({"images": "IMAGE", "filename_prefix": "STRING"}, ()),
+}
+WIDGETS = {"STRING": str, "CHOICE": str, "INT": int, "FLOAT": float}
+SETTINGS = DrawSettings(checkpoint="sd_xl_base_1.0.safetensors",
+                        lora_file="cellula_cellstyle_32_30.safetensors", weight=0.8,
+                        prompt="cellulastyle, a neuron", negative="", steps=30, cfg=7.0, seed=3,
+                        size=1024)
+
+
+def test_every_link_points_at_an_existing_output_of_the_right_type() -> None:
+    workflow = comfyui_workflow(SETTINGS)
+    for node_id, node in workflow.items():
+        required, _ = CORE_NODES[node["class_type"]]
+        assert set(node["inputs"]) == set(required), node_id
+        for name, value in node["inputs"].items():
+            if isinstance(value, list):
+                source, index = value
+                outputs = CORE_NODES[workflow[source]["class_type"]][1]
+                assert index < len(outputs) and outputs[index] == required[name], (
+                    f"{node_id}.{name} -> {value}")
+            else:
+                assert isinstance(value, WIDGETS[required[name]]), f"{node_id}.{name}"
+    saves = [n for n in workflow.values() if n["class_type"] == "SaveImage"]
+    assert len(saves) == 1  # one output node: the graph runs
+
+
+def test_the_workflow_carries_the_approved_settings() -> None:
+    workflow = comfyui_workflow(SETTINGS)
+    by_type = {n["class_type"]: n["inputs"] for n in workflow.values()}
+    assert by_type["LoraLoader"]["lora_name"] == SETTINGS.lora_file
+    assert by_type["LoraLoader"]["strength_model"] == 0.8
+    assert by_type["CheckpointLoaderSimple"]["ckpt_name"] == "sd_xl_base_1.0.safetensors"
+    sampler = by_type["KSampler"]
+    assert (sampler["steps"], sampler["cfg"], sampler["seed"]) == (30, 7.0, 3)
+    assert (by_type["EmptyLatentImage"]["width"], by_type["EmptyLatentImage"]["height"]) == (
+        1024, 1024)
+    positive = workflow[sampler["positive"][0]]["inputs"]["text"]
+    assert positive.startswith("cellulastyle")
+
+
+def test_the_a1111_line_names_the_lora_at_its_weight() -> None:
+    assert a1111_infotext(SETTINGS).splitlines() == [
+        "cellulastyle, a neuron <lora:cellula_cellstyle_32_30:0.8>",
+        "Steps: 30, Sampler: Euler, CFG scale: 7, Seed: 3, Size: 1024x1024"]
+
+
+@pytest.mark.parametrize(("source", "name"), [
+    ("stabilityai/stable-diffusion-xl-base-1.0@462165984030d82259a11f4367a4eed129e94a7b",
+     "sd_xl_base_1.0.safetensors"),
+    ("/models/juggernautXL.safetensors", "juggernautXL.safetensors"),
+    ("/models/sdxl-base", "sdxl-base.safetensors"),
+])
+def test_the_base_model_is_named_as_comfyui_lists_it(source: str, name: str) -> None:
+    assert checkpoint_file_name(source) == name
