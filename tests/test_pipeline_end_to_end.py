@@ -95,7 +95,11 @@ def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
     folder = _release_folder(pipeline_run)
     names = {p.name for p in folder.iterdir()}
     assert {"README.md", "ATTRIBUTION.md", "license_manifest.parquet", "xy_grid.png",
-            "training_config.json", "review.json", "SHA256SUMS"} <= names
+            "training_config.json", "review.json", "SHA256SUMS", "comfyui_workflow.json",
+            "TRAINING_DATA_SUMMARY.md", "xy_scores.parquet", "release.json"} <= names
+    card = (folder / "README.md").read_text()
+    listed = {n for n in names if not n.startswith(".")}  # .fingerprint: the folder's own
+    assert [n for n in listed if f"- `{n}`:" not in card] == []
     lora = next(folder.glob("cellula_cellstyle_32_*.safetensors"))
     assert verify_sums(folder) == []
     keys = load_file(str(lora))
@@ -110,6 +114,11 @@ def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
                *(Path(p).stem for p in manifest["path"])]
     assert not [v for v in metadata.values() for p in private if p in v]
     assert not {"ss_dataset_dirs", "ss_tag_frequency", "ss_datasets"} & set(metadata)
+    summary = (folder / "TRAINING_DATA_SUMMARY.md").read_text()
+    trained = manifest[manifest["included"]]
+    assert f"**Size**: {len(trained)} images" in summary
+    files = [str(workspace.data_dir), *manifest["path"], *(Path(p).stem for p in manifest["path"])]
+    assert not [p for p in files if p in summary]  # counts, never a file listing
 
 
 def test_the_release_draws_in_comfyui_and_a1111_at_the_approved_weight(pipeline_run: dict

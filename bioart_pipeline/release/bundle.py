@@ -2,8 +2,8 @@
 
 Contents: the LoRA ({project}_{subject}_{rank}_{epoch}.safetensors, kohya naming, allow-listed
 metadata and a provenance pointer), README.md (model card), the license manifest,
-ATTRIBUTION.md, the XY grid and scores, a ComfyUI workflow, the training config, the review,
-SHA256SUMS.
+ATTRIBUTION.md, the public training-data summary, the XY grid and scores, a ComfyUI workflow,
+the training config, the review, SHA256SUMS.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from bioart_pipeline.common.files import (
 )
 from bioart_pipeline.release.comfyui import WORKFLOW
 from bioart_pipeline.release.review import Review
+from bioart_pipeline.release.training_summary import SUMMARY
 from bioart_pipeline.training.export import ALLOWED_METADATA, read_metadata, write_lora
 
 SUMS = "SHA256SUMS"
@@ -50,6 +51,7 @@ class ReleaseInputs:
     # the spec's current title, author, licence, trigger: written over the checkpoint's own
     export_metadata: dict[str, str]
     comfyui_workflow: dict
+    training_summary: str  # TRAINING_DATA_SUMMARY.md
 
 
 def publish(releases_dir: Path, inputs: ReleaseInputs) -> tuple[Path, bool]:
@@ -80,7 +82,7 @@ def _fingerprint(inputs: ReleaseInputs) -> str:
     review = dataclasses.asdict(inputs.review)
     return sha256_json([sha256_file(inputs.checkpoint_file), sha256_file(inputs.manifest_file),
                         review, inputs.stem, inputs.model_card, inputs.export_metadata,
-                        inputs.comfyui_workflow])
+                        inputs.comfyui_workflow, inputs.training_summary])
 
 
 def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
@@ -104,6 +106,7 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
                                     "dagster_runs": inputs.dagster_runs,
                                     "inputs_fingerprint": inputs.inputs_fingerprint})
     (folder / "README.md").write_text(inputs.model_card, encoding="utf-8")
+    (folder / SUMMARY).write_text(inputs.training_summary, encoding="utf-8")
 
 
 def _write_sums(folder: Path) -> None:

@@ -12,7 +12,7 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
                base_model: str, base_model_license: str, base_model_origin: str,
                intended_use: str,
                recommendation: dict, review: Review, manifest: pd.DataFrame, epoch: int,
-               rank: int, alpha: float, a1111: str) -> str:
+               rank: int, alpha: float, a1111: str, lora_file: str) -> str:
     """`a1111`: the approved settings as A1111 generation parameters (release/comfyui.py)."""
     included = manifest[manifest["included"]]
     front = {
@@ -54,9 +54,28 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         "## Limitations", "",
         f"- Base model license: {base_model_license}; it applies to every use of this LoRA.",
         "- Anatomical accuracy is not guaranteed: check outputs against the review checklist.",
-        "- Style may bleed into prompts without the trigger word at high weights.",
+        "- Style may bleed into prompts without the trigger word at high weights.", "",
+        "## Files", "",
+        *[f"- `{name}`: {what}" for name, what in _files(lora_file)],
     ]
     return "\n".join(lines) + "\n"
+
+
+def _files(lora_file: str) -> list[tuple[str, str]]:
+    return [
+        (lora_file, "the LoRA (kohya keys; loads in ComfyUI, A1111, diffusers)"),
+        ("README.md", "this model card"),
+        ("comfyui_workflow.json", "a ComfyUI workflow at the approved weight"),
+        ("xy_grid.png", "the XY plot the weight was chosen from"),
+        ("xy_scores.parquet", "the XY plot's measures per cell"),
+        ("TRAINING_DATA_SUMMARY.md", "the public summary of the training content"),
+        ("ATTRIBUTION.md", "credits for every third-party image"),
+        ("license_manifest.parquet", "every training image: hash, licence, author, verdict"),
+        ("training_config.json", "preset, base model and training run"),
+        ("review.json", "who approved which checkpoint and weight, with the checklist"),
+        ("release.json", "release id, recommendation, the Dagster runs that made it"),
+        ("SHA256SUMS", "the sha256 of every file above"),
+    ]
 
 
 def _signoffs(included: pd.DataFrame) -> list[str]:

@@ -10,6 +10,7 @@ from PIL import Image
 from bioart_pipeline.common.charts import captioned_strip, markdown_image
 from bioart_pipeline.common.files import read_json, read_table, sha256_file
 from bioart_pipeline.evaluation.stage import GRID, SCORES, cell_images, current_evaluation
+from bioart_pipeline.licensing.studio import load_studio
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
 from bioart_pipeline.orchestration.assets.training import (
     checkpoint_labels,
@@ -30,6 +31,7 @@ from bioart_pipeline.release.comfyui import (
 )
 from bioart_pipeline.release.model_card import model_card
 from bioart_pipeline.release.review import Review, latest_review
+from bioart_pipeline.release.training_summary import SummaryHeader, training_summary
 from bioart_pipeline.training.export import spec_metadata
 from bioart_pipeline.training.job import REPORT
 
@@ -69,6 +71,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         checkpoint=checkpoint_file_name(profile.source), lora_file=f"{stem}.safetensors",
         weight=review.weight, prompt=spec.validation_prompts[0], negative="", steps=ev.steps,
         cfg=ev.guidance_scale, seed=ev.seeds[0], size=profile.resolution)
+    manifest = read_table(manifest_file)
     card = model_card(
         title=f"{spec.project} {spec.subject}", spec_type=spec.type, trigger=spec.trigger,
         release_license=spec.release_license,
@@ -76,8 +79,12 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         base_model_license=profile.base_model_license,
         base_model_origin=profile.base_model_origin, intended_use=spec.intended_use,
         recommendation=recommendation, review=review,
-        manifest=read_table(manifest_file), epoch=int(row["epoch"]),
-        rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw))
+        manifest=manifest, epoch=int(row["epoch"]),
+        rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw),
+        lora_file=draw.lora_file)
+    summary = training_summary(SummaryHeader(
+        provider=spec.author, model=stem, spec_type=spec.type, base_model=profile.pinned_source,
+        approved_on=review.reviewed_at[:10]), manifest, load_studio(workspace.studio_file))
     folder, created = publish(workspace.releases_dir, ReleaseInputs(
         lora=spec.name, stem=stem,
         checkpoint_file=Path(row["file"]), manifest_file=manifest_file,
@@ -89,6 +96,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
                          "training_run": {k: v for k, v in report.items() if k != "losses"}},
         review=review, recommendation=recommendation, model_card=card,
         export_metadata=spec_metadata(spec), comfyui_workflow=comfyui_workflow(draw),
+        training_summary=summary,
         dagster_runs=_upstream_runs(context, spec.name),
         inputs_fingerprint=read_json(workspace.stage_dir("raw_portfolio", spec.name)
                                      / INPUTS_FILE)["fingerprint"]))
