@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from bioart_pipeline import cli
 from bioart_pipeline.cli import _demo_runs
+from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
@@ -96,7 +97,8 @@ def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
     names = {p.name for p in folder.iterdir()}
     assert {"README.md", "ATTRIBUTION.md", "license_manifest.parquet", "xy_grid.png",
             "training_config.json", "review.json", "SHA256SUMS", "comfyui_workflow.json",
-            "TRAINING_DATA_SUMMARY.md", "xy_scores.parquet", "release.json"} <= names
+            "TRAINING_DATA_SUMMARY.md", "xy_scores.parquet", "release.json",
+            "sbom.spdx3.json"} <= names
     card = (folder / "README.md").read_text()
     listed = {n for n in names if not n.startswith(".")}  # .fingerprint: the folder's own
     assert [n for n in listed if f"- `{n}`:" not in card] == []
@@ -114,6 +116,10 @@ def test_release_folder_is_complete_and_verifiable(pipeline_run: dict) -> None:
                *(Path(p).stem for p in manifest["path"])]
     assert not [v for v in metadata.values() for p in private if p in v]
     assert not {"ss_dataset_dirs", "ss_tag_frequency", "ss_datasets"} & set(metadata)
+    sbom = json.loads((folder / "sbom.spdx3.json").read_text())["@graph"]
+    (package,) = [o for o in sbom if o["type"] == "ai_AIPackage" and o["name"] == lora.name]
+    assert package["verifiedUsing"][0]["hashValue"] == sha256_file(lora)
+    assert len([o for o in sbom if o["type"] == "software_File"]) == manifest["included"].sum()
     summary = (folder / "TRAINING_DATA_SUMMARY.md").read_text()
     trained = manifest[manifest["included"]]
     assert f"**Size**: {len(trained)} images" in summary

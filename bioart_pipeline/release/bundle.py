@@ -2,8 +2,8 @@
 
 Contents: the LoRA ({project}_{subject}_{rank}_{epoch}.safetensors, kohya naming, allow-listed
 metadata and a provenance pointer), README.md (model card), the license manifest,
-ATTRIBUTION.md, the public training-data summary, the XY grid and scores, a ComfyUI workflow,
-the training config, the review, SHA256SUMS.
+ATTRIBUTION.md, the SPDX 3 document, the public training-data summary, the XY grid and
+scores, a ComfyUI workflow, the training config, the review, SHA256SUMS.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from bioart_pipeline.common.files import (
     atomic_dir,
     atomic_write_json,
     read_json,
+    read_table,
     sha256_file,
     sha256_json,
 )
 from bioart_pipeline.release.comfyui import WORKFLOW
 from bioart_pipeline.release.review import Review
+from bioart_pipeline.release.sbom import SBOM, SbomInputs, spdx_document
 from bioart_pipeline.release.training_summary import SUMMARY
 from bioart_pipeline.training.export import ALLOWED_METADATA, read_metadata, write_lora
 
@@ -52,6 +54,7 @@ class ReleaseInputs:
     export_metadata: dict[str, str]
     comfyui_workflow: dict
     training_summary: str  # TRAINING_DATA_SUMMARY.md
+    sbom: SbomInputs  # sbom.spdx3.json, written once the LoRA file's hash is known
 
 
 def publish(releases_dir: Path, inputs: ReleaseInputs) -> tuple[Path, bool]:
@@ -82,7 +85,8 @@ def _fingerprint(inputs: ReleaseInputs) -> str:
     review = dataclasses.asdict(inputs.review)
     return sha256_json([sha256_file(inputs.checkpoint_file), sha256_file(inputs.manifest_file),
                         review, inputs.stem, inputs.model_card, inputs.export_metadata,
-                        inputs.comfyui_workflow, inputs.training_summary])
+                        inputs.comfyui_workflow, inputs.training_summary,
+                        dataclasses.asdict(inputs.sbom)])
 
 
 def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
@@ -94,7 +98,11 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
     metadata.update({**inputs.export_metadata, "ss_output_name": inputs.stem,
                      "bioart.release_id": release_id,
                      "bioart.manifest_sha256": sha256_file(manifest_copy)})
-    write_lora(folder / f"{inputs.stem}.safetensors", tensors, metadata)
+    lora_file = folder / f"{inputs.stem}.safetensors"
+    write_lora(lora_file, tensors, metadata)
+    (folder / SBOM).write_text(spdx_document(
+        inputs.sbom, release_id, lora_file.name, sha256_file(lora_file),
+        read_table(manifest_copy)), encoding="utf-8")
     shutil.copyfile(inputs.attribution_file, folder / "ATTRIBUTION.md")
     shutil.copyfile(inputs.grid_file, folder / "xy_grid.png")
     shutil.copyfile(inputs.scores_file, folder / "xy_scores.parquet")

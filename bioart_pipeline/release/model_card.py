@@ -7,6 +7,10 @@ import yaml
 
 from bioart_pipeline.release.review import Review
 
+LIMITATIONS = ("Anatomical accuracy is not guaranteed: check outputs against the review "
+               "checklist.",
+               "Style may bleed into prompts without the trigger word at high weights.")
+
 
 def model_card(*, title: str, spec_type: str, trigger: str, release_license: str,
                base_model: str, base_model_license: str, base_model_origin: str,
@@ -53,8 +57,7 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         f"{review.checkpoint} at weight {review.weight:g}. Notes: {review.notes or '-'}", "",
         "## Limitations", "",
         f"- Base model license: {base_model_license}; it applies to every use of this LoRA.",
-        "- Anatomical accuracy is not guaranteed: check outputs against the review checklist.",
-        "- Style may bleed into prompts without the trigger word at high weights.", "",
+        *(f"- {limit}" for limit in LIMITATIONS), "",
         "## Files", "",
         *[f"- `{name}`: {what}" for name, what in _files(lora_file)],
     ]
@@ -69,6 +72,8 @@ def _files(lora_file: str) -> list[tuple[str, str]]:
         ("xy_grid.png", "the XY plot the weight was chosen from"),
         ("xy_scores.parquet", "the XY plot's measures per cell"),
         ("TRAINING_DATA_SUMMARY.md", "the public summary of the training content"),
+        ("sbom.spdx3.json", "SPDX 3.0.1: this LoRA, its base model and every training "
+                            "image with hash and licence"),
         ("ATTRIBUTION.md", "credits for every third-party image"),
         ("license_manifest.parquet", "every training image: hash, licence, author, verdict"),
         ("training_config.json", "preset, base model and training run"),

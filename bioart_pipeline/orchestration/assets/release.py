@@ -29,8 +29,9 @@ from bioart_pipeline.release.comfyui import (
     checkpoint_file_name,
     comfyui_workflow,
 )
-from bioart_pipeline.release.model_card import model_card
+from bioart_pipeline.release.model_card import LIMITATIONS, model_card
 from bioart_pipeline.release.review import Review, latest_review
+from bioart_pipeline.release.sbom import SbomInputs
 from bioart_pipeline.release.training_summary import SummaryHeader, training_summary
 from bioart_pipeline.training.export import spec_metadata
 from bioart_pipeline.training.job import REPORT
@@ -97,6 +98,13 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         review=review, recommendation=recommendation, model_card=card,
         export_metadata=spec_metadata(spec), comfyui_workflow=comfyui_workflow(draw),
         training_summary=summary,
+        sbom=SbomInputs(
+            supplier=spec.author, base_model=profile.pinned_source,
+            base_model_license=profile.base_model_license,
+            release_license=spec.release_license, spec_type=spec.type, trigger=spec.trigger,
+            intended_use=spec.intended_use,
+            hyperparameters={k: str(v) for k, v in spec.training.to_dict().items()},
+            limitations=" ".join(LIMITATIONS)),
         dagster_runs=_upstream_runs(context, spec.name),
         inputs_fingerprint=read_json(workspace.stage_dir("raw_portfolio", spec.name)
                                      / INPUTS_FILE)["fingerprint"]))
