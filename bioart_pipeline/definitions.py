@@ -24,6 +24,7 @@ from bioart_pipeline.orchestration.jobs import lora_pipeline, lora_retraining
 from bioart_pipeline.orchestration.resources import (
     CaptionModel,
     ClipModel,
+    ReleaseSigning,
     StudioData,
     Tracking,
 )
@@ -33,7 +34,8 @@ def build_definitions(workspace: Workspace | None = None,
                       caption_model: str | None = None) -> dg.Definitions:
     """Environment variables read here and nowhere else: BIOART_DATA_DIR,
     BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE, BIOART_CAPTION_MODEL, BIOART_CLIP_MODEL,
-    BIOART_RETRAIN_CRON and the compute variables of `compute_from_env`. (Secrets are read
+    BIOART_RETRAIN_CRON, BIOART_SIGNING_KEY and BIOART_SIGNING_CERT (PEM files; unset: a local
+    test certificate) and the compute variables of `compute_from_env`. (Secrets are read
     where they are used, never copied into configuration: BIOART_TRANSFER_KEY, WANDB_API_KEY,
     cloud storage credentials.)"""
     workspace = workspace or Workspace.from_env()
@@ -63,6 +65,8 @@ def build_definitions(workspace: Workspace | None = None,
             "clip": ClipModel(model=os.environ.get("BIOART_CLIP_MODEL", "")),
             "tracking": Tracking(mode=os.environ.get("BIOART_WANDB_MODE", "offline")),
             "compute": compute,
+            "signing": ReleaseSigning(key_file=os.environ.get("BIOART_SIGNING_KEY", ""),
+                                      cert_file=os.environ.get("BIOART_SIGNING_CERT", "")),
         },
     )
 

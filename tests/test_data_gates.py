@@ -282,7 +282,8 @@ def test_the_model_card_lists_the_signoffs_without_the_images() -> None:
                       base_model="b", base_model_license="bl", base_model_origin="",
                       intended_use="commercial", recommendation={"weight_range": [0.6, 1.0]},
                       review=review, manifest=manifest, epoch=2, rank=32, alpha=16,
-                      a1111="trig, a cell <lora:t:0.8>", lora_file="t.safetensors")
+                      a1111="trig, a cell <lora:t:0.8>", lora_file="t.safetensors", samples=1,
+                      signed_by="CN=test")
     assert ("- Jane Doe on 2026-11-30T10:00:00+00:00: 1 image(s) under CC-BY-SA-4.0. Note: SA "
             "terms cleared") in card
     assert "share_alike" not in card

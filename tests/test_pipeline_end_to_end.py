@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +19,7 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
 from bioart_pipeline.models.tiny_sdxl import TINY_VERSION
+from bioart_pipeline.release.audit import audit
 from bioart_pipeline.release.bundle import verify_sums
 from bioart_pipeline.training.export import read_metadata
 from tests.conftest import make_data_dir, quick_spec
@@ -208,3 +210,46 @@ def test_audit_names_an_altered_training_image(pipeline_run: dict, capsys, monke
         assert "portfolio/mitochondria/mito_crosssection_01.png: changed since training" in out
     finally:
         target.write_bytes(original)
+
+
+def _copy_of_release(pipeline_run: dict, tmp_path: Path) -> Path:
+    copy = tmp_path / "releases" / PARTITION / "v1"
+    shutil.copytree(_release_folder(pipeline_run), copy)
+    for path in copy.iterdir():
+        path.chmod(0o644)
+    return copy
+
+
+def test_audit_names_the_signer(pipeline_run: dict, capsys, monkeypatch) -> None:
+    workspace = pipeline_run["workspace"]
+    monkeypatch.setenv("BIOART_DATA_DIR", str(workspace.data_dir))
+    monkeypatch.setenv("BIOART_OUTPUTS_DIR", str(workspace.outputs_dir))
+    assert cli.main(["audit", str(_release_folder(pipeline_run))]) == 0
+    assert "signed by: O=Cellula Studio,CN=test certificate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("target", ["*.safetensors", "license_manifest.parquet",
+                                    "TRAINING_DATA_SUMMARY.md", "xy_grid.png"])
+def test_one_changed_byte_fails_the_audit_naming_the_file(pipeline_run: dict, tmp_path: Path,
+                                                          target: str) -> None:
+    folder = _copy_of_release(pipeline_run, tmp_path)
+    (path,) = folder.glob(target)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    report = audit(folder, pipeline_run["workspace"].data_dir, tmp_path / "releases")
+    assert f"release file {path.name}: sha256 differs from SHA256SUMS" in report.problems
+
+
+def test_rewritten_sums_break_the_signature(pipeline_run: dict, tmp_path: Path) -> None:
+    """Changing a file and SHA256SUMS together is what the signature is there to catch."""
+    folder = _copy_of_release(pipeline_run, tmp_path)
+    summary = folder / "TRAINING_DATA_SUMMARY.md"
+    summary.write_text(summary.read_text().replace("## 3.", "## 3. (edited)"))
+    sums = folder / "SHA256SUMS"
+    sums.write_text("".join(
+        f"{sha256_file(summary)}  {summary.name}\n" if line.endswith(summary.name) else
+        line + "\n" for line in sums.read_text().splitlines()))
+    report = audit(folder, pipeline_run["workspace"].data_dir, tmp_path / "releases")
+    assert report.problems == [
+        "SHA256SUMS: its signature does not verify (it or SHA256SUMS.sig changed)"]

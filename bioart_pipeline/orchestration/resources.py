@@ -8,6 +8,7 @@ import dagster as dg
 
 from bioart_pipeline.captioning.florence import CaptionerSettings
 from bioart_pipeline.common.paths import Workspace
+from bioart_pipeline.release.signing import Credentials, load_credentials, test_credentials
 from bioart_pipeline.specs import LoraSpec, load_spec
 
 
@@ -61,3 +62,19 @@ class Tracking(dg.ConfigurableResource):
 
     mode: str = "offline"
     project: str = "bioart_pipeline"
+
+
+class ReleaseSigning(dg.ConfigurableResource):
+    """The key and certificate chain (PEM files) releases are signed with. Without them, a
+    local test certificate made under the outputs folder, which every release then names."""
+
+    key_file: str = ""
+    cert_file: str = ""
+
+    def credentials(self, workspace: Workspace, studio: str) -> Credentials:
+        if bool(self.key_file) != bool(self.cert_file):
+            raise dg.Failure("set both BIOART_SIGNING_KEY and BIOART_SIGNING_CERT (PEM files), "
+                             "or neither for a local test certificate")
+        if self.key_file:
+            return load_credentials(Path(self.key_file), Path(self.cert_file))
+        return test_credentials(workspace.outputs_dir / "signing", studio)

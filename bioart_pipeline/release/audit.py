@@ -14,7 +14,14 @@ import pandas as pd
 import pyarrow
 
 from bioart_pipeline.common.files import read_json, sha256_file
-from bioart_pipeline.release.bundle import verify_sums
+from bioart_pipeline.release.bundle import SUMS, verify_sums
+from bioart_pipeline.release.signing import (
+    CERTIFICATE,
+    SIGNATURE,
+    describe_signer,
+    read_png_claims,
+    signature_verifies,
+)
 from bioart_pipeline.training.export import (
     UnreadableLora,
     read_metadata,
@@ -35,6 +42,7 @@ class AuditReport:
     base_model: dict[str, Any] = field(default_factory=dict)
     training_config: dict[str, Any] = field(default_factory=dict)
     dagster_runs: dict[str, str] = field(default_factory=dict)
+    signed_by: str = ""  # the signing certificate's subject
     review: dict[str, Any] = field(default_factory=dict)
     images: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -77,6 +85,7 @@ def _audit(lora: Path, data_dir: Path, releases_dir: Path, report: AuditReport) 
         return
     report.release_folder = str(folder)
     _check_files(folder, lora, metadata, report)
+    _check_signatures(folder, lora, report)
     _describe(folder, report)
     _check_images(folder / MANIFEST, data_dir, report)
 
@@ -111,6 +120,28 @@ def _check_files(folder: Path, lora: Path, metadata: dict[str, str], report: Aud
         report.problems.append("the manifest's sha256 differs from the pointer in the LoRA")
     if "0x" + tensor_hash(read_tensors(lora)) != metadata.get("modelspec.hash_sha256"):
         report.problems.append("the LoRA's tensors differ from its modelspec.hash_sha256")
+
+
+def _check_signatures(folder: Path, lora: Path, report: AuditReport) -> None:
+    """The signature over SHA256SUMS, and each PNG's C2PA manifest and what it claims."""
+    chain, signature = folder / CERTIFICATE, folder / SIGNATURE
+    if not (chain.is_file() and signature.is_file()):
+        report.problems.append(f"the release is not signed ({SIGNATURE} or {CERTIFICATE} is "
+                               "missing)")
+        return
+    report.signed_by = describe_signer(chain.read_bytes())
+    if not signature_verifies(folder / SUMS, signature.read_bytes(), chain.read_bytes()):
+        report.problems.append(f"{SUMS}: its signature does not verify (it or {SIGNATURE} "
+                               "changed)")
+    lora_sha256 = sha256_file(lora)
+    for image in sorted(folder.glob("*.png")):
+        state, claims, _ = read_png_claims(image)
+        if state in ("Invalid", "missing"):
+            report.problems.append(f"{image.name}: C2PA manifest {state.lower()}")
+        elif (claims.get("lora_sha256"), claims.get("release_id")) != (lora_sha256,
+                                                                        report.release_id):
+            report.problems.append(f"{image.name}: its C2PA claims name another LoRA or "
+                                   "release")
 
 
 def _describe(folder: Path, report: AuditReport) -> None:
@@ -154,6 +185,7 @@ def format_report(report: AuditReport) -> str:
         return "\n".join(f"audit failed: {p}" for p in report.problems)
     lines = [f"release {report.release_id or '?'}: {report.release_folder or '-'}",
              f"LoRA: {report.lora_file}",
+             f"signed by: {report.signed_by or '-'}",
              f"base model: {report.base_model.get('source', '?')} "
              f"(license {report.base_model.get('license', '?')}; exact weights "
              f"{report.base_model.get('fingerprint') or '?'})",

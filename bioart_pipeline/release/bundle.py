@@ -3,7 +3,8 @@
 Contents: the LoRA ({project}_{subject}_{rank}_{epoch}.safetensors, kohya naming, allow-listed
 metadata and a provenance pointer), README.md (model card), the license manifest,
 ATTRIBUTION.md, the SPDX 3 document, the public training-data summary, the XY grid and
-scores, a ComfyUI workflow, the training config, the review, SHA256SUMS.
+scores, the approved samples, a ComfyUI workflow, the training config, the review, the
+signing certificate, SHA256SUMS and its signature (release/signing.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,13 @@ from bioart_pipeline.common.files import (
 from bioart_pipeline.release.comfyui import WORKFLOW
 from bioart_pipeline.release.review import Review
 from bioart_pipeline.release.sbom import SBOM, SbomInputs, spdx_document
+from bioart_pipeline.release.signing import (
+    CERTIFICATE,
+    SIGNATURE,
+    Credentials,
+    sign_file,
+    sign_png,
+)
 from bioart_pipeline.release.training_summary import SUMMARY
 from bioart_pipeline.training.export import ALLOWED_METADATA, read_metadata, write_lora
 
@@ -55,6 +63,8 @@ class ReleaseInputs:
     comfyui_workflow: dict
     training_summary: str  # TRAINING_DATA_SUMMARY.md
     sbom: SbomInputs  # sbom.spdx3.json, written once the LoRA file's hash is known
+    sample_files: tuple[Path, ...]  # the approved grid cell, one image per prompt
+    credentials: Credentials
 
 
 def publish(releases_dir: Path, inputs: ReleaseInputs) -> tuple[Path, bool]:
@@ -70,8 +80,10 @@ def publish(releases_dir: Path, inputs: ReleaseInputs) -> tuple[Path, bool]:
     target = lora_dir / version
     with atomic_dir(target) as tmp:
         _write_contents(tmp, inputs, release_id)
+        _sign_images(tmp, inputs.credentials, release_id)
         (tmp / FINGERPRINT).write_text(fingerprint)
         _write_sums(tmp)
+        (tmp / SIGNATURE).write_bytes(sign_file(tmp / SUMS, inputs.credentials))
         _make_read_only(tmp)
     return target, True
 
@@ -86,7 +98,8 @@ def _fingerprint(inputs: ReleaseInputs) -> str:
     return sha256_json([sha256_file(inputs.checkpoint_file), sha256_file(inputs.manifest_file),
                         review, inputs.stem, inputs.model_card, inputs.export_metadata,
                         inputs.comfyui_workflow, inputs.training_summary,
-                        dataclasses.asdict(inputs.sbom)])
+                        dataclasses.asdict(inputs.sbom), inputs.credentials.chain_pem.decode(),
+                        [sha256_file(p) for p in inputs.sample_files]])
 
 
 def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
@@ -105,16 +118,30 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
         read_table(manifest_copy)), encoding="utf-8")
     shutil.copyfile(inputs.attribution_file, folder / "ATTRIBUTION.md")
     shutil.copyfile(inputs.grid_file, folder / "xy_grid.png")
+    for index, sample in enumerate(inputs.sample_files, start=1):
+        shutil.copyfile(sample, folder / f"sample_{index}.png")
+    (folder / CERTIFICATE).write_bytes(inputs.credentials.chain_pem)
     shutil.copyfile(inputs.scores_file, folder / "xy_scores.parquet")
     atomic_write_json(folder / WORKFLOW, inputs.comfyui_workflow)
     atomic_write_json(folder / "training_config.json", inputs.training_config)
     atomic_write_json(folder / "review.json", dataclasses.asdict(inputs.review))
     atomic_write_json(folder / "release.json", {"release_id": release_id, "lora": inputs.lora,
+                                    "signed_by": inputs.credentials.signed_by,
                                     "recommendation": inputs.recommendation,
                                     "dagster_runs": inputs.dagster_runs,
                                     "inputs_fingerprint": inputs.inputs_fingerprint})
     (folder / "README.md").write_text(inputs.model_card, encoding="utf-8")
     (folder / SUMMARY).write_text(inputs.training_summary, encoding="utf-8")
+
+
+def _sign_images(folder: Path, credentials: Credentials, release_id: str) -> None:
+    """C2PA on every PNG, binding it to this release's LoRA and training-data summary."""
+    (lora,) = folder.glob("*.safetensors")
+    claims = {"release_id": release_id, "lora_file": lora.name,
+              "lora_sha256": sha256_file(lora),
+              "training_data_summary_sha256": sha256_file(folder / SUMMARY)}
+    for image in sorted(folder.glob("*.png")):
+        sign_png(image, credentials, claims)
 
 
 def _write_sums(folder: Path) -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import yaml
 
 from bioart_pipeline.release.review import Review
+from bioart_pipeline.release.signing import CERTIFICATE, SIGNATURE
 
 LIMITATIONS = ("Anatomical accuracy is not guaranteed: check outputs against the review "
                "checklist.",
@@ -16,7 +17,8 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
                base_model: str, base_model_license: str, base_model_origin: str,
                intended_use: str,
                recommendation: dict, review: Review, manifest: pd.DataFrame, epoch: int,
-               rank: int, alpha: float, a1111: str, lora_file: str) -> str:
+               rank: int, alpha: float, a1111: str, lora_file: str, samples: int,
+               signed_by: str) -> str:
     """`a1111`: the approved settings as A1111 generation parameters (release/comfyui.py)."""
     included = manifest[manifest["included"]]
     front = {
@@ -59,17 +61,21 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         f"- Base model license: {base_model_license}; it applies to every use of this LoRA.",
         *(f"- {limit}" for limit in LIMITATIONS), "",
         "## Files", "",
-        *[f"- `{name}`: {what}" for name, what in _files(lora_file)],
+        *[f"- `{name}`: {what}" for name, what in _files(lora_file, samples)], "",
+        f"Signed by {signed_by}: `{SIGNATURE}` is a signature over `SHA256SUMS` with the key of "
+        f"`{CERTIFICATE}`, and every PNG carries a C2PA manifest naming this LoRA's sha256.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def _files(lora_file: str) -> list[tuple[str, str]]:
+def _files(lora_file: str, samples: int) -> list[tuple[str, str]]:
     return [
         (lora_file, "the LoRA (kohya keys; loads in ComfyUI, A1111, diffusers)"),
         ("README.md", "this model card"),
         ("comfyui_workflow.json", "a ComfyUI workflow at the approved weight"),
-        ("xy_grid.png", "the XY plot the weight was chosen from"),
+        ("xy_grid.png", "the XY plot the weight was chosen from (C2PA-signed)"),
+        *((f"sample_{i}.png", f"the approved cell for prompt {i} (C2PA-signed)")
+          for i in range(1, samples + 1)),
         ("xy_scores.parquet", "the XY plot's measures per cell"),
         ("TRAINING_DATA_SUMMARY.md", "the public summary of the training content"),
         ("sbom.spdx3.json", "SPDX 3.0.1: this LoRA, its base model and every training "
@@ -80,6 +86,8 @@ def _files(lora_file: str) -> list[tuple[str, str]]:
         ("review.json", "who approved which checkpoint and weight, with the checklist"),
         ("release.json", "release id, recommendation, the Dagster runs that made it"),
         ("SHA256SUMS", "the sha256 of every file above"),
+        (SIGNATURE, "the signature over SHA256SUMS"),
+        (CERTIFICATE, "the certificate chain that signed it"),
     ]
 
 

@@ -20,7 +20,7 @@ from bioart_pipeline.orchestration.assets.training import (
 from bioart_pipeline.orchestration.gates import GATES, release_gates
 from bioart_pipeline.orchestration.metadata import data_version, path_value
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
-from bioart_pipeline.orchestration.resources import StudioData
+from bioart_pipeline.orchestration.resources import ReleaseSigning, StudioData
 from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
 from bioart_pipeline.release.comfyui import (
@@ -43,8 +43,8 @@ UPSTREAM = ("raw_portfolio", "preprocessed_images", "captions", "license_manifes
 @dg.asset(partitions_def=lora_partitions, group_name=PIPELINE_GROUP, kinds={"safetensors"},
           deps=["release_review", "xy_plot_evaluation", "license_manifest",
                 "lora_checkpoints", "raw_portfolio"])
-def validated_release(context: dg.AssetExecutionContext, studio: StudioData
-                      ) -> dg.MaterializeResult:
+def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
+                      signing: ReleaseSigning) -> dg.MaterializeResult:
     """The reviewed checkpoint as `{project}_{subject}_{rank}_{epoch}.safetensors` with its
     model card, manifest, attribution, XY grid, config, review and SHA256SUMS, in a new
     read-only folder. Made only while the three gates pass (licences, recommendation, a
@@ -72,6 +72,11 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         checkpoint=checkpoint_file_name(profile.source), lora_file=f"{stem}.safetensors",
         weight=review.weight, prompt=spec.validation_prompts[0], negative="", steps=ev.steps,
         cfg=ev.guidance_scale, seed=ev.seeds[0], size=profile.resolution)
+    credentials = signing.credentials(workspace, spec.author)
+    if credentials.test:
+        context.log.warning("signing with a local test certificate (set BIOART_SIGNING_KEY and "
+                            "BIOART_SIGNING_CERT for the studio's own); the release says so")
+    samples = tuple(path for _, path in cell_images(eval_dir, review.checkpoint, review.weight))
     manifest = read_table(manifest_file)
     card = model_card(
         title=f"{spec.project} {spec.subject}", spec_type=spec.type, trigger=spec.trigger,
@@ -82,7 +87,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
         recommendation=recommendation, review=review,
         manifest=manifest, epoch=int(row["epoch"]),
         rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw),
-        lora_file=draw.lora_file)
+        lora_file=draw.lora_file, samples=len(samples), signed_by=credentials.signed_by)
     summary = training_summary(SummaryHeader(
         provider=spec.author, model=stem, spec_type=spec.type, base_model=profile.pinned_source,
         approved_on=review.reviewed_at[:10]), manifest, load_studio(workspace.studio_file))
@@ -105,6 +110,8 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
             intended_use=spec.intended_use,
             hyperparameters={k: str(v) for k, v in spec.training.to_dict().items()},
             limitations=" ".join(LIMITATIONS)),
+        sample_files=samples,
+        credentials=credentials,
         dagster_runs=_upstream_runs(context, spec.name),
         inputs_fingerprint=read_json(workspace.stage_dir("raw_portfolio", spec.name)
                                      / INPUTS_FILE)["fingerprint"]))
@@ -114,7 +121,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData
     return dg.MaterializeResult(
         metadata={"release_folder": path_value(workspace, folder),
                   "lora_file": path_value(workspace, lora_file),
-                  "new_version": created,
+                  "new_version": created, "signed_by": credentials.signed_by,
                   "gates": dg.MetadataValue.md(_gates_md(gates)),
                   "review": dg.MetadataValue.md(_review_md(review, recommendation)),
                   "approved_cell": dg.MetadataValue.md(_cell_md(eval_dir, review)),
