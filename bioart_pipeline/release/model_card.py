@@ -5,8 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
+from bioart_pipeline.release.comfyui import WORKFLOW
 from bioart_pipeline.release.review import Review
+from bioart_pipeline.release.sbom import SBOM
 from bioart_pipeline.release.signing import CERTIFICATE, SIGNATURE
+from bioart_pipeline.release.training_summary import SUMMARY
 
 LIMITATIONS = ("Anatomical accuracy is not guaranteed: check outputs against the review "
                "checklist.",
@@ -72,13 +75,13 @@ def _files(lora_file: str, samples: int) -> list[tuple[str, str]]:
     return [
         (lora_file, "the LoRA (kohya keys; loads in ComfyUI, A1111, diffusers)"),
         ("README.md", "this model card"),
-        ("comfyui_workflow.json", "a ComfyUI workflow at the approved weight"),
+        (WORKFLOW, "a ComfyUI workflow at the approved weight"),
         ("xy_grid.png", "the XY plot the weight was chosen from (C2PA-signed)"),
         *((f"sample_{i}.png", f"the approved cell for prompt {i} (C2PA-signed)")
           for i in range(1, samples + 1)),
         ("xy_scores.parquet", "the XY plot's measures per cell"),
-        ("TRAINING_DATA_SUMMARY.md", "the public summary of the training content"),
-        ("sbom.spdx3.json", "SPDX 3.0.1: this LoRA, its base model and every training "
+        (SUMMARY, "the public summary of the training content"),
+        (SBOM, "SPDX 3.0.1: this LoRA, its base model and every training "
                             "image with hash and licence"),
         ("ATTRIBUTION.md", "credits for every third-party image"),
         ("license_manifest.parquet", "every training image: hash, licence, author, verdict"),

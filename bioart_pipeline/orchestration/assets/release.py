@@ -11,6 +11,7 @@ from bioart_pipeline.common.charts import captioned_strip, markdown_image
 from bioart_pipeline.common.files import read_json, read_table, sha256_file
 from bioart_pipeline.evaluation.stage import GRID, SCORES, cell_images, current_evaluation
 from bioart_pipeline.licensing.studio import load_studio
+from bioart_pipeline.models.profiles import ModelProfile
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
 from bioart_pipeline.orchestration.assets.training import (
     checkpoint_labels,
@@ -33,6 +34,7 @@ from bioart_pipeline.release.model_card import LIMITATIONS, model_card
 from bioart_pipeline.release.review import Review, latest_review
 from bioart_pipeline.release.sbom import SbomInputs
 from bioart_pipeline.release.training_summary import SummaryHeader, training_summary
+from bioart_pipeline.specs import LoraSpec
 from bioart_pipeline.training.export import spec_metadata
 from bioart_pipeline.training.job import REPORT
 
@@ -67,16 +69,12 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
     profile = trained_profile(spec, Path(row["file"]))
     report = read_json(Path(row["file"]).parent / REPORT)
     stem = spec.release_stem(int(row["epoch"]))
-    ev = spec.evaluation
-    draw = DrawSettings(
-        checkpoint=checkpoint_file_name(profile.source), lora_file=f"{stem}.safetensors",
-        weight=review.weight, prompt=spec.validation_prompts[0], negative="", steps=ev.steps,
-        cfg=ev.guidance_scale, seed=ev.seeds[0], size=profile.resolution)
+    draw = _draw_settings(spec, profile, f"{stem}.safetensors", review.weight)
     credentials = signing.credentials(workspace, spec.author)
     if credentials.test:
         context.log.warning("signing with a local test certificate (set BIOART_SIGNING_KEY and "
                             "BIOART_SIGNING_CERT for the studio's own); the release says so")
-    samples = tuple(path for _, path in cell_images(eval_dir, review.checkpoint, review.weight))
+    cells = cell_images(eval_dir, review.checkpoint, review.weight)
     manifest = read_table(manifest_file)
     card = model_card(
         title=f"{spec.project} {spec.subject}", spec_type=spec.type, trigger=spec.trigger,
@@ -87,7 +85,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
         recommendation=recommendation, review=review,
         manifest=manifest, epoch=int(row["epoch"]),
         rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw),
-        lora_file=draw.lora_file, samples=len(samples), signed_by=credentials.signed_by)
+        lora_file=draw.lora_file, samples=len(cells), signed_by=credentials.signed_by)
     summary = training_summary(SummaryHeader(
         provider=spec.author, model=stem, spec_type=spec.type, base_model=profile.pinned_source,
         approved_on=review.reviewed_at[:10]), manifest, load_studio(workspace.studio_file))
@@ -103,14 +101,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
         review=review, recommendation=recommendation, model_card=card,
         export_metadata=spec_metadata(spec), comfyui_workflow=comfyui_workflow(draw),
         training_summary=summary,
-        sbom=SbomInputs(
-            supplier=spec.author, base_model=profile.pinned_source,
-            base_model_license=profile.base_model_license,
-            release_license=spec.release_license, spec_type=spec.type, trigger=spec.trigger,
-            intended_use=spec.intended_use,
-            hyperparameters={k: str(v) for k, v in spec.training.to_dict().items()},
-            limitations=" ".join(LIMITATIONS)),
-        sample_files=samples,
+        sbom=_sbom_inputs(spec, profile), sample_files=tuple(path for _, path in cells),
         credentials=credentials,
         dagster_runs=_upstream_runs(context, spec.name),
         inputs_fingerprint=read_json(workspace.stage_dir("raw_portfolio", spec.name)
@@ -124,7 +115,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
                   "new_version": created, "signed_by": credentials.signed_by,
                   "gates": dg.MetadataValue.md(_gates_md(gates)),
                   "review": dg.MetadataValue.md(_review_md(review, recommendation)),
-                  "approved_cell": dg.MetadataValue.md(_cell_md(eval_dir, review)),
+                  "approved_cell": dg.MetadataValue.md(_cell_md(cells, review)),
                   "model_card": dg.MetadataValue.md(card),
                   "checkpoint": review.checkpoint, "weight": review.weight,
                   "reviewer": review.reviewer, "demo_review": review.demo,
@@ -158,9 +149,8 @@ def _review_md(review: Review, recommendation: dict) -> str:
         f"- **Notes**: {review.notes or '-'}"])
 
 
-def _cell_md(eval_dir: Path, review: Review) -> str:
+def _cell_md(cells: list[tuple[str, Path]], review: Review) -> str:
     """The approved grid cell, one image per prompt, each under its prompt."""
-    cells = cell_images(eval_dir, review.checkpoint, review.weight)
     if not cells:
         return f"_weight {review.weight} is not a row of the XY grid: no image of it_"
     images = []
@@ -170,6 +160,25 @@ def _cell_md(eval_dir: Path, review: Review) -> str:
     strip = captioned_strip(images, [prompt for prompt, _ in cells], 256)
     return markdown_image(strip, f"{review.checkpoint} at weight {review.weight}",
                           max_side=1280)
+
+
+def _draw_settings(spec: LoraSpec, profile: ModelProfile, lora_file: str, weight: float
+                   ) -> DrawSettings:
+    """The XY plot's sampling settings at the approved weight, for ComfyUI and A1111."""
+    ev = spec.evaluation
+    return DrawSettings(
+        checkpoint=checkpoint_file_name(profile.source), lora_file=lora_file, weight=weight,
+        prompt=spec.validation_prompts[0], negative="", steps=ev.steps, cfg=ev.guidance_scale,
+        seed=ev.seeds[0], size=profile.resolution)
+
+
+def _sbom_inputs(spec: LoraSpec, profile: ModelProfile) -> SbomInputs:
+    return SbomInputs(
+        supplier=spec.author, base_model=profile.pinned_source,
+        base_model_license=profile.base_model_license, release_license=spec.release_license,
+        spec_type=spec.type, trigger=spec.trigger, intended_use=spec.intended_use,
+        hyperparameters={k: str(v) for k, v in spec.training.to_dict().items()},
+        limitations=" ".join(LIMITATIONS))
 
 
 def _upstream_runs(context: dg.AssetExecutionContext, partition: str) -> dict[str, str]:
