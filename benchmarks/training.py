@@ -26,7 +26,7 @@ import torch
 from diffusers import DDPMScheduler, UNet2DConditionModel
 from peft import LoraConfig
 
-from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.specs.presets import LORA_TARGETS, PRESETS
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.data import cache_latents, encode_captions, encode_latent
@@ -45,7 +45,7 @@ def real_run(job: TrainingJob, run_dir: Path) -> dict:
 def cache_speedup(job: TrainingJob, steps: int, tmp: Path) -> tuple[float, float]:
     """Seconds per step with the caches, and encoding every batch, on one pipeline."""
     device = torch.device("cpu")
-    pipe = load_sdxl_pipeline(job.profile, Path(job.models_dir))
+    pipe = load_pipeline(job.profile, Path(job.models_dir))
     for module in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
         module.requires_grad_(False)
     params = loop._add_adapters(pipe, job.preset)

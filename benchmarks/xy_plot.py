@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings, render_xy
-from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.job import TrainingJob
@@ -50,7 +50,7 @@ def checkpoints(tmp: Path, count: int) -> list[Checkpoint]:
 
 
 def pipeline(models_dir: Path):
-    pipe = load_sdxl_pipeline(get_profile("tiny"), models_dir)
+    pipe = load_pipeline(get_profile("tiny"), models_dir)
     return pipe.to("cuda" if torch.cuda.is_available() else "cpu")
 
 

@@ -107,8 +107,9 @@ def manifest_of(root: Path, folder: Path, studio, use: str = "commercial"):
 
 
 def tiny_training_job(tmp_path: Path, models_dir: Path, prompts: tuple[str, ...] = (),
-                      preset: str = "style", **overrides):
-    """A short run (style preset unless told) on 12 drawn images at the tiny model's 128 px."""
+                      preset: str = "style", profile: str = "tiny", **overrides):
+    """A short run (style preset unless told) on 12 drawn images at the tiny model's 128 px
+    (tiny SDXL unless `profile` names another tiny model)."""
     from bioart_pipeline.models.profiles import get_profile
     from bioart_pipeline.specs.presets import PRESETS
     from bioart_pipeline.training.job import TrainingImage, TrainingJob
@@ -126,33 +127,34 @@ def tiny_training_job(tmp_path: Path, models_dir: Path, prompts: tuple[str, ...]
         "epochs": 6, "save_every_n_epochs": 1, "batch_size": 2, "grad_accumulation": 2,
         "warmup_steps": 2, "learning_rate": 1e-3, "gradient_checkpointing": False,
         **overrides})
-    return TrainingJob(lora="tiny_run", profile=get_profile("tiny"), preset=resolved,
+    return TrainingJob(lora="tiny_run", profile=get_profile(profile), preset=resolved,
                        images=tuple(images), models_dir=str(models_dir),
                        latent_cache_dir=str(tmp_path / "latents"), validation_prompts=prompts,
                        sample_steps=2, wandb_mode="disabled")
 
 
-def tiny_pipe(models_dir: Path):
-    from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+def tiny_pipe(models_dir: Path, profile: str = "tiny"):
+    from bioart_pipeline.models.profiles import get_profile, load_pipeline
 
-    return load_sdxl_pipeline(get_profile("tiny"), models_dir)
+    return load_pipeline(get_profile(profile), models_dir)
 
 
 def random_lora_pipe(models_dir: Path, seed: int = 0, rank: int = 8, alpha: float = 4,
-                     targets: str = "attention"):
-    """The tiny pipeline with LoRA on the UNet and both text encoders, every weight drawn at
+                     targets: str = "attention", profile: str = "tiny"):
+    """A tiny pipeline with LoRA on the UNet and every text encoder, every weight drawn at
     random (init_lora_weights=False), so its effect on an image is plain to see."""
     import torch
     from peft import LoraConfig
 
+    from bioart_pipeline.models.families import text_encoder_modules
     from bioart_pipeline.specs.presets import LORA_TARGETS
     from bioart_pipeline.training.loop import TEXT_ENCODER_TARGETS
 
-    pipe = tiny_pipe(models_dir)
+    pipe = tiny_pipe(models_dir, profile)
     torch.manual_seed(seed)  # after the load: building the tiny model reseeds torch
     pipe.unet.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=False,
                                      target_modules=list(LORA_TARGETS[targets])))
-    for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+    for encoder in text_encoder_modules(pipe):
         encoder.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=False,
                                        target_modules=TEXT_ENCODER_TARGETS))
     return pipe
@@ -162,14 +164,17 @@ def lora_state(pipe) -> dict:
     """The peft state of each LoRA-carrying model, as kohya_state_dict takes it."""
     from peft.utils import get_peft_model_state_dict
 
+    from bioart_pipeline.models.families import family_of
+
     return {name: get_peft_model_state_dict(getattr(pipe, name))
-            for name in ("unet", "text_encoder", "text_encoder_2")}
+            for name in ("unet", *family_of(pipe).text_encoders)}
 
 
 def random_lora_file(models_dir: Path, path: Path, seed: int, rank: int = 8, alpha: float = 4
                      ) -> Path:
+    from bioart_pipeline.models.families import FAMILIES
     from bioart_pipeline.training.export import kohya_state_dict, write_lora
 
     state = lora_state(random_lora_pipe(models_dir, seed, rank, alpha))
-    return write_lora(path, kohya_state_dict(state, alpha),
+    return write_lora(path, kohya_state_dict(state, alpha, FAMILIES["sdxl"]),
                       {"ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})

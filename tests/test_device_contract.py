@@ -33,7 +33,7 @@ from bioart_pipeline.evaluation.clip_scores import TINY_CLIP_SOURCE
 from bioart_pipeline.evaluation.scoring import Thresholds
 from bioart_pipeline.evaluation.stage import RECOMMENDATION, XYJob, run_xy_job
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
-from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline, profile_fingerprint
+from bioart_pipeline.models.profiles import get_profile, load_pipeline, profile_fingerprint
 from bioart_pipeline.training.data import cache_latents
 from bioart_pipeline.training.job import REPORT
 from bioart_pipeline.training.loop import run_training_job
@@ -123,7 +123,7 @@ def test_training_runs_on_its_device_and_dtype(tmp_path: Path, models_dir: Path)
     job = dataclasses.replace(job, placement=PLACEMENT)
     # Latents are encoded once in float32 (the one declared exception) and cached; the
     # contract covers the training that follows: steps, validation loss, sample images.
-    vae = load_sdxl_pipeline(job.profile, models_dir).vae
+    vae = load_pipeline(job.profile, models_dir).vae
     cache_latents(vae, job.images, job.latent_folder(profile_fingerprint(job.profile,
                                                                          models_dir)), DEVICE)
     with contract(training=True) as watcher:

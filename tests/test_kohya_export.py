@@ -1,4 +1,5 @@
-"""An exported kohya file, loaded by diffusers, renders what the in-memory peft model renders."""
+"""An exported kohya file, loaded by diffusers, renders what the in-memory peft model renders:
+for each family (tiny SDXL and tiny SD 1.5), in the key naming ComfyUI and A1111 map."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from bioart_pipeline.models.families import FAMILIES, family_of
 from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.export import ExportError, kohya_state_dict, read_metadata, write_lora
 from tests.conftest import lora_state, random_lora_pipe, tiny_pipe, tiny_training_job
 
 RANK, ALPHA = 8, 4  # subject-style alpha = rank / 2: a wrong .alpha doubles the strength
+PROFILES = ["tiny", "tiny-sd15"]  # one tiny model per family
+# What kohya names each family's parts (ComfyUI and A1111 map exactly these).
+KOHYA_PARTS = {"sdxl": {"unet", "te1", "te2"}, "sd15": {"unet", "te"}}
 
 
-def _pipe(models_dir: Path):
-    pipe = tiny_pipe(models_dir)
+def _pipe(models_dir: Path, profile: str = "tiny"):
+    pipe = tiny_pipe(models_dir, profile)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -28,18 +33,22 @@ def _render(pipe, scale: float) -> torch.Tensor:
                 cross_attention_kwargs={"scale": scale}).images
 
 
+@pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("targets", list(LORA_TARGETS))
-def test_exported_file_matches_in_memory_model(models_dir: Path, tmp_path: Path, targets: str
-                                               ) -> None:
-    trained = random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA, targets=targets)
-    path = write_lora(tmp_path / "lora.safetensors", kohya_state_dict(lora_state(trained), ALPHA),
+def test_exported_file_matches_in_memory_model(models_dir: Path, tmp_path: Path, targets: str,
+                                               profile: str) -> None:
+    trained = random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA, targets=targets,
+                               profile=profile)
+    state = kohya_state_dict(lora_state(trained), ALPHA, family_of(trained))
+    path = write_lora(tmp_path / "lora.safetensors", state,
                       {"ss_network_dim": str(RANK), "ss_network_alpha": str(ALPHA)})
-    fresh = _pipe(models_dir)
+    fresh = _pipe(models_dir, profile)
     fresh.load_lora_weights(str(path))
     for scale in (1.0, 0.5):
         expected, got = _render(trained, scale), _render(fresh, scale)
         assert torch.allclose(expected, got, atol=1e-4), f"scale {scale}"
-    assert not torch.allclose(_render(trained, 1.0), _render(_pipe(models_dir), 1.0), atol=1e-3)
+    base = _render(_pipe(models_dir, profile), 1.0)
+    assert not torch.allclose(_render(trained, 1.0), base, atol=1e-3)
 
 
 class _Quiet:
@@ -47,11 +56,13 @@ class _Quiet:
         pass
 
 
-def test_lora_trained_by_the_loop_exports_to_the_same_images(tmp_path: Path, models_dir: Path
-                                                             ) -> None:
+@pytest.mark.parametrize("profile", PROFILES)
+def test_lora_trained_by_the_loop_exports_to_the_same_images(tmp_path: Path, models_dir: Path,
+                                                             profile: str) -> None:
     """The subject preset's alpha = rank / 2 with text-encoder LoRA, trained by the real loop:
     its kohya checkpoint, loaded by diffusers, renders what the trained model in memory does."""
-    job = tiny_training_job(tmp_path, models_dir, preset="subject", rank=RANK, alpha=ALPHA,
+    job = tiny_training_job(tmp_path, models_dir, preset="subject", profile=profile,
+                            rank=RANK, alpha=ALPHA,
                             train_text_encoder=True, epochs=2, save_every_n_epochs=2,
                             batch_size=2, grad_accumulation=1, warmup_steps=0,
                             learning_rate=5e-3)
@@ -60,33 +71,35 @@ def test_lora_trained_by_the_loop_exports_to_the_same_images(tmp_path: Path, mod
     trained = session.pipe
     path = tmp_path / "run" / result.checkpoints[-1]["file"]
     exported = load_file(str(path))
-    for prefix in ("lora_unet_", "lora_te1_", "lora_te2_"):  # every part learned something
-        assert any(k.startswith(prefix) and k.endswith(".lora_up.weight") and t.abs().max() > 0
-                   for k, t in exported.items()), prefix
-    fresh = _pipe(models_dir)
+    for part in KOHYA_PARTS[job.profile.architecture]:  # every part learned something
+        assert any(k.startswith(f"lora_{part}_") and k.endswith(".lora_up.weight")
+                   and t.abs().max() > 0 for k, t in exported.items()), part
+    fresh = _pipe(models_dir, profile)
     fresh.load_lora_weights(str(path))
     for scale in (1.0, 0.5):
         expected, got = _render(trained, scale), _render(fresh, scale)
         assert torch.allclose(expected, got, atol=1e-4), f"scale {scale}"
-    change = (_render(trained, 1.0) - _render(_pipe(models_dir), 1.0)).abs().max()
+    change = (_render(trained, 1.0) - _render(_pipe(models_dir, profile), 1.0)).abs().max()
     assert change > 1e-2, "training left the image unchanged: the comparison proves nothing"
 
 
-def test_key_names_are_the_ones_comfyui_maps(models_dir: Path) -> None:
-    keys = kohya_state_dict(lora_state(random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA)),
-                            ALPHA)
-    prefixes = {k.split("_", 2)[1] for k in keys}
-    assert prefixes == {"unet", "te1", "te2"}
-    te_keys = [k for k in keys if k.startswith(("lora_te1_", "lora_te2_"))]
-    assert all(k.startswith(("lora_te1_text_model_encoder_layers_",
-                             "lora_te2_text_model_encoder_layers_")) for k in te_keys)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_key_names_are_the_ones_comfyui_maps(models_dir: Path, profile: str) -> None:
+    pipe = random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA, profile=profile)
+    keys = kohya_state_dict(lora_state(pipe), ALPHA, family_of(pipe))
+    parts = {k.split("_", 2)[1] for k in keys}
+    assert parts == KOHYA_PARTS[family_of(pipe).name]
+    te_keys = [k for k in keys if not k.startswith("lora_unet_")]
+    assert te_keys and all(k.split("_", 2)[2].startswith("text_model_encoder_layers_")
+                           for k in te_keys)
     assert all(k.endswith((".lora_down.weight", ".lora_up.weight", ".alpha")) for k in keys)
     assert {float(v) for k, v in keys.items() if k.endswith(".alpha")} == {float(ALPHA)}
 
 
 def test_dora_and_unlisted_metadata_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ExportError, match="DoRA"):
-        kohya_state_dict({"unet": {"a.to_q.lora_magnitude_vector": torch.ones(2)}}, 1.0)
+        kohya_state_dict({"unet": {"a.to_q.lora_magnitude_vector": torch.ones(2)}}, 1.0,
+                         FAMILIES["sdxl"])
     with pytest.raises(ExportError, match="allow-list"):
         write_lora(tmp_path / "x.safetensors", {"k": torch.ones(1)}, {"ss_dataset_dirs": "x"})
 

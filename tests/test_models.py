@@ -1,4 +1,4 @@
-"""Model-profile layer: real CLIP tokenizer, tiny SDXL build and the shared loader."""
+"""Model-profile layer: real CLIP tokenizer, tiny SDXL and SD 1.5 builds and the shared loader."""
 
 import shutil
 from pathlib import Path
@@ -6,18 +6,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from diffusers import AutoencoderKL, StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
+from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.clip_tokenizer import write_clip_tokenizer
+from bioart_pipeline.models.families import family_of
 from bioart_pipeline.models.profiles import (
+    builtin_folder,
     get_profile,
-    load_sdxl_pipeline,
+    load_pipeline,
     pin_revision,
     profile_fingerprint,
-    tiny_folder,
     vae_scale_factor,
 )
-from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl
+from bioart_pipeline.models.tiny_sd15 import build_tiny_sd15
+from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl, weights_digest
 from tests.single_file import write_single_file
 
 CAT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]
@@ -30,7 +34,7 @@ def models_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_pipe(models_dir):
-    return load_sdxl_pipeline(get_profile("tiny"), models_dir)
+    return load_pipeline(get_profile("tiny"), models_dir)
 
 
 def test_clip_tokenizer_is_real_clip(tmp_path):
@@ -100,8 +104,8 @@ def test_unet_size_and_training_step(tiny_pipe):
 
 
 def test_local_folder_goes_through_same_loader(models_dir, tiny_pipe):
-    folder = tiny_folder(models_dir)  # built by the tiny_pipe fixture
-    pipe = load_sdxl_pipeline(get_profile("sdxl", source=str(folder)), models_dir)
+    folder = builtin_folder(models_dir)  # built by the tiny_pipe fixture
+    pipe = load_pipeline(get_profile("sdxl", source=str(folder)), models_dir)
     assert pipe.unet.config == tiny_pipe.unet.config
 
 
@@ -124,8 +128,8 @@ def test_profiles():
 
 
 def test_unknown_profile_is_clear():
-    with pytest.raises(ValueError, match="known profiles: tiny, sdxl"):
-        get_profile("sd15")
+    with pytest.raises(ValueError, match="known profiles: tiny, tiny-sd15, sd15, sdxl"):
+        get_profile("flux")
 
 
 @pytest.mark.parametrize("name", ["model.ckpt", "model.pt", "pytorch_model.bin"])
@@ -133,25 +137,25 @@ def test_pickled_single_file_refused(tmp_path, name):
     path = tmp_path / name
     path.write_bytes(b"not unpickled")
     with pytest.raises(ValueError, match="safetensors"):
-        load_sdxl_pipeline(get_profile("sdxl", source=str(path)), tmp_path)
+        load_pipeline(get_profile("sdxl", source=str(path)), tmp_path)
 
 
 def test_missing_single_file_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError):
-        load_sdxl_pipeline(get_profile("sdxl", source=str(tmp_path / "no.safetensors")), tmp_path)
+        load_pipeline(get_profile("sdxl", source=str(tmp_path / "no.safetensors")), tmp_path)
 
 
 def test_single_file_checkpoint_loads_offline_from_its_config_folder(tmp_path, models_dir,
                                                                      tiny_pipe):
     """A Juggernaut-style single .safetensors in the original layout, with a folder of configs
     only (no weights there): every weight must come from the single file."""
-    folder = tiny_folder(models_dir)
+    folder = builtin_folder(models_dir)
     single = write_single_file(folder, tmp_path / "studio_base.safetensors")
     configs = tmp_path / "configs"
     shutil.copytree(folder, configs, ignore=shutil.ignore_patterns("*.safetensors"))
     profile = get_profile("sdxl", source=str(single), single_file_config=str(configs))
 
-    pipe = load_sdxl_pipeline(profile, tmp_path / "unused")
+    pipe = load_pipeline(profile, tmp_path / "unused")
     for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
         expected, got = getattr(tiny_pipe, name).state_dict(), getattr(pipe, name).state_dict()
         assert expected.keys() == got.keys(), name
@@ -165,7 +169,7 @@ def test_a_hub_model_that_cannot_be_fetched_says_what_to_do(models_dir: Path) ->
     with pytest.raises(OSError, match=r"at revision 1a2b3c4.*HF_HUB_OFFLINE is set.*"
                                       r"huggingface-cli download cellula-studio/no-such-sdxl "
                                       r"--revision 1a2b3c4"):
-        load_sdxl_pipeline(profile, models_dir)
+        load_pipeline(profile, models_dir)
 
 
 def _hub_cache(root: Path, repo: str, commit: str) -> None:
@@ -218,3 +222,20 @@ def test_metadata_only_fields_do_not_change_the_training_key() -> None:
     assert job.cache_key("base") == renamed.cache_key("base")
     retuned = dataclasses.replace(job, preset=dataclasses.replace(job.preset, rank=8))
     assert job.cache_key("base") != retuned.cache_key("base")
+
+
+def test_sd15_profile_loads_a_diffusers_folder_as_its_family(tmp_path: Path) -> None:
+    """A local SD 1.5 folder (here the tiny one) loads as StableDiffusionPipeline, without a
+    safety checker, with textbook-tiny's VAE; the build is deterministic."""
+    folder = build_tiny_sd15(tmp_path / "sd15")
+    pipe = load_pipeline(get_profile("sd15", source=str(folder)), tmp_path / "unused")
+    assert isinstance(pipe, StableDiffusionPipeline) and pipe.safety_checker is None
+    assert family_of(pipe).name == "sd15" and not hasattr(pipe, "text_encoder_2")
+    assert pipe.unet.config.cross_attention_dim == pipe.text_encoder.config.hidden_size
+    assert pipe.unet.config.addition_embed_type is None
+    textbook = AutoencoderKL.from_pretrained(tiny_sdxl.PRETRAINED_DIR / "vae")
+    assert weights_digest(pipe.vae) == weights_digest(textbook)
+    again = load_pipeline(get_profile("sd15", source=str(build_tiny_sd15(tmp_path / "b"))),
+                          tmp_path / "unused")
+    assert weights_digest(pipe.unet, pipe.text_encoder) == \
+        weights_digest(again.unet, again.text_encoder)

@@ -17,7 +17,7 @@ from bioart_pipeline.cli import _demo_runs
 from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
-from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.models.tiny_sdxl import TINY_VERSION
 from bioart_pipeline.release.audit import audit
 from bioart_pipeline.release.bundle import verify_sums
@@ -149,7 +149,7 @@ def test_the_release_draws_in_comfyui_and_a1111_at_the_approved_weight(pipeline_
 def test_released_lora_changes_the_image_when_loaded_by_diffusers(pipeline_run: dict) -> None:
     workspace = pipeline_run["workspace"]
     folder = _release_folder(pipeline_run)
-    pipe = load_sdxl_pipeline(get_profile("tiny"), workspace.models_dir)
+    pipe = load_pipeline(get_profile("tiny"), workspace.models_dir)
     pipe.set_progress_bar_config(disable=True)
 
     def render() -> torch.Tensor:

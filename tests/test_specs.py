@@ -42,7 +42,7 @@ def test_overrides_apply(tmp_path: Path) -> None:
     ({"trigger": ""}, "missing required field 'trigger'"),
     ({"background": "#123456"}, "background must be one of"),
     ({"validation_prompts": ["cellulastyle, a cell"]}, "without the trigger word"),
-    ({"profile": "sd15"}, "unknown model profile"),
+    ({"profile": "sd3"}, "unknown model profile"),
     ({"training": {"optimizer": "lion"}}, "optimizer must be one of"),
     ({"training": {"epochs": "ten"}}, "'epochs' must be int"),
     ({"training": {"learning_rate": "fast"}}, "'learning_rate' must be float"),

@@ -12,7 +12,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from bioart_pipeline.compute.placement import Placement
-from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline
+from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.data import cache_latents
@@ -107,7 +107,7 @@ def test_8bit_adamw_without_cuda_says_what_to_use(tmp_path: Path, models_dir: Pa
 def test_vae_that_overflows_is_refused_with_the_fix(tmp_path: Path, models_dir: Path) -> None:
     """What the SDXL VAE does in fp16: NaN latents must never reach the cache."""
     job = tiny_training_job(tmp_path, models_dir)
-    vae = load_sdxl_pipeline(job.profile, models_dir).vae
+    vae = load_pipeline(job.profile, models_dir).vae
     with torch.no_grad():
         vae.encoder.conv_in.weight.fill_(float("inf"))
     with pytest.raises(ValueError, match="fp16-fix VAE"):
@@ -153,7 +153,7 @@ def test_gradient_checkpointing_covers_the_text_encoders_when_they_train(
         layers = [m for m in encoder.modules() if isinstance(m, GradientCheckpointingLayer)]
         return bool(layers) and all(m.gradient_checkpointing and m.training for m in layers)
 
-    pipe = load_sdxl_pipeline(get_profile("tiny"), models_dir)
+    pipe = load_pipeline(get_profile("tiny"), models_dir)
     loop.enable_gradient_checkpointing(pipe, PRESETS["style"])
     assert pipe.unet.is_gradient_checkpointing
     assert not checkpointed(pipe.text_encoder)  # frozen: nothing to save

@@ -27,7 +27,7 @@ from bioart_pipeline.compute.transfer import (
     unpack_inputs,
     unpack_outputs,
 )
-from bioart_pipeline.models.profiles import get_profile, load_sdxl_pipeline, profile_fingerprint
+from bioart_pipeline.models.profiles import get_profile, load_pipeline, profile_fingerprint
 from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training.data import cache_latents
 from bioart_pipeline.training.job import TrainingJob
@@ -72,7 +72,7 @@ def test_shipped_inputs_hold_no_image_bytes_and_no_caption_text(tmp_path: Path,
 def test_cached_latents_travel_instead_of_images(tmp_path: Path, models_dir: Path,
                                                  key: bytes) -> None:
     job = tiny_training_job(tmp_path, models_dir)
-    pipe = load_sdxl_pipeline(job.profile, models_dir)
+    pipe = load_pipeline(job.profile, models_dir)
     folder = job.latent_folder(profile_fingerprint(job.profile, models_dir))
     cache_latents(pipe.vae, job.images, folder, torch.device("cpu"))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
+from diffusers import EulerDiscreteScheduler
 from PIL import Image
 
 from bioart_pipeline.common.files import (
@@ -39,7 +40,7 @@ from bioart_pipeline.evaluation.xy_plot import (
     render_xy,
     stack,
 )
-from bioart_pipeline.models.profiles import ModelProfile, load_sdxl_pipeline
+from bioart_pipeline.models.profiles import ModelProfile, load_pipeline
 
 SCORES = "scores.parquet"
 RECOMMENDATION = "recommendation.json"
@@ -98,8 +99,12 @@ def run_xy_job(job: XYJob, folder: Path, reporter: Reporter) -> None:
     device, dtype = job.placement.torch_device(), job.placement.torch_dtype()
     models_dir = Path(job.models_dir)
 
-    def load_pipeline():
-        return load_sdxl_pipeline(job.profile, models_dir, dtype).to(device)
+    def load_base():
+        pipe = load_pipeline(job.profile, models_dir, dtype).to(device)
+        # Euler, whatever the base ships (SD 1.5: PNDM): the sampler the release's ComfyUI
+        # workflow and A1111 line name, so the approved weight means the same there.
+        pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+        return pipe
 
     def load_clip() -> ClipScorer:
         return ClipScorer(job.clip_model, models_dir, device, dtype)
@@ -107,7 +112,7 @@ def run_xy_job(job: XYJob, folder: Path, reporter: Reporter) -> None:
     training = [Image.open(f).convert("RGB") for f in job.training_images]
     tracker = Tracker(job.wandb_mode, job.wandb_project, folder, job.tracking_name,
                       {"lora": job.lora, **dataclasses.asdict(job.settings)})
-    images = evaluate(load_pipeline, list(job.checkpoints), job.settings, training, job.trigger,
+    images = evaluate(load_base, list(job.checkpoints), job.settings, training, job.trigger,
                       job.thresholds, folder, tracker, load_clip if job.clip_model else None)
     reporter.log(f"XY plot: {len(images)} images for {len(job.checkpoints)} checkpoint(s)")
 

@@ -1,7 +1,8 @@
 """Model profiles: which base model to train on, and how to load it.
 
-The tiny built-in profile and real SDXL share one loader, so everything downstream
-(training, export, evaluation) runs the same code on both.
+A profile names its family (`architecture`: sd15 or sdxl, see families.py); the tiny built-in
+models and the real bases of a family share one loader, so everything downstream (training,
+export, evaluation) runs the same code on both.
 """
 
 from __future__ import annotations
@@ -13,14 +14,21 @@ import re
 from pathlib import Path
 
 import torch
-from diffusers import StableDiffusionXLPipeline
+from diffusers import DiffusionPipeline
 from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
+from bioart_pipeline.models.families import Family, get_family
+from bioart_pipeline.models.tiny_sd15 import TINY_SD15_ORIGIN, TINY_SD15_VERSION, build_tiny_sd15
 from bioart_pipeline.models.tiny_sdxl import TINY_ORIGIN, TINY_VERSION, build_tiny_sdxl
 
 TINY_SOURCE = f"builtin:{TINY_VERSION}"
+TINY_SD15_SOURCE = f"builtin:{TINY_SD15_VERSION}"
+# Each built-in model's builder: writes its diffusers folder offline, once.
+BUILTIN_BUILDERS = {TINY_SOURCE: build_tiny_sdxl, TINY_SD15_SOURCE: build_tiny_sd15}
 SDXL_BASE_ID = "stabilityai/stable-diffusion-xl-base-1.0"
+# The community mirror of runwayml/stable-diffusion-v1-5 (withdrawn from the hub in 2024).
+SD15_BASE_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 # Single-file formats that are unpickled on load: arbitrary code execution.
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -28,7 +36,7 @@ PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 @dataclasses.dataclass(frozen=True)
 class ModelProfile:
     name: str
-    architecture: str  # "sdxl"; "flux" later
+    architecture: str  # the family: "sd15" or "sdxl" (families.py)
     # "builtin:<version>", a hub id, a local diffusers folder or a single .safetensors file
     source: str
     resolution: int
@@ -56,6 +64,10 @@ class ModelProfile:
     def is_builtin(self) -> bool:
         return self.source.startswith("builtin:")
 
+    @property
+    def family(self) -> Family:
+        return get_family(self.architecture)
+
 
 _PROFILES = {
     "tiny": ModelProfile(
@@ -70,6 +82,29 @@ _PROFILES = {
         base_model_license="CC0-1.0",
         base_model_version="sdxl_base_v1-0",
         base_model_origin=TINY_ORIGIN,
+    ),
+    "tiny-sd15": ModelProfile(
+        name="tiny-sd15",
+        architecture="sd15",
+        source=TINY_SD15_SOURCE,
+        resolution=128,
+        bucket_step=16,
+        min_side=512,
+        source_size_conditioning=False,
+        base_model_license="CC0-1.0",
+        base_model_version="sd_v1",
+        base_model_origin=TINY_SD15_ORIGIN,
+    ),
+    "sd15": ModelProfile(
+        name="sd15",
+        architecture="sd15",
+        source=SD15_BASE_ID,
+        resolution=512,
+        bucket_step=64,
+        min_side=384,
+        source_size_conditioning=False,  # SD 1.5 has no size conditioning
+        base_model_license="creativeml-openrail-m",
+        base_model_version="sd_v1",  # kohya's value: A1111 treats the LoRA as SD1
     ),
     "sdxl": ModelProfile(
         name="sdxl",
@@ -86,7 +121,7 @@ _PROFILES = {
 
 def get_profile(name: str, source: str | None = None, single_file_config: str | None = None,
                 revision: str | None = None) -> ModelProfile:
-    """A built-in profile by name; `source` overrides the sdxl weights location,
+    """A built-in profile by name; `source` overrides a real profile's weights location,
     `single_file_config` names the configs folder for a single-file source, and `revision`
     pins a hub id to a commit."""
     key = name.strip().lower()
@@ -131,16 +166,24 @@ def _local_path(source: str) -> Path | None:
     return path
 
 
-def tiny_folder(models_dir: Path) -> Path:
-    """Where the built-in tiny model is cached; the folder name carries its version."""
-    return Path(models_dir) / TINY_VERSION
+def builtin_folder(models_dir: Path, source: str = TINY_SOURCE) -> Path:
+    """Where a built-in model is cached; the folder name carries its version."""
+    return Path(models_dir) / source.removeprefix("builtin:")
 
 
-def load_sdxl_pipeline(
+def _build_builtin(source: str, models_dir: Path) -> Path:
+    if source not in BUILTIN_BUILDERS:
+        raise ValueError(f"unknown built-in model {source!r}; known: "
+                         f"{', '.join(BUILTIN_BUILDERS)}")
+    return BUILTIN_BUILDERS[source](builtin_folder(models_dir, source))
+
+
+def load_pipeline(
     profile: ModelProfile, models_dir: Path, dtype: torch.dtype = torch.float32,
     vae_dtype: torch.dtype | None = None,
-) -> StableDiffusionXLPipeline:
-    """Load the profile's SDXL pipeline in `dtype` (the VAE in `vae_dtype` if given);
+) -> DiffusionPipeline:
+    """Load the profile's pipeline (its family's class) in `dtype` (the VAE in `vae_dtype` if
+    given);
     weights only ever from safetensors. Per-component progress bars are off: they flood
     Dagster's logs."""
     diffusers_logging.disable_progress_bar()
@@ -154,7 +197,7 @@ def load_sdxl_pipeline(
 
 
 def cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
-    """`module.to(dtype)` without diffusers' warning, which lists no module for SDXL's VAE."""
+    """`module.to(dtype)` without diffusers' warning, which lists no module for the VAE."""
     if module.dtype == dtype:
         return
     verbosity = diffusers_logging.get_verbosity()
@@ -164,31 +207,27 @@ def cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
 
 
 def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype | dict
-          ) -> StableDiffusionXLPipeline:
-    if profile.architecture != "sdxl":
-        raise ValueError(f"profile {profile.name!r} is {profile.architecture!r}, not sdxl")
+          ) -> DiffusionPipeline:
+    family = profile.family
+    pipeline, options = family.pipeline, dict(family.load_options)
     source = profile.source
     if profile.is_builtin:
-        if source != TINY_SOURCE:
-            raise ValueError(f"unknown built-in model {source!r}; known: {TINY_SOURCE}")
-        folder = build_tiny_sdxl(tiny_folder(models_dir))
-        return StableDiffusionXLPipeline.from_pretrained(folder, dtype=dtype, use_safetensors=True)
+        return pipeline.from_pretrained(_build_builtin(source, models_dir), dtype=dtype,
+                                        use_safetensors=True, **options)
     _check_not_pickle(source)
     path = _local_path(source)
     if path is not None and path.is_file():
         if path.suffix.lower() != ".safetensors":
             raise ValueError(f"single-file checkpoints must be .safetensors, got {source!r}")
-        return StableDiffusionXLPipeline.from_single_file(
+        return pipeline.from_single_file(
             str(path), dtype=dtype["default"] if isinstance(dtype, dict) else dtype,
-            config=profile.single_file_config)
+            config=profile.single_file_config, **options)
     # A local diffusers folder or a hub id: use_safetensors refuses pickled weights.
     if path is not None:
-        return StableDiffusionXLPipeline.from_pretrained(str(path), dtype=dtype,
-                                                         use_safetensors=True)
+        return pipeline.from_pretrained(str(path), dtype=dtype, use_safetensors=True, **options)
     try:
-        return StableDiffusionXLPipeline.from_pretrained(source, dtype=dtype,
-                                                         use_safetensors=True,
-                                                         revision=profile.revision)
+        return pipeline.from_pretrained(source, dtype=dtype, use_safetensors=True,
+                                        revision=profile.revision, **options)
     except OSError as exc:  # huggingface_hub's not-found and offline errors are OSErrors
         raise OSError(_hub_advice(source, profile.revision, exc)) from exc
 
@@ -259,12 +298,12 @@ def _stat_key(files: list[Path]) -> str:
 def profile_fingerprint(profile: ModelProfile, models_dir: Path) -> str:
     """A stable string identifying the exact base weights (a cache key for latents).
 
-    Tiny: its version plus a sha256 over all its weight files (cached latents depend
+    Built-in: its version plus a sha256 over all its weight files (cached latents depend
     on the VAE, not only the UNet). Others: the source, plus size+mtime of the local
     weight files.
     """
     if profile.is_builtin:
-        folder = build_tiny_sdxl(tiny_folder(models_dir))
+        folder = _build_builtin(profile.source, models_dir)
         files = sorted(folder.glob("*/*.safetensors"))
         return f"{profile.source}@sha256:{_sha256_files(files, folder)}"
     path = Path(profile.source).expanduser()
@@ -275,6 +314,6 @@ def profile_fingerprint(profile: ModelProfile, models_dir: Path) -> str:
     return profile.pinned_source
 
 
-def vae_scale_factor(pipe: StableDiffusionXLPipeline) -> int:
-    """Pixels per latent cell (8 for SDXL, 4 for the tiny model)."""
+def vae_scale_factor(pipe: DiffusionPipeline) -> int:
+    """Pixels per latent cell (8 for SD 1.5 and SDXL, 4 for the tiny models)."""
     return 2 ** (len(pipe.vae.config.block_out_channels) - 1)

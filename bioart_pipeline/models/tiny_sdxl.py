@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -87,33 +88,38 @@ def _text_config(hidden: int, act: str) -> CLIPTextConfig:
 
 
 def random_unet() -> UNet2DConditionModel:
-    return _seeded(_unet)
+    return seeded(_unet)
 
 
 def random_vae() -> AutoencoderKL:
-    return _seeded(_vae)
+    return seeded(_vae)
+
+
+# Like SDXL, the full-resolution level has no attention (attention over 32x32 tokens dominated
+# the cost); the lower level and the mid block carry cross-attention. Shared with tiny SD 1.5.
+UNET_SHAPE = dict(
+    sample_size=32,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(32, 64),
+    layers_per_block=2,
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+    mid_block_type="UNetMidBlock2DCrossAttn",
+    attention_head_dim=(2, 4),  # diffusers' name for the number of heads
+    transformer_layers_per_block=(1, 2),
+    use_linear_projection=True,
+    norm_num_groups=NORM_GROUPS,
+)
 
 
 def _unet() -> UNet2DConditionModel:
-    # Like SDXL, the full-resolution level has no attention (attention over 32x32 tokens
-    # dominated the cost); the lower level and the mid block carry cross-attention.
     return UNet2DConditionModel(
-        sample_size=32,
-        in_channels=4,
-        out_channels=4,
-        block_out_channels=(32, 64),
-        layers_per_block=2,
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        mid_block_type="UNetMidBlock2DCrossAttn",
-        attention_head_dim=(2, 4),  # diffusers' name for the number of heads
-        transformer_layers_per_block=(1, 2),
-        use_linear_projection=True,
+        **UNET_SHAPE,
         cross_attention_dim=TE1_HIDDEN + TE2_HIDDEN,
         addition_embed_type="text_time",
         addition_time_embed_dim=TIME_EMBED_DIM,
         projection_class_embeddings_input_dim=6 * TIME_EMBED_DIM + TE2_PROJECTION,
-        norm_num_groups=NORM_GROUPS,
     )
 
 
@@ -133,15 +139,16 @@ def _vae() -> AutoencoderKL:
     )
 
 
-def _seeded(factory):
+def seeded(factory):
+    """`factory()` with torch seeded first: the same weights on every build."""
     torch.manual_seed(SEED)
     return factory()
 
 
 def text_encoders() -> tuple[CLIPTextModel, CLIPTextModelWithProjection]:
     """Both text encoders at their seeded initialisation (the base model keeps them frozen)."""
-    return (_seeded(lambda: CLIPTextModel(_text_config(TE1_HIDDEN, "quick_gelu"))),
-            _seeded(lambda: CLIPTextModelWithProjection(_text_config(TE2_HIDDEN, "gelu"))))
+    return (seeded(lambda: CLIPTextModel(_text_config(TE1_HIDDEN, "quick_gelu"))),
+            seeded(lambda: CLIPTextModelWithProjection(_text_config(TE2_HIDDEN, "gelu"))))
 
 
 def weights_digest(*models: torch.nn.Module) -> str:
@@ -197,10 +204,8 @@ def pretrained_build() -> dict:
     return json.loads(path.read_text())
 
 
-def check_pretrained(text_encoder: torch.nn.Module, text_encoder_2: torch.nn.Module) -> None:
-    """The committed weights are the ones build.json lists, and the seeded text encoders are
-    the ones the UNet was trained against (a torch that initialises differently would
-    silently give a model that draws nothing)."""
+def check_pretrained_files() -> dict:
+    """The committed weight files are the ones build.json lists; returns build.json."""
     from bioart_pipeline.common.files import sha256_file
 
     build = pretrained_build()
@@ -208,6 +213,14 @@ def check_pretrained(text_encoder: torch.nn.Module, text_encoder_2: torch.nn.Mod
         if sha256_file(PRETRAINED_DIR / name) != expected:
             raise ValueError(f"{PRETRAINED_DIR / name} differs from its sha256 in build.json: "
                              "restore it with git, or rebuild with `make base-model`")
+    return build
+
+
+def check_pretrained(text_encoder: torch.nn.Module, text_encoder_2: torch.nn.Module) -> None:
+    """The committed weights are the ones build.json lists, and the seeded text encoders are
+    the ones the UNet was trained against (a torch that initialises differently would
+    silently give a model that draws nothing)."""
+    build = check_pretrained_files()
     if weights_digest(text_encoder, text_encoder_2) != build["text_encoders_digest"]:
         raise ValueError(
             f"the text encoders built from seed {SEED} with torch {torch.__version__} differ "
@@ -218,12 +231,14 @@ def check_pretrained(text_encoder: torch.nn.Module, text_encoder_2: torch.nn.Mod
 def build_tiny_sdxl(folder: Path, pretrained: bool = True) -> Path:
     """Write the tiny SDXL pipeline folder at `folder` (no-op if already complete): the
     pretrained UNet and VAE, or (`pretrained=False`, the pretraining's starting point) all
-    weights at their seeded initialisation.
+    weights at their seeded initialisation."""
+    return build_once(folder, lambda tmp: _write(tmp, pretrained))
 
-    Built in a temporary folder beside the target and renamed into place, so a
-    half-written folder is never mistaken for a model, and concurrent builders
-    are safe (the loser discards its identical copy).
-    """
+
+def build_once(folder: Path, write: Callable[[Path], None]) -> Path:
+    """Run `write` on a temporary folder beside `folder` and rename it into place (no-op if
+    `folder` is already a pipeline folder), so a half-written folder is never mistaken for
+    a model, and concurrent builders are safe (the loser discards its identical copy)."""
     folder = Path(folder)
     if (folder / "model_index.json").is_file():
         return folder
@@ -232,7 +247,7 @@ def build_tiny_sdxl(folder: Path, pretrained: bool = True) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
-        _write(tmp, pretrained)
+        write(tmp)
         os.replace(tmp, folder)
     except OSError:
         if not (folder / "model_index.json").is_file():

@@ -13,8 +13,9 @@ WORKFLOW = "comfyui_workflow.json"
 # The file a hub base model is published as, under ComfyUI's models/checkpoints.
 HUB_CHECKPOINT_FILES = {
     "stabilityai/stable-diffusion-xl-base-1.0": "sd_xl_base_1.0.safetensors",
+    "stable-diffusion-v1-5/stable-diffusion-v1-5": "v1-5-pruned-emaonly.safetensors",
 }
-# The XY plot samples with diffusers' EulerDiscreteScheduler (SDXL's own configuration):
+# The XY plot samples with diffusers' EulerDiscreteScheduler (SDXL's own, set for every family):
 # ComfyUI's euler sampler on its normal schedule, A1111's Euler.
 COMFYUI_SAMPLER, COMFYUI_SCHEDULER, A1111_SAMPLER = "euler", "normal", "Euler"
 

@@ -17,13 +17,14 @@ from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
 from bioart_pipeline.common.files import atomic_path
+from bioart_pipeline.models.families import Family
 from bioart_pipeline.training.job import TrainingImage
 
 
 @dataclass
 class TextEmbedding:
-    prompt_embeds: torch.Tensor  # (77, hidden te1 + te2)
-    pooled: torch.Tensor  # (projection te2)
+    prompt_embeds: torch.Tensor  # (77, hidden): SDXL concatenates its two encoders' hidden
+    pooled: torch.Tensor | None  # SDXL: te2's projection; None for SD 1.5
 
 
 @torch.no_grad()
@@ -66,14 +67,14 @@ def encode_latent(vae: torch.nn.Module, image: TrainingImage, device: torch.devi
 
 
 @torch.no_grad()
-def encode_captions(pipe, captions: list[str], device: torch.device
+def encode_captions(pipe, family: Family, captions: list[str], device: torch.device
                     ) -> dict[str, TextEmbedding]:
     """Frozen text encoders: every distinct caption (and "" for caption dropout) once."""
     out = {}
     for caption in tqdm(sorted(set(captions) | {""}), desc="encode captions", leave=False):
-        embeds, _, pooled, _ = pipe.encode_prompt(caption, device=device,
-                                                  do_classifier_free_guidance=False)
-        out[caption] = TextEmbedding(embeds[0].float().cpu(), pooled[0].float().cpu())
+        embeds, pooled = family.encode(pipe, [caption], device)
+        out[caption] = TextEmbedding(embeds[0].float().cpu(),
+                                     None if pooled is None else pooled[0].float().cpu())
     return out
 
 

@@ -18,6 +18,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save
 
 from bioart_pipeline.common.files import atomic_write_bytes
+from bioart_pipeline.models.families import Family
 
 if TYPE_CHECKING:
     from bioart_pipeline.specs import LoraSpec
@@ -32,17 +33,17 @@ ALLOWED_METADATA = (
     "ss_output_name",
     "bioart.release_id", "bioart.manifest_sha256", "bioart.epoch", "bioart.step",
 )
-_PREFIXES = {"unet": "lora_unet_", "text_encoder": "lora_te1_", "text_encoder_2": "lora_te2_"}
 
 
 class ExportError(ValueError):
     """The adapter cannot be written in a format loaders read correctly."""
 
 
-def kohya_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha: float
-                     ) -> dict[str, torch.Tensor]:
-    """`peft_state` maps "unet" / "text_encoder" / "text_encoder_2" to the peft state dict
-    of that model (keys like `...to_q.lora_A.weight`)."""
+def kohya_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha: float,
+                     family: Family) -> dict[str, torch.Tensor]:
+    """`peft_state` maps "unet" and the family's text encoders ("text_encoder",
+    "text_encoder_2") to the peft state dict of that model (keys like
+    `...to_q.lora_A.weight`); keys get the family's kohya prefixes."""
     out: dict[str, torch.Tensor] = {}
     for component, state in peft_state.items():
         for key, tensor in state.items():
@@ -50,7 +51,7 @@ def kohya_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha
                 raise ExportError("DoRA adapters cannot be written in kohya format (kohya's "
                                   "dora_scale has another shape and axis); train without DoRA")
             module, kind = _split(key)
-            name = _PREFIXES[component] + _module_name(component, module)
+            name = family.kohya_prefixes[component] + _module_name(component, module)
             out[f"{name}.{kind}.weight"] = tensor.detach().to("cpu").contiguous()
             out.setdefault(f"{name}.alpha", torch.tensor(float(alpha)))
     return out
@@ -117,19 +118,19 @@ def spec_metadata(spec: LoraSpec) -> dict[str, str]:
     """What a LoRA trained for `spec` says about itself, from the spec as it is now."""
     profile, preset = spec.model_profile, spec.training
     return base_metadata(
-        title=f"{spec.project} {spec.subject}", author=spec.author,
+        family=profile.family, title=f"{spec.project} {spec.subject}", author=spec.author,
         license_id=spec.release_license, trigger=spec.trigger, resolution=profile.resolution,
         base_model_version=profile.base_model_version, rank=preset.rank, alpha=preset.alpha,
         output_name=spec.release_stem())
 
 
-def base_metadata(title: str, author: str, license_id: str, trigger: str, resolution: int,
-                  base_model_version: str, rank: int, alpha: float, output_name: str
-                  ) -> dict[str, str]:
+def base_metadata(family: Family, title: str, author: str, license_id: str, trigger: str,
+                  resolution: int, base_model_version: str, rank: int, alpha: float,
+                  output_name: str) -> dict[str, str]:
     return {
         "modelspec.sai_model_spec": "1.0.0",
-        "modelspec.architecture": "stable-diffusion-xl-v1-base/lora",
-        "modelspec.implementation": "https://github.com/Stability-AI/generative-models",
+        "modelspec.architecture": f"{family.modelspec_architecture}/lora",
+        "modelspec.implementation": family.modelspec_implementation,
         "modelspec.title": title, "modelspec.author": author,
         "modelspec.license": license_id, "modelspec.trigger_phrase": trigger,
         "modelspec.resolution": f"{resolution}x{resolution}",

@@ -27,9 +27,10 @@ from bioart_pipeline.common.files import atomic_path, atomic_write_json, read_js
 from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.compute.placement import Placement
+from bioart_pipeline.models.families import family_of, text_encoder_modules
 from bioart_pipeline.models.profiles import (
     cast_quietly,
-    load_sdxl_pipeline,
+    load_pipeline,
     profile_fingerprint,
 )
 from bioart_pipeline.specs.presets import LORA_TARGETS
@@ -123,7 +124,8 @@ class _Session:
         cast_quietly(pipe.vae, self.weight_dtype)
         reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
         embeddings = (None if preset.train_text_encoder
-                      else encode_captions(pipe, [i.caption for i in job.images], self.device))
+                      else encode_captions(pipe, job.profile.family,
+                                           [i.caption for i in job.images], self.device))
         torch.manual_seed(preset.seed)  # here: loading or building a model may reseed torch
         params = _add_adapters(pipe, preset)
         if preset.gradient_checkpointing:
@@ -268,12 +270,10 @@ class _Session:
     def _load_pipeline(self):
         # Loaded in the training dtype (full SDXL in fp32 would take 14 GB of RAM first), the
         # VAE in fp32 for the latents.
-        pipe = load_sdxl_pipeline(self.job.profile, Path(self.job.models_dir),
-                                  self.weight_dtype, vae_dtype=torch.float32)
-        pipe.vae.to(self.device)
-        for module in (pipe.unet, pipe.text_encoder, pipe.text_encoder_2):
+        pipe = load_pipeline(self.job.profile, Path(self.job.models_dir), self.weight_dtype,
+                             vae_dtype=torch.float32)
+        for module in (pipe.unet, pipe.vae, *text_encoder_modules(pipe)):
             module.to(self.device)
-        for module in (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2):
             module.requires_grad_(False)
         return pipe
 
@@ -390,7 +390,7 @@ def _add_adapters(pipe, preset) -> list[torch.nn.Parameter]:
     if preset.train_text_encoder:
         te_config = LoraConfig(r=preset.rank, lora_alpha=preset.alpha,
                                init_lora_weights="gaussian", target_modules=TEXT_ENCODER_TARGETS)
-        for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+        for encoder in text_encoder_modules(pipe):
             encoder.add_adapter(te_config)
             models.append(encoder)
     params = [p for m in models for p in m.parameters() if p.requires_grad]
@@ -400,8 +400,9 @@ def _add_adapters(pipe, preset) -> list[torch.nn.Parameter]:
 
 
 def _lora_models(pipe, preset) -> dict[str, torch.nn.Module]:
-    names = ["unet"] + (["text_encoder", "text_encoder_2"] if preset.train_text_encoder else [])
+    names = ["unet", *(family_of(pipe).text_encoders if preset.train_text_encoder else ())]
     return {name: getattr(pipe, name) for name in names}
+
 
 
 def _saved_checkpoints(run_dir: Path, up_to_epoch: int) -> list[dict[str, Any]]:
@@ -472,22 +473,22 @@ def _loss(pipe, unet, inputs: _ModelInputs, embeddings, device, batch_size: int
           ) -> torch.Tensor:
     """This process's rows' loss, summed over the whole batch's size (the mean on one)."""
     prompt_embeds, pooled = _conditioning(pipe, inputs.captions, embeddings, device)
-    dtype = inputs.noisy.dtype
-    added = {"text_embeds": pooled.to(dtype), "time_ids": inputs.time_ids.to(dtype)}
-    prediction = unet(inputs.noisy, inputs.timesteps, prompt_embeds.to(dtype),
-                      added_cond_kwargs=added).sample
+    prediction = family_of(pipe).predict(unet, inputs.noisy, inputs.timesteps, prompt_embeds,
+                                         pooled, inputs.time_ids)
     per_sample = F.mse_loss(prediction.float(), inputs.target.float(),
                             reduction="none").mean((1, 2, 3))
     return (per_sample * inputs.loss_weights).sum() / batch_size
 
 
-def _conditioning(pipe, captions, embeddings, device) -> tuple[torch.Tensor, torch.Tensor]:
-    if embeddings is not None:
-        return (torch.stack([embeddings[c].prompt_embeds for c in captions]).to(device),
-                torch.stack([embeddings[c].pooled for c in captions]).to(device))
-    prompt_embeds, _, pooled, _ = pipe.encode_prompt(captions, device=device,
-                                                     do_classifier_free_guidance=False)
-    return prompt_embeds, pooled
+def _conditioning(pipe, captions, embeddings, device
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Prompt embeddings and the pooled one (None for a family without it): from the cache
+    when the text encoders are frozen, else encoded with the gradient."""
+    if embeddings is None:
+        return family_of(pipe).encode(pipe, captions, device)
+    pooled = [embeddings[c].pooled for c in captions]
+    return (torch.stack([embeddings[c].prompt_embeds for c in captions]).to(device),
+            None if pooled[0] is None else torch.stack(pooled).to(device))
 
 
 PREDICTION_TYPES = ("epsilon", "v_prediction")
@@ -507,7 +508,7 @@ def enable_gradient_checkpointing(pipe, preset) -> None:
     """On every module that trains: the UNet, and the text encoders when they train."""
     pipe.unet.enable_gradient_checkpointing()
     if preset.train_text_encoder:
-        for encoder in (pipe.text_encoder, pipe.text_encoder_2):
+        for encoder in text_encoder_modules(pipe):
             encoder.activation_checkpointing_enable()
             encoder.train()  # transformers checkpoints only in training mode (CLIP: no dropout)
 
@@ -547,10 +548,9 @@ def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, d
         noise = torch.randn(x0.shape, generator=generator).to(device)
         t = spread[index:index + 1].to(device)
         prompt_embeds, pooled = _conditioning(pipe, [image.caption], embeddings, device)
-        added = {"text_embeds": pooled.to(dtype),
-                 "time_ids": time_ids(image, source_sizes)[None].to(device, dtype)}
-        prediction = unet(noise_scheduler.add_noise(x0, noise, t).to(dtype), t,
-                          prompt_embeds.to(dtype), added_cond_kwargs=added).sample
+        prediction = family_of(pipe).predict(
+            unet, noise_scheduler.add_noise(x0, noise, t).to(dtype), t, prompt_embeds, pooled,
+            time_ids(image, source_sizes)[None].to(device))
         target = _target(noise_scheduler, x0, noise, t)
         total += F.mse_loss(prediction.float(), target.float()).item()
     return total / len(images)
@@ -558,14 +558,12 @@ def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, d
 
 def _save_checkpoint(job, accelerator, pipe, run_dir: Path, epoch: int, step: int, loss: float
                      ) -> dict[str, Any]:
-    state = {"unet": get_peft_model_state_dict(accelerator.unwrap_model(pipe.unet))}
-    if job.preset.train_text_encoder:
-        state["text_encoder"] = get_peft_model_state_dict(pipe.text_encoder)
-        state["text_encoder_2"] = get_peft_model_state_dict(pipe.text_encoder_2)
+    state = {name: get_peft_model_state_dict(accelerator.unwrap_model(model))
+             for name, model in _lora_models(pipe, job.preset).items()}
     path = run_dir / f"epoch_{epoch:04d}.safetensors"
     metadata = {**job.export_metadata, "bioart.epoch": str(epoch), "bioart.step": str(step),
                 "modelspec.date": datetime.now(UTC).date().isoformat()}
-    write_lora(path, kohya_state_dict(state, job.preset.alpha), metadata)
+    write_lora(path, kohya_state_dict(state, job.preset.alpha, job.profile.family), metadata)
     info = {"epoch": epoch, "step": step, "loss": round(loss, 6), "file": path.name,
             "sha256": sha256_file(path)}
     atomic_write_json(path.with_suffix(".json"), info)

@@ -1,0 +1,59 @@
+"""A tiny model with SD 1.5's architecture, built offline and deterministically: one CLIP text
+encoder (CLIP's real tokenizer) and a UNet without SDXL's added size and pooled-text
+conditioning, so the SD 1.5 code paths (loading, training, kohya export, evaluation) run on
+the CPU in tests.
+
+Its VAE is textbook-tiny's pretrained one (SD 1.5 and SDXL share the VAE architecture). Its
+UNet and text encoder are at their seeded initialisation: the UNet is not pretrained, so it
+draws noise-like images. It proves the plumbing (a trained LoRA exports to a file diffusers
+reloads to the same image), not that a LoRA learns a look; only the SDXL tiny base is
+pretrained so far (`bioart build-base`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
+
+TINY_SD15_VERSION = "tiny-sd15-v1"  # bump whenever a config below changes
+TINY_SD15_ORIGIN = ("bioart tiny SD 1.5 test model: UNet and text encoder at a seeded random "
+                    "initialisation (not pretrained), the VAE of bioart textbook-tiny; no "
+                    "third-party weights or images")
+
+
+def random_unet() -> UNet2DConditionModel:
+    return tiny_sdxl.seeded(lambda: UNet2DConditionModel(
+        **tiny_sdxl.UNET_SHAPE, cross_attention_dim=tiny_sdxl.TE1_HIDDEN))
+
+
+def text_encoder() -> CLIPTextModel:
+    """SD 1.5's encoder is CLIP ViT-L's text tower, as SDXL's first: the same tiny one."""
+    return tiny_sdxl.text_encoders()[0]
+
+
+def _write(folder: Path) -> None:
+    tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(folder / "tokenizer",
+                                                                   pad_token=EOS))
+    models = {"unet": random_unet(), "text_encoder": text_encoder()}
+    for name, model in models.items():
+        model.save_pretrained(folder / name, safe_serialization=True)
+    tiny_sdxl.check_pretrained_files()
+    shutil.copytree(tiny_sdxl.PRETRAINED_DIR / "vae", folder / "vae")
+    # SD 1.5 was trained on the same noise schedule as SDXL; Euler, as the XY plot samples.
+    scheduler = EulerDiscreteScheduler(**tiny_sdxl.SCHEDULER_CONFIG)
+    scheduler.save_pretrained(folder / "scheduler")
+    vae = tiny_sdxl.AutoencoderKL.from_pretrained(folder / "vae")
+    StableDiffusionPipeline(**models, vae=vae, tokenizer=tokenizer, scheduler=scheduler,
+                            safety_checker=None, feature_extractor=None,
+                            requires_safety_checker=False).save_config(folder)
+
+
+def build_tiny_sd15(folder: Path) -> Path:
+    """Write the tiny SD 1.5 pipeline folder at `folder` (no-op if already complete)."""
+    return tiny_sdxl.build_once(folder, _write)
