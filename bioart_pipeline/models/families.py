@@ -19,6 +19,7 @@ class Family:
     title: str  # for people: model cards, logs
     pipeline: type
     text_encoders: tuple[str, ...]  # the pipeline's text-encoder attributes
+    tokenizers: tuple[str, ...]  # each text encoder's tokenizer attribute, in the same order
     # kohya LoRA key prefix per trained model: what ComfyUI and A1111 map for the family
     kohya_prefixes: Mapping[str, str]
     # Per text encoder, its key in an A1111 / ComfyUI textual-inversion embedding file
@@ -54,7 +55,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "sd15": Family(
         name="sd15", title="Stable Diffusion 1.5", pipeline=StableDiffusionPipeline,
-        text_encoders=("text_encoder",),
+        text_encoders=("text_encoder",), tokenizers=("tokenizer",),
         # kohya's SD1 naming: one text encoder, `lora_te_text_model_encoder_layers_*`
         kohya_prefixes={"unet": "lora_unet_", "text_encoder": "lora_te_"},
         embedding_keys={"text_encoder": "emb_params"},
@@ -66,7 +67,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "sdxl": Family(
         name="sdxl", title="Stable Diffusion XL", pipeline=StableDiffusionXLPipeline,
-        text_encoders=("text_encoder", "text_encoder_2"),
+        text_encoders=("text_encoder", "text_encoder_2"), tokenizers=("tokenizer", "tokenizer_2"),
         kohya_prefixes={"unet": "lora_unet_", "text_encoder": "lora_te1_",
                         "text_encoder_2": "lora_te2_"},
         embedding_keys={"text_encoder": "clip_l", "text_encoder_2": "clip_g"},

@@ -44,11 +44,18 @@ class TrainingPreset:
     lora_targets: str = "attention"
     # Validation images from the spec's prompts every N optimizer steps; 0 = at each checkpoint.
     sample_every_n_steps: int = 0
+    # Pivotal tuning: the trigger becomes this many new tokens whose embeddings train in every
+    # text encoder with the LoRA, and ship as an embedding file (0 = off; diffusers' advanced
+    # SDXL script uses 2). embedding_learning_rate is theirs (cog-sdxl's ti_lr).
+    pivotal_tokens: int = 0
+    embedding_learning_rate: float = 3e-4
 
     def __post_init__(self) -> None:
         if self.lora_targets not in LORA_TARGETS:
             raise ValueError(f"lora_targets must be one of {list(LORA_TARGETS)}, "
                              f"got {self.lora_targets!r}")
+        if not 0 <= self.pivotal_tokens <= 16:
+            raise ValueError(f"pivotal_tokens must be 0 (off) to 16, got {self.pivotal_tokens}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, "
                              f"got {self.optimizer!r}")

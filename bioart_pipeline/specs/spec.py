@@ -12,6 +12,7 @@ import yaml
 from bioart_pipeline.evaluation.scoring import Thresholds
 from bioart_pipeline.models.profiles import ModelProfile, get_profile
 from bioart_pipeline.specs.presets import PRESETS, TrainingPreset
+from bioart_pipeline.training.pivotal import check_trigger
 
 LORA_TYPES = tuple(PRESETS)
 INTENDED_USES = ("commercial", "internal", "non-commercial")
@@ -128,6 +129,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
     spec.model_profile  # noqa: B018 - an unknown profile fails here, not mid-pipeline
     if spec.background not in BACKGROUNDS:
         raise ValueError(f"background must be one of {BACKGROUNDS}, got {spec.background!r}")
+    if spec.training.pivotal_tokens:
+        check_trigger(spec.trigger)
     if not any(spec.trigger not in prompt for prompt in spec.validation_prompts):
         raise ValueError("validation_prompts need one prompt without the trigger word "
                          "(it shows whether the style bleeds into every image)")

@@ -48,6 +48,7 @@ class TrainingJob:
     models_dir: str
     latent_cache_dir: str
     export_metadata: dict[str, str] = field(default_factory=dict)
+    trigger: str = ""  # the word pivotal tuning turns into new tokens
     validation_prompts: tuple[str, ...] = ()
     sample_steps: int = 20  # sampling steps of the validation images
     wandb_mode: str = "offline"
@@ -64,6 +65,8 @@ class TrainingJob:
         # current metadata, so a new author, licence or prompt re-exports without retraining.
         for about in ("export_metadata", "validation_prompts", "sample_steps"):
             payload.pop(about)
+        if not self.preset.pivotal_tokens:  # the trigger then is only in the captions
+            payload.pop("trigger")
         payload["images"] = [(i.key, i.caption, i.role) for i in self.images]
         payload["base"] = base_fingerprint
         payload["code"] = TRAINING_CODE_VERSION

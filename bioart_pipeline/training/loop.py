@@ -49,6 +49,7 @@ from bioart_pipeline.training.guards import (
     out_of_memory_message,
 )
 from bioart_pipeline.training.job import REPORT, TrainingJob
+from bioart_pipeline.training.pivotal import add_new_tokens, bundled
 from bioart_pipeline.training.samples import render_samples, save_samples
 from bioart_pipeline.training.state import load_state, save_state
 
@@ -123,14 +124,19 @@ class _Session:
                                              job.latent_folder(fingerprint), self.device)
         cast_quietly(pipe.vae, self.weight_dtype)
         reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
-        embeddings = (None if preset.train_text_encoder
+        # Cached when the text encoders are frozen; pivotal tuning trains their new tokens.
+        embeddings = (None if preset.train_text_encoder or preset.pivotal_tokens
                       else encode_captions(pipe, job.profile.family,
                                            [i.caption for i in job.images], self.device))
         torch.manual_seed(preset.seed)  # here: loading or building a model may reseed torch
-        params = _add_adapters(pipe, preset)
+        lora_params = _add_adapters(pipe, preset)
+        self.new_rows = (add_new_tokens(pipe, job.trigger, preset.pivotal_tokens, preset.seed)
+                         if preset.pivotal_tokens else {})
+        params = lora_params + list(self.new_rows.values())
         if preset.gradient_checkpointing:
             enable_gradient_checkpointing(pipe, preset)
-        optimizer = _optimizer(preset.optimizer, params, preset.learning_rate)
+        optimizer = _optimizer(preset.optimizer, _param_groups(lora_params, self.new_rows, preset),
+                               preset.learning_rate)
         lr_scheduler, warmup = self._lr_scheduler(optimizer)
         # The UNet is not wrapped: the loop autocasts explicitly (accelerate's wrapper would
         # also turn its outputs to fp32 and feed them back to the validation sampler), and with
@@ -199,11 +205,11 @@ class _Session:
             if epoch % preset.save_every_n_epochs == 0 or epoch == preset.epochs:
                 if not preset.sample_every_n_steps:
                     self._samples(tracker)
-                info = _save_checkpoint(job, accelerator, pipe, self.run_dir, epoch, self.step,
-                                        result.losses[-1])
+                info = _save_checkpoint(job, accelerator, pipe, self.new_rows, self.run_dir,
+                                        epoch, self.step, result.losses[-1])
                 result.checkpoints.append(info)
                 save_state(self.run_dir, epoch, self.step, result, models, optimizer,
-                           lr_scheduler, rng, accelerator.scaler)
+                           lr_scheduler, rng, accelerator.scaler, new_rows=self.new_rows)
                 reporter.log(f"checkpoint {info['file']} (epoch {epoch}, step {self.step}, "
                              f"validation loss {result.validation_losses[-1]:.4f}, "
                              f"sha256 {info['sha256'][:12]})")
@@ -294,7 +300,8 @@ class _Session:
 
     def _resume(self, result, models, optimizer, lr_scheduler, rng, scaler) -> int:
         """The first epoch to train: 1, or the one after the last saved state."""
-        resumed = load_state(self.run_dir, models, optimizer, lr_scheduler, rng, scaler)
+        resumed = load_state(self.run_dir, models, optimizer, lr_scheduler, rng, scaler,
+                             new_rows=self.new_rows)
         if not resumed:
             return 1
         self.step, result.losses = resumed.step, resumed.losses
@@ -410,7 +417,17 @@ def _saved_checkpoints(run_dir: Path, up_to_epoch: int) -> list[dict[str, Any]]:
     return [info for info in infos if info["epoch"] <= up_to_epoch]
 
 
-def _optimizer(name: str, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+def _param_groups(lora_params: list[torch.nn.Parameter],
+                  new_rows: dict[str, torch.nn.Parameter], preset) -> list[dict]:
+    groups = [{"params": lora_params}]
+    if new_rows:  # no weight decay: it would pull the new tokens towards zero, not a meaning
+        groups.append({"params": list(new_rows.values()), "weight_decay": 0.0,
+                       "lr": preset.embedding_learning_rate})
+    return groups
+
+
+def _optimizer(name: str, params: list[dict], lr: float) -> torch.optim.Optimizer:
+    """`params`: parameter groups, each may set its own lr and weight_decay."""
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=1e-2)
     if name == "adafactor":
@@ -556,14 +573,18 @@ def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, d
     return total / len(images)
 
 
-def _save_checkpoint(job, accelerator, pipe, run_dir: Path, epoch: int, step: int, loss: float
-                     ) -> dict[str, Any]:
+def _save_checkpoint(job, accelerator, pipe, new_rows: dict[str, torch.nn.Parameter],
+                     run_dir: Path, epoch: int, step: int, loss: float) -> dict[str, Any]:
+    """The LoRA in kohya naming, with the pivotal tokens' vectors bundled in."""
     state = {name: get_peft_model_state_dict(accelerator.unwrap_model(model))
              for name, model in _lora_models(pipe, job.preset).items()}
     path = run_dir / f"epoch_{epoch:04d}.safetensors"
     metadata = {**job.export_metadata, "bioart.epoch": str(epoch), "bioart.step": str(step),
                 "modelspec.date": datetime.now(UTC).date().isoformat()}
-    write_lora(path, kohya_state_dict(state, job.preset.alpha, job.profile.family), metadata)
+    family = job.profile.family
+    tensors = {**kohya_state_dict(state, job.preset.alpha, family),
+               **bundled(job.trigger, new_rows, family)}
+    write_lora(path, tensors, metadata)
     info = {"epoch": epoch, "step": step, "loss": round(loss, 6), "file": path.name,
             "sha256": sha256_file(path)}
     atomic_write_json(path.with_suffix(".json"), info)

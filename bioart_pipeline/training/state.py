@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 from bioart_pipeline.common.files import atomic_dir, atomic_write_json, read_json
 
 STATE_DIR = "state"
+NEW_ROWS = "new_rows"  # pivotal tuning's vectors, beside the models' LoRA weights
 
 
 @dataclass
@@ -29,12 +30,16 @@ class Resumed:
 
 def save_state(run_dir: Path, epoch: int, step: int, progress: Any,
                models: dict[str, torch.nn.Module], optimizer, lr_scheduler,
-               rng: random.Random, scaler=None) -> None:
-    """Replace the run's state folder atomically: a kill mid-save keeps the previous one."""
+               rng: random.Random, scaler=None,
+               new_rows: dict[str, torch.nn.Parameter] | None = None) -> None:
+    """Replace the run's state folder atomically: a kill mid-save keeps the previous one.
+    `new_rows`: pivotal tuning's token vectors per text encoder."""
     with atomic_dir(run_dir / STATE_DIR) as folder:
         lora = {f"{name}.{key}": tensor.detach().cpu().contiguous()
                 for name, model in models.items()
                 for key, tensor in get_peft_model_state_dict(model).items()}
+        lora.update({f"{NEW_ROWS}.{name}": rows.detach().cpu().contiguous()
+                     for name, rows in (new_rows or {}).items()})
         save_file(lora, str(folder / "lora.safetensors"))
         tensors, optimizer_meta = split_optimizer(optimizer)
         tensors["torch_rng"] = torch.get_rng_state()
@@ -51,7 +56,8 @@ def save_state(run_dir: Path, epoch: int, step: int, progress: Any,
 
 
 def load_state(run_dir: Path, models: dict[str, torch.nn.Module], optimizer, lr_scheduler,
-               rng: random.Random, scaler=None) -> Resumed | None:
+               rng: random.Random, scaler=None,
+               new_rows: dict[str, torch.nn.Parameter] | None = None) -> Resumed | None:
     """Restore everything save_state wrote; None when the run has no saved state."""
     folder = run_dir / STATE_DIR
     if not (folder / "state.json").exists():
@@ -62,6 +68,9 @@ def load_state(run_dir: Path, models: dict[str, torch.nn.Module], optimizer, lr_
         prefix = f"{name}."
         set_peft_model_state_dict(model, {k[len(prefix):]: v for k, v in lora.items()
                                           if k.startswith(prefix)})
+    with torch.no_grad():
+        for name, rows in (new_rows or {}).items():
+            rows.copy_(lora[f"{NEW_ROWS}.{name}"])
     tensors = load_file(str(folder / "tensors.safetensors"))
     torch.set_rng_state(tensors.pop("torch_rng"))
     _restore_cuda_rng({k: v for k, v in tensors.items() if k.startswith("cuda_rng.")})

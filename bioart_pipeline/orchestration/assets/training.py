@@ -106,7 +106,7 @@ def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking, compute:
     return TrainingJob(
         lora=spec.name, profile=profile, preset=preset, images=images,
         models_dir=str(workspace.models_dir), latent_cache_dir=str(workspace.cache_dir / "latents"),
-        export_metadata=spec_metadata(spec),
+        export_metadata=spec_metadata(spec), trigger=spec.trigger,
         validation_prompts=spec.validation_prompts, sample_steps=spec.evaluation.steps,
         wandb_mode=tracking.mode, wandb_project=tracking.project,
         placement=compute.placement,
