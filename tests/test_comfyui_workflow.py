@@ -3,6 +3,8 @@ input given, every link pointing at an existing node output of the type the inpu
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from bioart_pipeline.release.comfyui import (
@@ -79,3 +81,13 @@ def test_the_a1111_line_names_the_lora_at_its_weight() -> None:
 ])
 def test_the_base_model_is_named_as_comfyui_lists_it(source: str, name: str) -> None:
     assert checkpoint_file_name(source) == name
+
+
+def test_a_pivotal_embedding_is_written_as_comfyui_reads_it_and_a1111_as_its_name() -> None:
+    settings = dataclasses.replace(SETTINGS, embedding="cellulastyle")
+    prompt = next(n["inputs"]["text"] for n in comfyui_workflow(settings).values()
+                  if n["_meta"]["title"].startswith("Prompt"))
+    assert prompt == "embedding:cellulastyle, a neuron"
+    assert a1111_infotext(settings).startswith("cellulastyle, a neuron <lora:")
+    assert checkpoint_file_name("stable-diffusion-v1-5/stable-diffusion-v1-5") == \
+        "v1-5-pruned-emaonly.safetensors"

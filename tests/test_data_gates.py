@@ -20,6 +20,7 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.licensing.signoff import load_signoffs
 from bioart_pipeline.licensing.studio import load_studio
+from bioart_pipeline.models.families import FAMILIES
 from bioart_pipeline.release.model_card import model_card
 from bioart_pipeline.release.review import Review
 from bioart_pipeline.sample_portfolio import Spec, render, scene_golgi, scene_mito
@@ -280,10 +281,11 @@ def test_the_model_card_lists_the_signoffs_without_the_images() -> None:
                     approved=True)
     card = model_card(title="t", spec_type="style", trigger="trig", release_license="L",
                       base_model="b", base_model_license="bl", base_model_origin="",
-                      intended_use="commercial", recommendation={"weight_range": [0.6, 1.0]},
+                      family=FAMILIES["sdxl"], intended_use="commercial",
+                      recommendation={"weight_range": [0.6, 1.0]},
                       review=review, manifest=manifest, epoch=2, rank=32, alpha=16,
-                      a1111="trig, a cell <lora:t:0.8>", lora_file="t.safetensors", samples=1,
-                      signed_by="CN=test")
+                      a1111="trig, a cell <lora:t:0.8>", lora_file="t.safetensors",
+                      embedding="", samples=1, signed_by="CN=test")
     assert ("- Jane Doe on 2026-11-30T10:00:00+00:00: 1 image(s) under CC-BY-SA-4.0. Note: SA "
             "terms cleared") in card
     assert "share_alike" not in card

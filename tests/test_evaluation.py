@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.evaluation import metrics
@@ -43,6 +44,7 @@ from tests.conftest import drawing, random_lora_file, tiny_pipe
 CPU = torch.device("cpu")
 
 TRIGGER = "trig"
+PIVOTAL = "zqxnucleusstyle"  # a pivotal-tuning trigger: no vocabulary entry has this name
 
 
 def _noise(seed: int, size: int = 256) -> Image.Image:
@@ -220,6 +222,50 @@ def test_adapter_swapping_renders_what_a_fresh_pipeline_renders(tmp_path: Path,
         assert difference <= 2, (row.checkpoint, row.weight, difference)  # 8-bit rounding
         rendered.append(got)
     assert all(np.abs(a - rendered[0]).max() > 10 for a in rendered[1:])  # LoRAs do change it
+
+
+def _pivotal_checkpoint(models_dir: Path, path: Path, seed: int) -> Path:
+    """A random LoRA with a random 2-vector embedding for PIVOTAL bundled in, as training
+    writes a pivotal-tuning checkpoint."""
+    from bioart_pipeline.models.families import FAMILIES
+    from bioart_pipeline.training.pivotal import bundled
+
+    random_lora_file(models_dir, path, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    rows = {"text_encoder": torch.randn(2, 32, generator=generator),
+            "text_encoder_2": torch.randn(2, 64, generator=generator)}
+    save_file({**load_file(str(path)), **bundled(PIVOTAL, rows, FAMILIES["sdxl"])}, str(path))
+    return path
+
+
+def test_pivotal_checkpoints_render_with_their_own_embedding_and_leave_none_behind(
+        tmp_path: Path, models_dir: Path) -> None:
+    """Each checkpoint's bundled embedding is loaded with it: its cells are what a fresh
+    pipeline with that LoRA and embedding draws; the base row reads the trigger as plain text,
+    and the pipeline ends with neither adapter nor token left."""
+    from bioart_pipeline.training.pivotal import load_embeddings, split_bundle
+
+    files = [_pivotal_checkpoint(models_dir, tmp_path / f"epoch_{n}.safetensors", seed=n)
+             for n in (1, 2)]
+    settings = XYSettings(prompts=(f"{PIVOTAL}, a nucleus",), weights=(1.0,), seeds=(3,),
+                          steps=3, guidance_scale=5.0, size=128)
+    pipe = tiny_pipe(models_dir)
+    vocabulary = len(pipe.tokenizer)
+    images = render_xy(pipe, [Checkpoint("epoch 1", files[0]), Checkpoint("epoch 2", files[1])],
+                       settings, tmp_path / "xy")
+    assert pipe.get_list_adapters() == {}
+    assert (len(pipe.tokenizer), len(pipe.tokenizer_2)) == (vocabulary, vocabulary)
+    for row in images.itertuples():
+        fresh = tiny_pipe(models_dir)
+        if row.checkpoint != BASE_LABEL:
+            lora, embeddings = split_bundle(load_file(str(files[int(row.checkpoint[-1]) - 1])))
+            fresh.load_lora_weights(lora)
+            load_embeddings(fresh, embeddings)
+        expected = fresh(row.prompt, generator=torch.Generator("cpu").manual_seed(row.seed),
+                         num_inference_steps=settings.steps,
+                         guidance_scale=settings.guidance_scale, height=128, width=128).images[0]
+        got = np.asarray(Image.open(row.file), dtype=np.int16)
+        assert np.abs(got - np.asarray(expected, dtype=np.int16)).max() <= 2, row.checkpoint
 
 
 def test_a_half_precision_grid_leaves_the_base_weights_bit_identical(tmp_path: Path,

@@ -9,11 +9,13 @@ import pandas as pd
 import torch
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image, ImageDraw, ImageFont
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 from bioart_pipeline.common.charts import wrap_words
 from bioart_pipeline.common.files import atomic_path
 from bioart_pipeline.evaluation.scoring import BASE_LABEL
+from bioart_pipeline.training.pivotal import load_embeddings, split_bundle, unload_embeddings
 
 # Bump when rendering or scoring changes what an evaluation folder holds: cached evaluations
 # made by older code are then redone, not reused. 2: each weight set absolutely before fusing.
@@ -50,7 +52,11 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
     with tqdm(total=cells, desc="xy plot", unit="cell", leave=False) as progress:
         for index, checkpoint in enumerate(checkpoints):
             adapter = f"ckpt{index}"
-            pipe.load_lora_weights(str(checkpoint.file), adapter_name=adapter)
+            # A pivotal-tuning checkpoint bundles its trigger's vectors: loaded with the LoRA,
+            # as the release's embedding file is, and unloaded with it.
+            lora, embeddings = split_bundle(load_file(str(checkpoint.file)))
+            pipe.load_lora_weights(lora, adapter_name=adapter)
+            loaded = load_embeddings(pipe, embeddings)
             for weight in settings.weights:
                 # Scaled, not fused into the weights: fusing and unfusing bf16/fp16 weights
                 # at every weight drifts them by rounding, and the base would change under
@@ -59,6 +65,7 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
                 rows += _render_cells(pipe, checkpoint.label, weight, settings, out_dir)
                 progress.update()
             pipe.delete_adapters([adapter])
+            unload_embeddings(pipe, loaded)
     return pd.DataFrame(rows)
 
 

@@ -26,6 +26,7 @@ class Family:
     embedding_keys: Mapping[str, str]
     modelspec_architecture: str  # ModelSpec's name of the base; a LoRA file adds "/lora"
     modelspec_implementation: str
+    hub_tag: str  # the Hugging Face model-card tag of the family
     # SDXL's pooled text embedding and size micro-conditioning, as the UNet's added input
     added_conditioning: bool
     load_options: Mapping[str, object] = field(default_factory=dict)
@@ -61,6 +62,7 @@ FAMILIES: dict[str, Family] = {
         embedding_keys={"text_encoder": "emb_params"},
         modelspec_architecture="stable-diffusion-v1",
         modelspec_implementation="https://github.com/CompVis/stable-diffusion",
+        hub_tag="stable-diffusion",
         added_conditioning=False,
         # The safety checker is an inference filter, not part of the model a LoRA trains on.
         load_options={"safety_checker": None, "requires_safety_checker": False},
@@ -73,6 +75,7 @@ FAMILIES: dict[str, Family] = {
         embedding_keys={"text_encoder": "clip_l", "text_encoder_2": "clip_g"},
         modelspec_architecture="stable-diffusion-xl-v1-base",
         modelspec_implementation="https://github.com/Stability-AI/generative-models",
+        hub_tag="stable-diffusion-xl",
         added_conditioning=True,
     ),
 }

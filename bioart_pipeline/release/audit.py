@@ -92,7 +92,9 @@ def _audit(lora: Path, data_dir: Path, releases_dir: Path, report: AuditReport) 
 
 def _lora_file(path: Path, report: AuditReport) -> Path | None:
     if path.is_dir():
-        found = sorted(path.glob("*.safetensors"))
+        info = path / "release.json"
+        named = read_json(info).get("lora_file") if info.is_file() else None
+        found = [path / named] if named else sorted(path.glob("*.safetensors"))
         if len(found) != 1:
             report.problems.append(f"{path} holds {len(found)} .safetensors files, expected 1")
             return None

@@ -38,6 +38,7 @@ from bioart_pipeline.release.signing import (
 )
 from bioart_pipeline.release.training_summary import SUMMARY
 from bioart_pipeline.training.export import ALLOWED_METADATA, read_metadata, write_lora
+from bioart_pipeline.training.pivotal import split_bundle, write_embedding
 
 SUMS = "SHA256SUMS"
 FINGERPRINT = ".fingerprint"
@@ -105,7 +106,8 @@ def _fingerprint(inputs: ReleaseInputs) -> str:
 def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
     manifest_copy = folder / "license_manifest.parquet"
     shutil.copyfile(inputs.manifest_file, manifest_copy)
-    tensors = load_file(str(inputs.checkpoint_file))
+    # A pivotal-tuning checkpoint's embedding ships as its own file (ComfyUI reads no bundle).
+    tensors, embeddings = split_bundle(load_file(str(inputs.checkpoint_file)))
     metadata = {k: v for k, v in read_metadata(inputs.checkpoint_file).items()
                 if k in ALLOWED_METADATA and k != "modelspec.hash_sha256"}
     metadata.update({**inputs.export_metadata, "ss_output_name": inputs.stem,
@@ -113,6 +115,8 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
                      "bioart.manifest_sha256": sha256_file(manifest_copy)})
     lora_file = folder / f"{inputs.stem}.safetensors"
     write_lora(lora_file, tensors, metadata)
+    for name, vectors in embeddings.items():
+        write_embedding(folder / embedding_file(name), vectors)
     (folder / SBOM).write_text(spdx_document(
         inputs.sbom, release_id, lora_file.name, sha256_file(lora_file),
         read_table(manifest_copy)), encoding="utf-8")
@@ -126,6 +130,8 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
     atomic_write_json(folder / "training_config.json", inputs.training_config)
     atomic_write_json(folder / "review.json", dataclasses.asdict(inputs.review))
     atomic_write_json(folder / "release.json", {"release_id": release_id, "lora": inputs.lora,
+                                    "lora_file": lora_file.name,
+                                    "embedding_files": [embedding_file(n) for n in embeddings],
                                     "signed_by": inputs.credentials.signed_by,
                                     "recommendation": inputs.recommendation,
                                     "dagster_runs": inputs.dagster_runs,
@@ -134,9 +140,14 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
     (folder / SUMMARY).write_text(inputs.training_summary, encoding="utf-8")
 
 
+def embedding_file(name: str) -> str:
+    """Loaders name an embedding after its file: the trigger word."""
+    return f"{name}.safetensors"
+
+
 def _sign_images(folder: Path, credentials: Credentials, release_id: str) -> None:
     """C2PA on every PNG, binding it to this release's LoRA and training-data summary."""
-    (lora,) = folder.glob("*.safetensors")
+    lora = folder / load_release_info(folder)["lora_file"]
     claims = {"release_id": release_id, "lora_file": lora.name,
               "lora_sha256": sha256_file(lora),
               "training_data_summary_sha256": sha256_file(folder / SUMMARY)}

@@ -31,6 +31,8 @@ class DrawSettings:
     cfg: float
     seed: int
     size: int
+    # A pivotal-tuning embedding's name (= its file's stem and the trigger word), or "".
+    embedding: str = ""
 
 
 def checkpoint_file_name(source: str) -> str:
@@ -51,8 +53,8 @@ def comfyui_workflow(settings: DrawSettings) -> dict:
         "1": _node("CheckpointLoaderSimple", "Base model", ckpt_name=s.checkpoint),
         "2": _node("LoraLoader", "LoRA at its approved weight", model=["1", 0], clip=["1", 1],
                    lora_name=s.lora_file, strength_model=s.weight, strength_clip=s.weight),
-        "3": _node("CLIPTextEncode", "Prompt (with the trigger word)", text=s.prompt,
-                   clip=["2", 1]),
+        "3": _node("CLIPTextEncode", "Prompt (with the trigger word)",
+                   text=comfyui_prompt(s.prompt, s.embedding), clip=["2", 1]),
         "4": _node("CLIPTextEncode", "Negative prompt", text=s.negative, clip=["2", 1]),
         "5": _node("EmptyLatentImage", "Size", width=s.size, height=s.size, batch_size=1),
         "6": _node("KSampler", "Sampler (the XY plot's settings)", model=["2", 0],
@@ -63,6 +65,12 @@ def comfyui_workflow(settings: DrawSettings) -> dict:
         "8": _node("SaveImage", "Save", images=["7", 0],
                    filename_prefix=PurePath(s.lora_file).stem),
     }
+
+
+def comfyui_prompt(prompt: str, embedding: str) -> str:
+    """ComfyUI reads an embedding only as `embedding:<file name>` in the prompt; A1111 reads
+    the name itself, which is the trigger word."""
+    return prompt.replace(embedding, f"embedding:{embedding}") if embedding else prompt
 
 
 def _node(class_type: str, title: str, **inputs: object) -> dict:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
+from bioart_pipeline.models.families import Family
+from bioart_pipeline.release.bundle import embedding_file
 from bioart_pipeline.release.comfyui import WORKFLOW
 from bioart_pipeline.release.review import Review
 from bioart_pipeline.release.sbom import SBOM
@@ -18,24 +20,27 @@ LIMITATIONS = ("Anatomical accuracy is not guaranteed: check outputs against the
 
 def model_card(*, title: str, spec_type: str, trigger: str, release_license: str,
                base_model: str, base_model_license: str, base_model_origin: str,
-               intended_use: str,
+               family: Family, intended_use: str,
                recommendation: dict, review: Review, manifest: pd.DataFrame, epoch: int,
-               rank: int, alpha: float, a1111: str, lora_file: str, samples: int,
-               signed_by: str) -> str:
-    """`a1111`: the approved settings as A1111 generation parameters (release/comfyui.py)."""
+               rank: int, alpha: float, a1111: str, lora_file: str, embedding: str,
+               samples: int, signed_by: str) -> str:
+    """`a1111`: the approved settings as A1111 generation parameters (release/comfyui.py);
+    `embedding`: the pivotal-tuning embedding's name ("" without one)."""
     included = manifest[manifest["included"]]
     front = {
         "license": "other", "license_name": release_license, "base_model": base_model,
-        "tags": ["lora", "stable-diffusion-xl", "scientific-illustration", spec_type],
+        "tags": ["lora", family.hub_tag, "scientific-illustration", spec_type],
         "instance_prompt": trigger, "library_name": "diffusers",
     }
     licenses = included["license"].value_counts().to_dict()
     lines = [
         "---", yaml.safe_dump(front, sort_keys=True).strip(), "---", "",
         f"# {title}", "",
-        f"A {spec_type} LoRA (rank {rank}, alpha {alpha:g}, epoch {epoch}) for {base_model}.",
+        f"A {spec_type} LoRA (rank {rank}, alpha {alpha:g}, epoch {epoch}) for {base_model} "
+        f"({family.title}).",
         "", "## Use", "",
         f"- Trigger word: `{trigger}` (put it first in the prompt).",
+        *(_embedding_use(embedding, family) if embedding else []),
         f"- Recommended weight: {review.weight:g} "
         f"(usable range {recommendation.get('weight_range')}).",
         f"- Intended use: {intended_use}.",
@@ -64,16 +69,30 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         f"- Base model license: {base_model_license}; it applies to every use of this LoRA.",
         *(f"- {limit}" for limit in LIMITATIONS), "",
         "## Files", "",
-        *[f"- `{name}`: {what}" for name, what in _files(lora_file, samples)], "",
+        *[f"- `{name}`: {what}" for name, what in _files(lora_file, embedding, samples)], "",
         f"Signed by {signed_by}: `{SIGNATURE}` is a signature over `SHA256SUMS` with the key of "
         f"`{CERTIFICATE}`, and every PNG carries a C2PA manifest naming this LoRA's sha256.",
     ]
     return "\n".join(lines) + "\n"
 
 
-def _files(lora_file: str, samples: int) -> list[tuple[str, str]]:
+def _embedding_use(name: str, family: Family) -> list[str]:
+    keys = " and ".join(f"`{k}`" for k in family.embedding_keys.values())
+    return [
+        f"- The trigger is an embedding trained with the LoRA (pivotal tuning), "
+        f"`{embedding_file(name)}` ({keys}): load both. ComfyUI: put it in "
+        f"`models/embeddings` and write `embedding:{name}` in the prompt (the workflow "
+        f"does). A1111: put it in `embeddings` and write `{name}` (its file name) as below. "
+        "diffusers: "
+        f"`load_textual_inversion(file[key], token=\"{name}\", text_encoder=..., "
+        "tokenizer=...)` for each key and its text encoder."]
+
+
+def _files(lora_file: str, embedding: str, samples: int) -> list[tuple[str, str]]:
     return [
         (lora_file, "the LoRA (kohya keys; loads in ComfyUI, A1111, diffusers)"),
+        *([(embedding_file(embedding), "the trigger's embedding, trained with the LoRA")]
+          if embedding else []),
         ("README.md", "this model card"),
         (WORKFLOW, "a ComfyUI workflow at the approved weight"),
         ("xy_grid.png", "the XY plot the weight was chosen from (C2PA-signed)"),

@@ -20,7 +20,6 @@ import torch
 from safetensors.torch import save
 
 from bioart_pipeline.common.files import atomic_write_bytes
-
 from bioart_pipeline.models.families import Family, family_of
 
 BUNDLE_PREFIX = "bundle_emb."

@@ -81,11 +81,12 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
         release_license=spec.release_license,
         base_model=profile.pinned_source,
         base_model_license=profile.base_model_license,
-        base_model_origin=profile.base_model_origin, intended_use=spec.intended_use,
-        recommendation=recommendation, review=review,
+        base_model_origin=profile.base_model_origin, family=profile.family,
+        intended_use=spec.intended_use, recommendation=recommendation, review=review,
         manifest=manifest, epoch=int(row["epoch"]),
         rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw),
-        lora_file=draw.lora_file, samples=len(cells), signed_by=credentials.signed_by)
+        lora_file=draw.lora_file, embedding=draw.embedding, samples=len(cells),
+        signed_by=credentials.signed_by)
     summary = training_summary(SummaryHeader(
         provider=spec.author, model=stem, spec_type=spec.type, base_model=profile.pinned_source,
         approved_on=review.reviewed_at[:10]), manifest, load_studio(workspace.studio_file))
@@ -108,7 +109,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
                                      / INPUTS_FILE)["fingerprint"]))
     context.log.info(f"release {'written' if created else 'unchanged'}: "
                      f"{workspace.display_path(folder)}")
-    lora_file = next(folder.glob("*.safetensors"))
+    lora_file = folder / draw.lora_file
     return dg.MaterializeResult(
         metadata={"release_folder": path_value(workspace, folder),
                   "lora_file": path_value(workspace, lora_file),
@@ -169,7 +170,8 @@ def _draw_settings(spec: LoraSpec, profile: ModelProfile, lora_file: str, weight
     return DrawSettings(
         checkpoint=checkpoint_file_name(profile.source), lora_file=lora_file, weight=weight,
         prompt=spec.validation_prompts[0], negative="", steps=ev.steps, cfg=ev.guidance_scale,
-        seed=ev.seeds[0], size=profile.resolution)
+        seed=ev.seeds[0], size=profile.resolution,
+        embedding=spec.trigger if spec.training.pivotal_tokens else "")
 
 
 def _sbom_inputs(spec: LoraSpec, profile: ModelProfile) -> SbomInputs:
