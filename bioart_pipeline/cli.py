@@ -64,16 +64,17 @@ def main(argv: list[str] | None = None) -> int:
     audit.add_argument("--json", action="store_true", help="machine-readable output")
     commands.add_parser("register", help="make every spec file in data/loras/ a partition "
                                          "(what the spec sensor does), checking each spec")
-    build = commands.add_parser("build-base", add_help=False,
-                                help="pretrain the embedded tiny base model (CPU, resumable; "
-                                     "`bioart build-base --help` for its options)")
-    build.add_argument("options", nargs=argparse.REMAINDER)
+    commands.add_parser("build-base", add_help=False,
+                        help="pretrain an embedded tiny base model (CPU, resumable; "
+                             "`bioart build-base --help` for its options)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build-base"]:  # its own parser (REMAINDER would refuse leading options)
+        return run_build_base(argv[1:])
     args = parser.parse_args(argv)
     handlers = {"demo": lambda: run_demo(args.lora), "review": lambda: run_review(args),
                 "signoff": lambda: run_signoff(args),
                 "audit": lambda: run_audit(args.path, args.json),
-                "register": run_register,
-                "build-base": lambda: run_build_base(args.options)}
+                "register": run_register}
     return handlers[args.command]()
 
 

@@ -21,7 +21,8 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-TINY_SD15_VERSION = "tiny-sd15-v1"  # bump whenever a config below changes
+TINY_SD15_VERSION = "tiny-sd15-v1"  # bump whenever a config below or the pretrained UNet changes
+PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_sd15"
 TINY_SD15_ORIGIN = ("bioart tiny SD 1.5 test model: UNet and text encoder at a seeded random "
                     "initialisation (not pretrained), the VAE of bioart textbook-tiny; no "
                     "third-party weights or images")
@@ -37,12 +38,16 @@ def text_encoder() -> CLIPTextModel:
     return tiny_sdxl.text_encoders()[0]
 
 
-def _write(folder: Path) -> None:
+def _write(folder: Path, pretrained: bool) -> None:
     tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(folder / "tokenizer",
                                                                    pad_token=EOS))
     models = {"unet": random_unet(), "text_encoder": text_encoder()}
     for name, model in models.items():
-        model.save_pretrained(folder / name, safe_serialization=True)
+        if not (pretrained and name == "unet"):
+            model.save_pretrained(folder / name, safe_serialization=True)
+    if pretrained:
+        shutil.copytree(PRETRAINED_DIR / "unet", folder / "unet")
+        tiny_sdxl.check_pretrained((models["text_encoder"],), PRETRAINED_DIR)
     tiny_sdxl.check_pretrained_files()
     shutil.copytree(tiny_sdxl.PRETRAINED_DIR / "vae", folder / "vae")
     # SD 1.5 was trained on the same noise schedule as SDXL; Euler, as the XY plot samples.
@@ -54,6 +59,7 @@ def _write(folder: Path) -> None:
                             requires_safety_checker=False).save_config(folder)
 
 
-def build_tiny_sd15(folder: Path) -> Path:
-    """Write the tiny SD 1.5 pipeline folder at `folder` (no-op if already complete)."""
-    return tiny_sdxl.build_once(folder, _write)
+def build_tiny_sd15(folder: Path, pretrained: bool = False) -> Path:
+    """Write the tiny SD 1.5 pipeline folder at `folder` (no-op if already complete): with
+    the UNet `bioart build-base --family sd15` pretrained, or at its seeded start."""
+    return tiny_sdxl.build_once(folder, lambda tmp: _write(tmp, pretrained))

@@ -191,12 +191,12 @@ def _write(folder: Path, pretrained: bool) -> None:
     if pretrained:
         for name in ("unet", "vae"):
             shutil.copytree(PRETRAINED_DIR / name, folder / name)
-        check_pretrained(text_encoder, text_encoder_2)
+        check_pretrained((text_encoder, text_encoder_2))
 
 
-def pretrained_build() -> dict:
+def pretrained_build(weights_dir: Path | None = None) -> dict:
     """The pretraining record (build.json): settings, figures and sha256 of each file."""
-    path = PRETRAINED_DIR / "build.json"
+    path = (weights_dir or PRETRAINED_DIR) / "build.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the pretrained tiny base model is not in "
                                 "this checkout; restore it with git, or rebuild it with "
@@ -204,24 +204,26 @@ def pretrained_build() -> dict:
     return json.loads(path.read_text())
 
 
-def check_pretrained_files() -> dict:
+def check_pretrained_files(weights_dir: Path | None = None) -> dict:
     """The committed weight files are the ones build.json lists; returns build.json."""
     from bioart_pipeline.common.files import sha256_file
 
-    build = pretrained_build()
+    weights_dir = weights_dir or PRETRAINED_DIR
+    build = pretrained_build(weights_dir)
     for name, expected in build["sha256"].items():
-        if sha256_file(PRETRAINED_DIR / name) != expected:
-            raise ValueError(f"{PRETRAINED_DIR / name} differs from its sha256 in build.json: "
+        if sha256_file(weights_dir / name) != expected:
+            raise ValueError(f"{weights_dir / name} differs from its sha256 in build.json: "
                              "restore it with git, or rebuild with `make base-model`")
     return build
 
 
-def check_pretrained(text_encoder: torch.nn.Module, text_encoder_2: torch.nn.Module) -> None:
+def check_pretrained(text_encoders: tuple[torch.nn.Module, ...],
+                     weights_dir: Path | None = None) -> None:
     """The committed weights are the ones build.json lists, and the seeded text encoders are
     the ones the UNet was trained against (a torch that initialises differently would
     silently give a model that draws nothing)."""
-    build = check_pretrained_files()
-    if weights_digest(text_encoder, text_encoder_2) != build["text_encoders_digest"]:
+    build = check_pretrained_files(weights_dir)
+    if weights_digest(*text_encoders) != build["text_encoders_digest"]:
         raise ValueError(
             f"the text encoders built from seed {SEED} with torch {torch.__version__} differ "
             f"from those the base model was trained with (torch {build['torch']}): install "

@@ -1,16 +1,19 @@
-"""`bioart build-base`: pretrain the embedded base model (tiny SDXL architecture) on the CPU.
+"""`bioart build-base`: pretrain an embedded base model on the CPU: tiny SDXL (`--family
+sdxl`, the default) or tiny SD 1.5 (`--family sd15`), same corpus, schedule and settings.
 
 Stages, each resumable from its last checkpoint in the work folder (a killed run continues
 where it stopped; the same seed and settings give the same weights):
-1. `vae`: the autoencoder learns to reconstruct random crops of corpus images and of colour
-   swatches spread over the whole RGB cube, so colours the corpus never uses (a studio's
-   palette) still survive encoding; it decodes the posterior mean (deterministic);
+1. `vae` (SDXL; SD 1.5 reuses that VAE, same architecture): the autoencoder learns to
+   reconstruct random crops of corpus images and of colour swatches spread over the whole RGB
+   cube, so colours the corpus never uses (a studio's palette) still survive encoding; it
+   decodes the posterior mean (deterministic);
 2. `encode`: the corpus encoded once (posterior mean, as training caches it) and every caption
    embedded by the frozen text encoders, which stay at their seeded initialisation;
-3. `unet`: text-conditioned denoising on those latents (SDXL's noise schedule and epsilon
-   objective, min-SNR weighting, exponential moving average of the weights);
-4. `export`: the EMA UNet and the VAE as safetensors into the package's weights folder, with
-   `build.json` (sha256 of each file, settings, command, figures) and a sample sheet.
+3. `unet`: text-conditioned denoising on those latents (the family's noise schedule and
+   epsilon objective, min-SNR weighting, exponential moving average of the weights);
+4. `export`: the EMA UNet (and the VAE it trained) as safetensors into the package's weights
+   folder, with `build.json` (sha256 of each file, settings, command, figures) and a sample
+   sheet.
 """
 
 from __future__ import annotations
@@ -22,13 +25,14 @@ import os
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler, StableDiffusionXLPipeline
+from diffusers import AutoencoderKL, DDPMScheduler
 from diffusers.training_utils import compute_snr
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file, save_file
@@ -42,7 +46,8 @@ from bioart_pipeline.common.files import (
     sha256_file,
 )
 from bioart_pipeline.evaluation.metrics import srgb_to_lab
-from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.models import tiny_sd15, tiny_sdxl
+from bioart_pipeline.models.families import FAMILIES, Family, family_of
 from bioart_pipeline.pretraining.corpus import COLOURS, INK, PAPER, PARTS, corpus_item
 from bioart_pipeline.training.state import (
     restore_optimizer,
@@ -84,6 +89,32 @@ class BaseSettings:
     checkpoint_every: int = 100
     sample_every: int = 500
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class Target:
+    """What build-base pretrains for one family, and where the weights go."""
+
+    family: Family
+    version: str
+    out: Path  # the package's weights folder for the family
+    random_unet: Callable[[], torch.nn.Module]
+    random_pipeline: Callable[[Path], Path]  # writes the pipeline at its seeded start
+    text_encoders: Callable[[], tuple[torch.nn.Module, ...]]
+    reused_vae: Path | None = None  # a pretrained VAE of the same architecture, else trained
+
+
+TARGETS = {
+    "sdxl": Target(FAMILIES["sdxl"], tiny_sdxl.TINY_VERSION, tiny_sdxl.PRETRAINED_DIR,
+                   tiny_sdxl.random_unet,
+                   lambda folder: tiny_sdxl.build_tiny_sdxl(folder, pretrained=False),
+                   tiny_sdxl.text_encoders),
+    "sd15": Target(FAMILIES["sd15"], tiny_sd15.TINY_SD15_VERSION, tiny_sd15.PRETRAINED_DIR,
+                   tiny_sd15.random_unet,
+                   lambda folder: tiny_sd15.build_tiny_sd15(folder, pretrained=False),
+                   lambda: (tiny_sd15.text_encoder(),),
+                   reused_vae=tiny_sdxl.PRETRAINED_DIR / "vae"),
+}
 
 
 # --- work folder ------------------------------------------------------------------------------
@@ -273,13 +304,18 @@ def encode_corpus(work: Path, settings: BaseSettings, vae, pipe, log) -> dict:
         tensors[f"latents.{width}x{height}"] = torch.cat(latents)
         tensors[f"index.{width}x{height}"] = torch.tensor(indices)
     embeds, pooled = [], []
+    family = family_of(pipe)
     for chunk in tqdm(list(_chunks(range(settings.corpus_size), 64)), desc="embed captions"):
-        e, _, p, _ = pipe.encode_prompt([items[i].caption for i in chunk], device="cpu",
-                                        do_classifier_free_guidance=False)
+        e, p = family.encode(pipe, [items[i].caption for i in chunk], torch.device("cpu"))
         embeds.append(e.half())
-        pooled.append(p)
+        pooled += [p] if p is not None else []
     tensors["prompt_embeds"] = torch.cat(embeds)
-    tensors["pooled"] = torch.cat(pooled)
+    if pooled:
+        tensors["pooled"] = torch.cat(pooled)
+    # What a dropped caption becomes: the unconditional branch of classifier-free guidance,
+    # zeros where the pipeline forces them for an empty prompt (SDXL), else ""'s embedding.
+    if not getattr(pipe.config, "force_zeros_for_empty_prompt", False):
+        tensors["empty_prompt_embeds"] = family.encode(pipe, [""], torch.device("cpu"))[0][0]
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
     (work / "captions.json").write_text(json.dumps([i.caption for i in items], indent=0))
@@ -296,9 +332,9 @@ def _chunks(seq, n: int):
 # --- 3. the UNet ------------------------------------------------------------------------------
 
 def train_unet(work: Path, settings: BaseSettings, encoded: dict, scaling_factor: float,
-               pipe, log) -> torch.nn.Module:
-    unet = tiny_sdxl.random_unet()
-    ema = tiny_sdxl.random_unet()
+               pipe, target: Target, log) -> torch.nn.Module:
+    unet = target.random_unet()
+    ema = target.random_unet()
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=settings.unet_learning_rate,
@@ -319,7 +355,8 @@ def train_unet(work: Path, settings: BaseSettings, encoded: dict, scaling_factor
             group["lr"] = _cosine_lr(step, settings.unet_steps, settings.unet_learning_rate,
                                      settings.unet_warmup)
         size = random.choices(sizes, weights)[0]
-        loss = _unet_loss(unet, scheduler, encoded, size, settings, scaling_factor)
+        loss = _unet_loss(unet, target.family, scheduler, encoded, size, settings,
+                          scaling_factor)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -340,25 +377,25 @@ def train_unet(work: Path, settings: BaseSettings, encoded: dict, scaling_factor
     return ema
 
 
-def _unet_loss(unet, scheduler, encoded: dict, size: str, settings: BaseSettings,
-               scaling_factor: float) -> torch.Tensor:
+def _unet_loss(unet, family: Family, scheduler, encoded: dict, size: str,
+               settings: BaseSettings, scaling_factor: float) -> torch.Tensor:
     pool = encoded[f"latents.{size}"]
     picks = torch.randint(0, len(pool), (settings.unet_batch,))
     x0 = pool[picks] * scaling_factor
     caption_index = encoded[f"index.{size}"][picks]
     prompt_embeds = encoded["prompt_embeds"][caption_index].float()
-    pooled = encoded["pooled"][caption_index].float()
-    # Dropped captions get zero embeddings: what the pipeline feeds the unconditional branch
-    # of classifier-free guidance (force_zeros_for_empty_prompt).
+    pooled = encoded["pooled"][caption_index].float() if "pooled" in encoded else None
+    # Dropped captions get what the pipeline feeds the unconditional branch of guidance.
     keep = (torch.rand(len(picks)) >= settings.caption_dropout).float()
-    prompt_embeds, pooled = prompt_embeds * keep[:, None, None], pooled * keep[:, None]
+    empty = encoded.get("empty_prompt_embeds", torch.zeros(()))
+    prompt_embeds = prompt_embeds * keep[:, None, None] + empty * (1 - keep[:, None, None])
+    pooled = pooled * keep[:, None] if pooled is not None else None
     noise = torch.randn_like(x0) + settings.noise_offset * torch.randn(len(picks), 4, 1, 1)
     timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(picks),))
     width, height = (int(v) for v in size.split("x"))
     time_ids = torch.tensor([height, width, 0, 0, height, width], dtype=torch.float32)
-    prediction = unet(scheduler.add_noise(x0, noise, timesteps), timesteps, prompt_embeds,
-                      added_cond_kwargs={"text_embeds": pooled,
-                                         "time_ids": time_ids.expand(len(picks), 6)}).sample
+    prediction = family.predict(unet, scheduler.add_noise(x0, noise, timesteps), timesteps,
+                                prompt_embeds, pooled, time_ids.expand(len(picks), 6))
     snr = compute_snr(scheduler, timesteps)
     weights = torch.clamp(snr, max=settings.min_snr_gamma) / snr
     return (F.mse_loss(prediction, noise, reduction="none").mean((1, 2, 3)) * weights).mean()
@@ -384,27 +421,31 @@ def sample_sheet(pipe, seeds: int = 2, prompts: tuple[str, ...] = SAMPLE_PROMPTS
 
 # --- 4. export --------------------------------------------------------------------------------
 
-def export(out: Path, unet, vae, settings: BaseSettings, figures: dict, pipe) -> None:
-    """UNet + VAE safetensors with their configs, build.json, and a sample sheet."""
+def export(out: Path, unet, vae, settings: BaseSettings, figures: dict, pipe, target: Target
+           ) -> None:
+    """UNet (+ VAE unless reused) safetensors with their configs, build.json, and a sample
+    sheet."""
     with atomic_dir(out) as tmp:
         unet.save_pretrained(tmp / "unet", safe_serialization=True)
-        vae.save_pretrained(tmp / "vae", safe_serialization=True)
+        if target.reused_vae is None:
+            vae.save_pretrained(tmp / "vae", safe_serialization=True)
         pipe.unet, pipe.vae = unet, vae
         sample_sheet(pipe, 2).save(tmp / "samples.png")
         shutil.copy(Path(__file__).parent / "BASE_MODEL.md", tmp / "README.md")
         files = sorted(p for p in tmp.rglob("*.safetensors"))
         atomic_write_json(tmp / "build.json", {
-            "model": tiny_sdxl.TINY_VERSION,
-            "command": "bioart build-base",
+            "model": target.version,
+            "command": f"bioart build-base --family {target.family.name}",
             "settings": {k: v for k, v in asdict(settings).items() if k != "threads"},
             "figures": figures,
             "sha256": {p.relative_to(tmp).as_posix(): sha256_file(p) for p in files},
-            "text_encoders_digest": tiny_sdxl.weights_digest(*tiny_sdxl.text_encoders()),
+            "text_encoders_digest": tiny_sdxl.weights_digest(*target.text_encoders()),
             "torch": torch.__version__,
         })
 
 
-def build_base(work: Path, out: Path, settings: BaseSettings) -> dict:
+def build_base(work: Path, out: Path, settings: BaseSettings, target: Target = TARGETS["sdxl"]
+               ) -> dict:
     """Run (or resume) every stage; returns the figures written to build.json."""
     torch.set_num_threads(settings.threads)
     work.mkdir(parents=True, exist_ok=True)
@@ -417,24 +458,30 @@ def build_base(work: Path, out: Path, settings: BaseSettings) -> dict:
             fh.write(line + "\n")
 
     started = time.perf_counter()
-    pipe = StableDiffusionXLPipeline.from_pretrained(
-        tiny_sdxl.build_tiny_sdxl(work / "random", pretrained=False))
+    pipe = target.family.pipeline.from_pretrained(target.random_pipeline(work / "random"),
+                                                  **target.family.load_options)
     pipe.set_progress_bar_config(disable=True)
-    vae = train_vae(work, settings, log)
-    figures = {"vae": vae_report(vae, settings)}
+    if target.reused_vae is not None:
+        vae = AutoencoderKL.from_pretrained(target.reused_vae)
+        figures = {"vae": {"reused": target.reused_vae.parent.name,
+                           "scaling_factor": vae.config.scaling_factor}}
+    else:
+        vae = train_vae(work, settings, log)
+        figures = {"vae": vae_report(vae, settings)}
     log(f"vae: {figures['vae']}")
     encoded = encode_corpus(work, settings, vae, pipe, log)
     latents = torch.cat([v.flatten() for k, v in encoded.items() if k.startswith("latents.")])
-    scaling_factor = round(1.0 / latents.std().item(), 5)
-    vae.register_to_config(scaling_factor=scaling_factor)
+    if target.reused_vae is None:
+        vae.register_to_config(scaling_factor=round(1.0 / latents.std().item(), 5))
+    scaling_factor = vae.config.scaling_factor
     pipe.vae = vae
-    figures["vae"].update(scaling_factor=scaling_factor,
-                          scaled_latent_mean=round(latents.mean().item() * scaling_factor, 3))
-    unet = train_unet(work, settings, encoded, scaling_factor, pipe, log)
+    figures["vae"].update(scaled_latent_mean=round(latents.mean().item() * scaling_factor, 3),
+                          scaled_latent_std=round(latents.std().item() * scaling_factor, 3))
+    unet = train_unet(work, settings, encoded, scaling_factor, pipe, target, log)
     unet_losses = read_json(work / "unet" / "state.json")["losses"]
     figures["unet"] = {"final_loss_mean_of_last_200": round(float(np.mean(unet_losses[-200:])), 4)}
     figures["seconds_this_run"] = round(time.perf_counter() - started)
-    export(out, unet, vae, settings, figures, pipe)
+    export(out, unet, vae, settings, figures, pipe, target)
     log(f"exported to {out}: {figures}")
     return figures
 
@@ -442,13 +489,18 @@ def build_base(work: Path, out: Path, settings: BaseSettings) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bioart build-base", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=Path("data/outputs/base_model_work"),
-                        help="checkpoints and caches (resumed from when present)")
-    parser.add_argument("--out", type=Path, default=tiny_sdxl.PRETRAINED_DIR,
-                        help="where the weights go (default: the package's weights folder)")
+    parser.add_argument("--family", choices=sorted(TARGETS), default="sdxl",
+                        help="the architecture to pretrain")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="checkpoints and caches, resumed from when present (default: "
+                             "data/outputs/base_model_work, with _<family> but for sdxl)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="where the weights go (default: the family's package folder)")
     for name, value in asdict(BaseSettings()).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
     args = vars(parser.parse_args(argv))
-    work, out = args.pop("work"), args.pop("out")
-    build_base(work, out, BaseSettings(**args))
+    target = TARGETS[args.pop("family")]
+    suffix = "" if target.family.name == "sdxl" else f"_{target.family.name}"
+    work = args.pop("work") or Path(f"data/outputs/base_model_work{suffix}")
+    build_base(work, args.pop("out") or target.out, BaseSettings(**args), target)
     return 0

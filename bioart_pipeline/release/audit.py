@@ -92,8 +92,7 @@ def _audit(lora: Path, data_dir: Path, releases_dir: Path, report: AuditReport) 
 
 def _lora_file(path: Path, report: AuditReport) -> Path | None:
     if path.is_dir():
-        info = path / "release.json"
-        named = read_json(info).get("lora_file") if info.is_file() else None
+        named = _recorded_lora(path)
         found = [path / named] if named else sorted(path.glob("*.safetensors"))
         if len(found) != 1:
             report.problems.append(f"{path} holds {len(found)} .safetensors files, expected 1")
@@ -103,6 +102,15 @@ def _lora_file(path: Path, report: AuditReport) -> Path | None:
         report.problems.append(f"{path} is neither a release folder nor a .safetensors file")
         return None
     return path
+
+
+def _recorded_lora(folder: Path) -> str | None:
+    """The LoRA's file name as release.json records it (a pivotal-tuning release holds an
+    embedding file too); None without a readable record (the audit reports that later)."""
+    try:
+        return read_json(folder / "release.json").get("lora_file")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _release_folder(lora: Path, release_id: str, releases_dir: Path) -> Path | None:
