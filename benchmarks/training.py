@@ -23,14 +23,16 @@ import time
 from pathlib import Path
 
 import torch
-from diffusers import DDPMScheduler, UNet2DConditionModel
+from diffusers import UNet2DConditionModel
 from peft import LoraConfig
 
+from bioart_pipeline.models.families import UNET_LORA_TARGETS
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
-from bioart_pipeline.specs.presets import LORA_TARGETS, PRESETS
+from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.data import cache_latents, encode_captions, encode_latent
 from bioart_pipeline.training.job import TrainingJob
+from bioart_pipeline.training.objectives import objective_for
 
 from common import SDXL_UNET, Quiet, cuda_seconds, training_images
 
@@ -50,14 +52,15 @@ def cache_speedup(job: TrainingJob, steps: int, tmp: Path) -> tuple[float, float
         module.requires_grad_(False)
     params = loop._add_adapters(pipe, job.preset)
     optimizer = torch.optim.AdamW(params, lr=job.preset.learning_rate)
-    noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    objective = objective_for(pipe, job.profile.family.flow_matching, job.preset.min_snr_gamma)
     cached_latents, _ = cache_latents(pipe.vae, job.images, tmp / "latents", device)
-    cached_text = encode_captions(pipe, [i.caption for i in job.images], device)
+    cached_text = encode_captions(pipe, job.profile.family, [i.caption for i in job.images],
+                                  device)
     rng = random.Random(0)
     batch_size = job.preset.batch_size
 
     def step(batch, latents, embeddings) -> None:
-        inputs = loop._model_inputs(pipe, noise_scheduler, batch, rng, latents=latents,
+        inputs = loop._model_inputs(pipe, objective, batch, rng, latents=latents,
                                     embeddings=embeddings, preset=job.preset, device=device,
                                     dtype=torch.float32, source_sizes=False)
         loop._loss(pipe, pipe.unet, inputs, embeddings, device, len(batch)).backward()
@@ -89,7 +92,7 @@ def sdxl_unet(steps: int) -> None:
     unet.requires_grad_(False)
     unet.enable_gradient_checkpointing()
     unet.add_adapter(LoraConfig(r=32, lora_alpha=32, init_lora_weights="gaussian",
-                                target_modules=list(LORA_TARGETS["attention"])))
+                                target_modules=list(UNET_LORA_TARGETS["attention"])))
     params = [p for p in unet.parameters() if p.requires_grad]
     for p in params:
         p.data = p.data.float()

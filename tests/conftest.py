@@ -146,15 +146,15 @@ def random_lora_pipe(models_dir: Path, seed: int = 0, rank: int = 8, alpha: floa
     import torch
     from peft import LoraConfig
 
-    from bioart_pipeline.models.families import text_encoder_modules
-    from bioart_pipeline.specs.presets import LORA_TARGETS
+    from bioart_pipeline.models.families import denoiser_of, family_of, text_encoder_modules
     from bioart_pipeline.training.loop import TEXT_ENCODER_TARGETS
 
     pipe = tiny_pipe(models_dir, profile)
     torch.manual_seed(seed)  # after the load: building the tiny model reseeds torch
-    pipe.unet.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=False,
-                                     target_modules=list(LORA_TARGETS[targets])))
-    for encoder in text_encoder_modules(pipe):
+    denoiser_of(pipe).add_adapter(LoraConfig(
+        r=rank, lora_alpha=alpha, init_lora_weights=False,
+        target_modules=list(family_of(pipe).lora_targets[targets])))
+    for encoder in text_encoder_modules(pipe) if family_of(pipe).trains_text else ():
         encoder.add_adapter(LoraConfig(r=rank, lora_alpha=alpha, init_lora_weights=False,
                                        target_modules=TEXT_ENCODER_TARGETS))
     return pipe
@@ -166,8 +166,9 @@ def lora_state(pipe) -> dict:
 
     from bioart_pipeline.models.families import family_of
 
-    return {name: get_peft_model_state_dict(getattr(pipe, name))
-            for name in ("unet", *family_of(pipe).text_encoders)}
+    family = family_of(pipe)
+    names = (family.denoiser, *(family.text_encoders if family.trains_text else ()))
+    return {name: get_peft_model_state_dict(getattr(pipe, name)) for name in names}
 
 
 def random_lora_file(models_dir: Path, path: Path, seed: int, rank: int = 8, alpha: float = 4

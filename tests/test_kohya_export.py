@@ -1,5 +1,6 @@
-"""An exported kohya file, loaded by diffusers, renders what the in-memory peft model renders:
-for each family (tiny SDXL and tiny SD 1.5), in the key naming ComfyUI and A1111 map."""
+"""An exported LoRA file, loaded by diffusers, renders what the in-memory peft model renders:
+for each family (tiny SDXL, SD 1.5 and Flux), in the key naming ComfyUI and A1111 (Forge for
+Flux) map."""
 
 from __future__ import annotations
 
@@ -12,13 +13,21 @@ from safetensors.torch import load_file
 from bioart_pipeline.models.families import FAMILIES, family_of
 from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training import loop
-from bioart_pipeline.training.export import ExportError, kohya_state_dict, read_metadata, write_lora
+from bioart_pipeline.training.export import (
+    ExportError,
+    kohya_state_dict,
+    lora_state_dict,
+    read_metadata,
+    write_lora,
+)
 from tests.conftest import lora_state, random_lora_pipe, tiny_pipe, tiny_training_job
 
 RANK, ALPHA = 8, 4  # subject-style alpha = rank / 2: a wrong .alpha doubles the strength
-PROFILES = ["tiny", "tiny-sd15"]  # one tiny model per family
-# What kohya names each family's parts (ComfyUI and A1111 map exactly these).
-KOHYA_PARTS = {"sdxl": {"unet", "te1", "te2"}, "sd15": {"unet", "te"}}
+PROFILES = ["tiny", "tiny-sd15", "tiny-flux"]  # one tiny model per family
+# What each family's file names its parts (the loaders map exactly these): kohya's prefixes for
+# SD, diffusers' model names for Flux.
+PARTS = {"sdxl": {"lora_unet_", "lora_te1_", "lora_te2_"}, "sd15": {"lora_unet_", "lora_te_"},
+         "flux": {"transformer."}}
 
 
 def _pipe(models_dir: Path, profile: str = "tiny"):
@@ -28,18 +37,21 @@ def _pipe(models_dir: Path, profile: str = "tiny"):
 
 
 def _render(pipe, scale: float) -> torch.Tensor:
+    # Flux takes the LoRA scale as joint_attention_kwargs, the UNet pipelines as
+    # cross_attention_kwargs.
+    kwargs = ("joint_attention_kwargs" if family_of(pipe).name == "flux"
+              else "cross_attention_kwargs")
     return pipe("cellulamito, a mitochondrion", num_inference_steps=3, output_type="pt",
-                generator=torch.Generator().manual_seed(0),
-                cross_attention_kwargs={"scale": scale}).images
+                generator=torch.Generator().manual_seed(0), **{kwargs: {"scale": scale}}).images
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("targets", list(LORA_TARGETS))
+@pytest.mark.parametrize("targets", LORA_TARGETS)
 def test_exported_file_matches_in_memory_model(models_dir: Path, tmp_path: Path, targets: str,
                                                profile: str) -> None:
     trained = random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA, targets=targets,
                                profile=profile)
-    state = kohya_state_dict(lora_state(trained), ALPHA, family_of(trained))
+    state = lora_state_dict(lora_state(trained), ALPHA, family_of(trained))
     path = write_lora(tmp_path / "lora.safetensors", state,
                       {"ss_network_dim": str(RANK), "ss_network_alpha": str(ALPHA)})
     fresh = _pipe(models_dir, profile)
@@ -61,9 +73,10 @@ def test_lora_trained_by_the_loop_exports_to_the_same_images(tmp_path: Path, mod
                                                              profile: str) -> None:
     """The subject preset's alpha = rank / 2 with text-encoder LoRA, trained by the real loop:
     its kohya checkpoint, loaded by diffusers, renders what the trained model in memory does."""
+    text = profile != "tiny-flux"  # Flux LoRAs train the transformer only
     job = tiny_training_job(tmp_path, models_dir, preset="subject", profile=profile,
                             rank=RANK, alpha=ALPHA,
-                            train_text_encoder=True, epochs=2, save_every_n_epochs=2,
+                            train_text_encoder=text, epochs=2, save_every_n_epochs=2,
                             batch_size=2, grad_accumulation=1, warmup_steps=0,
                             learning_rate=5e-3)
     session = loop._Session(job, tmp_path / "run", _Quiet())  # keeps the trained pipeline
@@ -71,8 +84,8 @@ def test_lora_trained_by_the_loop_exports_to_the_same_images(tmp_path: Path, mod
     trained = session.pipe
     path = tmp_path / "run" / result.checkpoints[-1]["file"]
     exported = load_file(str(path))
-    for part in KOHYA_PARTS[job.profile.architecture]:  # every part learned something
-        assert any(k.startswith(f"lora_{part}_") and k.endswith(".lora_up.weight")
+    for part in PARTS[job.profile.architecture]:  # every part learned something
+        assert any(k.startswith(part) and k.endswith((".lora_up.weight", ".lora_B.weight"))
                    and t.abs().max() > 0 for k, t in exported.items()), part
     fresh = _pipe(models_dir, profile)
     fresh.load_lora_weights(str(path))
@@ -83,12 +96,12 @@ def test_lora_trained_by_the_loop_exports_to_the_same_images(tmp_path: Path, mod
     assert change > 1e-2, "training left the image unchanged: the comparison proves nothing"
 
 
-@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("profile", ["tiny", "tiny-sd15"])
 def test_key_names_are_the_ones_comfyui_maps(models_dir: Path, profile: str) -> None:
     pipe = random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA, profile=profile)
     keys = kohya_state_dict(lora_state(pipe), ALPHA, family_of(pipe))
     parts = {k.split("_", 2)[1] for k in keys}
-    assert parts == KOHYA_PARTS[family_of(pipe).name]
+    assert {f"lora_{p}_" for p in parts} == PARTS[family_of(pipe).name]
     te_keys = [k for k in keys if not k.startswith("lora_unet_")]
     assert te_keys and all(k.split("_", 2)[2].startswith("text_model_encoder_layers_")
                            for k in te_keys)

@@ -128,8 +128,9 @@ def test_profiles():
 
 
 def test_unknown_profile_is_clear():
-    with pytest.raises(ValueError, match="known profiles: tiny, tiny-sd15, sd15, sdxl"):
-        get_profile("flux")
+    with pytest.raises(ValueError, match="known profiles: tiny, tiny-sd15, sd15, tiny-flux, "
+                                         "flux, sdxl"):
+        get_profile("sd3")
 
 
 @pytest.mark.parametrize("name", ["model.ckpt", "model.pt", "pytorch_model.bin"])

@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.specs.presets import PRESETS
-from bioart_pipeline.training import loop
+from bioart_pipeline.training import loop, objectives
 from bioart_pipeline.training.data import cache_latents
 from bioart_pipeline.training.guards import GIB, OutOfGpuMemory, memory_warning
 from tests.conftest import tiny_training_job
@@ -138,10 +138,10 @@ def test_the_learning_rate_schedule_spans_every_step_when_buckets_split_batches(
 def test_a_base_that_predicts_something_else_is_refused() -> None:
     from diffusers import DDPMScheduler
 
-    for kind in loop.PREDICTION_TYPES:
-        loop.check_prediction_type(DDPMScheduler(prediction_type=kind))
+    for kind in objectives.PREDICTION_TYPES:
+        objectives.check_prediction_type(DDPMScheduler(prediction_type=kind))
     with pytest.raises(ValueError, match="prediction_type 'sample'.*scheduler_config.json"):
-        loop.check_prediction_type(DDPMScheduler(prediction_type="sample"))
+        objectives.check_prediction_type(DDPMScheduler(prediction_type="sample"))
 
 
 def test_gradient_checkpointing_covers_the_text_encoders_when_they_train(

@@ -1,6 +1,6 @@
 """Model profiles: which base model to train on, and how to load it.
 
-A profile names its family (`architecture`: sd15 or sdxl, see families.py); the tiny built-in
+A profile names its family (`architecture`: sd15, sdxl or flux, see families.py); the tiny built-in
 models and the real bases of a family share one loader, so everything downstream (training,
 export, evaluation) runs the same code on both.
 """
@@ -19,16 +19,20 @@ from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
 from bioart_pipeline.models.families import Family, get_family
+from bioart_pipeline.models.tiny_flux import TINY_FLUX_ORIGIN, TINY_FLUX_VERSION, build_tiny_flux
 from bioart_pipeline.models.tiny_sd15 import TINY_SD15_ORIGIN, TINY_SD15_VERSION, build_tiny_sd15
 from bioart_pipeline.models.tiny_sdxl import TINY_ORIGIN, TINY_VERSION, build_tiny_sdxl
 
 TINY_SOURCE = f"builtin:{TINY_VERSION}"
 TINY_SD15_SOURCE = f"builtin:{TINY_SD15_VERSION}"
+TINY_FLUX_SOURCE = f"builtin:{TINY_FLUX_VERSION}"
 # Each built-in model's builder: writes its diffusers folder offline, once.
-BUILTIN_BUILDERS = {TINY_SOURCE: build_tiny_sdxl, TINY_SD15_SOURCE: build_tiny_sd15}
+BUILTIN_BUILDERS = {TINY_SOURCE: build_tiny_sdxl, TINY_SD15_SOURCE: build_tiny_sd15,
+                    TINY_FLUX_SOURCE: build_tiny_flux}
 SDXL_BASE_ID = "stabilityai/stable-diffusion-xl-base-1.0"
 # The community mirror of runwayml/stable-diffusion-v1-5 (withdrawn from the hub in 2024).
 SD15_BASE_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+FLUX_BASE_ID = "black-forest-labs/FLUX.1-dev"  # gated on the hub: accept its licence, HF_TOKEN
 # Single-file formats that are unpickled on load: arbitrary code execution.
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 
@@ -36,7 +40,7 @@ PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
 @dataclasses.dataclass(frozen=True)
 class ModelProfile:
     name: str
-    architecture: str  # the family: "sd15" or "sdxl" (families.py)
+    architecture: str  # the family: "sd15", "sdxl" or "flux" (families.py)
     # "builtin:<version>", a hub id, a local diffusers folder or a single .safetensors file
     source: str
     resolution: int
@@ -105,6 +109,29 @@ _PROFILES = {
         source_size_conditioning=False,  # SD 1.5 has no size conditioning
         base_model_license="creativeml-openrail-m",
         base_model_version="sd_v1",  # kohya's value: A1111 treats the LoRA as SD1
+    ),
+    "tiny-flux": ModelProfile(
+        name="tiny-flux",
+        architecture="flux",
+        source=TINY_FLUX_SOURCE,
+        resolution=128,
+        bucket_step=16,  # even latent sides: Flux packs 2x2 latent patches
+        min_side=512,
+        source_size_conditioning=False,
+        base_model_license="CC0-1.0",
+        base_model_version="flux1",
+        base_model_origin=TINY_FLUX_ORIGIN,
+    ),
+    "flux": ModelProfile(
+        name="flux",
+        architecture="flux",
+        source=FLUX_BASE_ID,
+        resolution=1024,
+        bucket_step=64,
+        min_side=512,
+        source_size_conditioning=False,
+        base_model_license="LicenseRef-FLUX.1-dev-Non-Commercial",
+        base_model_version="flux1",  # kohya's value for Flux.1 LoRAs
     ),
     "sdxl": ModelProfile(
         name="sdxl",

@@ -9,13 +9,9 @@ import contextlib
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, get_type_hints
 
-# Which UNet layers get LoRA. "locon" adds the ResNet convolutions, feed-forward and
-# projection layers (LoCon-style): more capacity for a look, still a kohya-loadable file.
-LORA_TARGETS: dict[str, tuple[str, ...]] = {
-    "attention": ("to_q", "to_k", "to_v", "to_out.0"),
-    "locon": ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj",
-              "ff.net.2", "conv1", "conv2", "conv_shortcut", "time_emb_proj"),
-}
+# Which denoiser layers get LoRA: attention only, or LoCon-style with the convolutions,
+# feed-forward and projection layers too (the modules per family: models/families.py).
+LORA_TARGETS = ("attention", "locon")
 
 OPTIMIZERS = ("adamw", "adafactor", "adamw8bit")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ class EvaluationOptions:
     weights: tuple[float, ...] = (0.4, 0.6, 0.8, 1.0, 1.2)
     seeds: tuple[int, ...] = (1, 2)
     steps: int = 20
-    guidance_scale: float = 5.0
+    guidance_scale: float = 5.0  # a spec without one gets its model family's default
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -123,10 +124,12 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
         license_policy=_choice(raw, "license_policy", ("exclude", "fail"), default="exclude"),
         preprocessing=_preprocessing(raw.get("preprocessing") or {}),
         training=preset,
-        evaluation=_evaluation(raw.get("evaluation") or {}),
         source_file=path.name,
     )
-    spec.model_profile  # noqa: B018 - an unknown profile fails here, not mid-pipeline
+    family = spec.model_profile.family  # an unknown profile fails here, not mid-pipeline
+    family.check_preset(preset)
+    spec = dataclasses.replace(spec, evaluation=_evaluation(raw.get("evaluation") or {},
+                                                            family.guidance_scale))
     if spec.background not in BACKGROUNDS:
         raise ValueError(f"background must be one of {BACKGROUNDS}, got {spec.background!r}")
     if spec.training.pivotal_tokens:
@@ -175,8 +178,8 @@ def _preprocessing(raw: dict[str, Any]) -> dict[str, float]:
             for key, value in raw.items()}
 
 
-def _evaluation(raw: dict[str, Any]) -> EvaluationOptions:
-    defaults = EvaluationOptions()
+def _evaluation(raw: dict[str, Any], guidance_scale: float) -> EvaluationOptions:
+    defaults = EvaluationOptions(guidance_scale=guidance_scale)
     return EvaluationOptions(
         weights=tuple(float(w) for w in raw.get("weights", defaults.weights)),
         seeds=tuple(int(s) for s in raw.get("seeds", defaults.seeds)),

@@ -57,8 +57,10 @@ def encode_latent(vae: torch.nn.Module, image: TrainingImage, device: torch.devi
         raise ValueError(f"{image.file} is {pixels.shape[1]}x{pixels.shape[0]}, "
                          f"expected its bucket {image.bucket}")
     batch = torch.from_numpy(pixels).permute(2, 0, 1).unsqueeze(0).to(device, vae.dtype)
-    # The distribution mean: deterministic, and what the cache key promises.
-    latent = vae.encode(batch).latent_dist.mean[0].float() * vae.config.scaling_factor
+    # The distribution mean: deterministic, and what the cache key promises. Flux's VAE
+    # shifts before scaling.
+    shift = vae.config.get("shift_factor") or 0.0
+    latent = (vae.encode(batch).latent_dist.mean[0].float() - shift) * vae.config.scaling_factor
     if not torch.isfinite(latent).all():
         raise ValueError(f"the VAE ({vae.dtype}) produced NaN/inf latents for {image.file}: "
                          "the SDXL VAE overflows in fp16; encode in fp32 or use the "

@@ -39,6 +39,31 @@ class ExportError(ValueError):
     """The adapter cannot be written in a format loaders read correctly."""
 
 
+def lora_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha: float,
+                    family: Family) -> dict[str, torch.Tensor]:
+    """The LoRA as the family's loaders read it: kohya naming (SD 1.5, SDXL) or diffusers
+    naming (Flux)."""
+    if family.export_format == "kohya":
+        return kohya_state_dict(peft_state, alpha, family)
+    return diffusers_state_dict(peft_state, alpha)
+
+
+def diffusers_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha: float
+                         ) -> dict[str, torch.Tensor]:
+    """`<model>.<module>.lora_A/B.weight`, the naming diffusers writes and ComfyUI and Forge
+    map for Flux. It has no alpha per module (a loader then scales by 1), so alpha / rank is
+    folded into lora_B: every loader applies the trained strength."""
+    out: dict[str, torch.Tensor] = {}
+    for component, state in peft_state.items():
+        for key, tensor in state.items():
+            _refuse_dora(key)
+            _split(key)  # refuses anything that is not a LoRA weight
+            scale = alpha / tensor.shape[1] if ".lora_B." in key else 1.0
+            out[f"{component}.{key}"] = (tensor.detach().float() * scale).to(
+                tensor.dtype).to("cpu").contiguous()
+    return out
+
+
 def kohya_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha: float,
                      family: Family) -> dict[str, torch.Tensor]:
     """`peft_state` maps "unet" and the family's text encoders ("text_encoder",
@@ -47,14 +72,18 @@ def kohya_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha
     out: dict[str, torch.Tensor] = {}
     for component, state in peft_state.items():
         for key, tensor in state.items():
-            if "lora_magnitude_vector" in key:
-                raise ExportError("DoRA adapters cannot be written in kohya format (kohya's "
-                                  "dora_scale has another shape and axis); train without DoRA")
+            _refuse_dora(key)
             module, kind = _split(key)
             name = family.kohya_prefixes[component] + _module_name(component, module)
             out[f"{name}.{kind}.weight"] = tensor.detach().to("cpu").contiguous()
             out.setdefault(f"{name}.alpha", torch.tensor(float(alpha)))
     return out
+
+
+def _refuse_dora(key: str) -> None:
+    if "lora_magnitude_vector" in key:
+        raise ExportError("DoRA adapters cannot be exported (kohya's dora_scale has another "
+                          "shape and axis than peft's magnitude); train without DoRA")
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -134,7 +163,8 @@ def base_metadata(family: Family, title: str, author: str, license_id: str, trig
         "modelspec.title": title, "modelspec.author": author,
         "modelspec.license": license_id, "modelspec.trigger_phrase": trigger,
         "modelspec.resolution": f"{resolution}x{resolution}",
-        "ss_base_model_version": base_model_version, "ss_network_module": "networks.lora",
+        "ss_base_model_version": base_model_version,
+        "ss_network_module": family.kohya_network_module,
         "ss_network_dim": str(rank), "ss_network_alpha": str(alpha),
         "ss_output_name": output_name,
     }

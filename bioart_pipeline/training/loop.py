@@ -15,9 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from accelerate import Accelerator, DataLoaderConfiguration
-from diffusers import DDPMScheduler
 from diffusers.optimization import get_scheduler
-from diffusers.training_utils import compute_snr
 from peft import LoraConfig
 from peft.utils import get_peft_model_state_dict
 from PIL import Image
@@ -27,20 +25,19 @@ from bioart_pipeline.common.files import atomic_path, atomic_write_json, read_js
 from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.compute.placement import Placement
-from bioart_pipeline.models.families import family_of, text_encoder_modules
+from bioart_pipeline.models.families import denoiser_of, family_of, text_encoder_modules
 from bioart_pipeline.models.profiles import (
     cast_quietly,
     load_pipeline,
     profile_fingerprint,
 )
-from bioart_pipeline.specs.presets import LORA_TARGETS
 from bioart_pipeline.training.data import (
     bucket_batches,
     cache_latents,
     encode_captions,
     time_ids,
 )
-from bioart_pipeline.training.export import kohya_state_dict, write_lora
+from bioart_pipeline.training.export import lora_state_dict, write_lora
 from bioart_pipeline.training.guards import (
     GIB,
     OutOfGpuMemory,
@@ -49,6 +46,7 @@ from bioart_pipeline.training.guards import (
     out_of_memory_message,
 )
 from bioart_pipeline.training.job import REPORT, TrainingJob
+from bioart_pipeline.training.objectives import objective_for
 from bioart_pipeline.training.pivotal import add_new_tokens, bundled
 from bioart_pipeline.training.samples import render_samples, save_samples
 from bioart_pipeline.training.state import load_state, save_state
@@ -138,13 +136,12 @@ class _Session:
         optimizer = _optimizer(preset.optimizer, _param_groups(lora_params, self.new_rows, preset),
                                preset.learning_rate)
         lr_scheduler, warmup = self._lr_scheduler(optimizer)
-        # The UNet is not wrapped: the loop autocasts explicitly (accelerate's wrapper would
+        # The denoiser is not wrapped: the loop autocasts explicitly (accelerate's wrapper would
         # also turn its outputs to fp32 and feed them back to the validation sampler), and with
         # several processes it sums the LoRA gradients itself (_synchronise).
         optimizer, lr_scheduler = accelerator.prepare(optimizer, lr_scheduler)
-        unet = pipe.unet
-        noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-        check_prediction_type(noise_scheduler)
+        denoiser = denoiser_of(pipe)
+        objective = objective_for(pipe, job.profile.family.flow_matching, preset.min_snr_gamma)
         result = TrainingResult(run_dir=self.run_dir)
         rng = random.Random(preset.seed)
         models = _lora_models(pipe, preset)
@@ -152,11 +149,11 @@ class _Session:
                                    accelerator.scaler)
         tracker = Tracker(job.wandb_mode if self.main else "disabled", job.wandb_project,
                           self.run_dir, f"{job.lora}-{self.run_dir.name}", job.preset.to_dict())
-        inputs = functools.partial(_model_inputs, pipe, noise_scheduler, latents=latents,
+        inputs = functools.partial(_model_inputs, pipe, objective, latents=latents,
                                    embeddings=embeddings, preset=preset, device=self.device,
                                    dtype=self.weight_dtype,
                                    source_sizes=job.profile.source_size_conditioning)
-        validate = functools.partial(_validation_loss, pipe, unet, noise_scheduler, job.images,
+        validate = functools.partial(_validation_loss, pipe, denoiser, objective, job.images,
                                      latents, embeddings, self.device, self.weight_dtype,
                                      job.profile.source_size_conditioning, preset.seed)
         if not result.validation_losses and self.main:
@@ -173,8 +170,8 @@ class _Session:
                     # dropout (same seed), then keeps its rows: one process with the
                     # combined batch would draw the same.
                     model_inputs = inputs(batch=batch, rng=rng).rows(self.rank, self.world)
-                    window[0] += self._backward(unet, model_inputs, embeddings, len(batch),
-                                                epoch)
+                    window[0] += self._backward(denoiser, model_inputs, embeddings,
+                                                len(batch), epoch)
                     window[1] += 1
                     if (index + 1) % preset.grad_accumulation and index + 1 < len(batches):
                         continue
@@ -230,14 +227,15 @@ class _Session:
             _write_loss_curve(result, self.run_dir)
         return result
 
-    def _backward(self, unet, model_inputs: _ModelInputs, embeddings, batch_size: int,
+    def _backward(self, denoiser, model_inputs: _ModelInputs, embeddings, batch_size: int,
                   epoch: int) -> float:
         """Forward and backward of this process's rows of one micro-batch; returns its loss
         (0 for a process without rows: a bucket's last batch may not reach every process)."""
         if not model_inputs.captions:
             return 0.0
         with self.clock.model(), self.accelerator.autocast():
-            loss = _loss(self.pipe, unet, model_inputs, embeddings, self.device, batch_size)
+            loss = _loss(self.pipe, denoiser, model_inputs, embeddings, self.device,
+                         batch_size)
         check_finite(loss, self.step + 1, epoch, self.preset, self.accelerator.mixed_precision)
         with self.clock.model():
             self.accelerator.backward(loss / self.preset.grad_accumulation)
@@ -278,7 +276,7 @@ class _Session:
         # VAE in fp32 for the latents.
         pipe = load_pipeline(self.job.profile, Path(self.job.models_dir), self.weight_dtype,
                              vae_dtype=torch.float32)
-        for module in (pipe.unet, pipe.vae, *text_encoder_modules(pipe)):
+        for module in (denoiser_of(pipe), pipe.vae, *text_encoder_modules(pipe)):
             module.to(self.device)
             module.requires_grad_(False)
         return pipe
@@ -389,11 +387,12 @@ def _precision(preset_precision: str, placement: Placement, reporter: Reporter) 
 
 
 def _add_adapters(pipe, preset) -> list[torch.nn.Parameter]:
-    unet_config = LoraConfig(r=preset.rank, lora_alpha=preset.alpha,
-                             init_lora_weights="gaussian",
-                             target_modules=list(LORA_TARGETS[preset.lora_targets]))
-    pipe.unet.add_adapter(unet_config)
-    models = [pipe.unet]
+    family = family_of(pipe)
+    family.check_preset(preset)
+    config = LoraConfig(r=preset.rank, lora_alpha=preset.alpha, init_lora_weights="gaussian",
+                        target_modules=list(family.lora_targets[preset.lora_targets]))
+    denoiser_of(pipe).add_adapter(config)
+    models = [denoiser_of(pipe)]
     if preset.train_text_encoder:
         te_config = LoraConfig(r=preset.rank, lora_alpha=preset.alpha,
                                init_lora_weights="gaussian", target_modules=TEXT_ENCODER_TARGETS)
@@ -407,7 +406,8 @@ def _add_adapters(pipe, preset) -> list[torch.nn.Parameter]:
 
 
 def _lora_models(pipe, preset) -> dict[str, torch.nn.Module]:
-    names = ["unet", *(family_of(pipe).text_encoders if preset.train_text_encoder else ())]
+    family = family_of(pipe)
+    names = [family.denoiser, *(family.text_encoders if preset.train_text_encoder else ())]
     return {name: getattr(pipe, name) for name in names}
 
 
@@ -467,30 +467,27 @@ class _ModelInputs:
             captions=[self.captions[i] for i in keep])
 
 
-def _model_inputs(pipe, noise_scheduler, batch, rng, *, latents, embeddings, preset, device,
+def _model_inputs(pipe, objective, batch, rng, *, latents, embeddings, preset, device,
                   dtype, source_sizes: bool) -> _ModelInputs:
     """Everything a step needs besides the model: cached latents, noise, timesteps, target."""
     x0 = torch.stack([latents[image.key] for image in batch]).to(device)
     noise = torch.randn_like(x0)
     if preset.noise_offset:
         noise += preset.noise_offset * torch.randn(x0.shape[0], x0.shape[1], 1, 1, device=device)
-    timesteps = torch.randint(0, noise_scheduler.config.num_train_timesteps, (x0.shape[0],),
-                              device=device)
-    weights = _min_snr_weights(noise_scheduler, timesteps, preset.min_snr_gamma,
-                               _is_v_prediction(noise_scheduler))
+    noised = objective.sample(x0, noise)
     return _ModelInputs(
-        noisy=noise_scheduler.add_noise(x0, noise, timesteps).to(dtype), timesteps=timesteps,
-        target=_target(noise_scheduler, x0, noise, timesteps), loss_weights=weights,
+        noisy=noised.noisy.to(dtype), timesteps=noised.timesteps, target=noised.target,
+        loss_weights=noised.loss_weights.to(device),
         time_ids=torch.stack([time_ids(image, source_sizes) for image in batch]).to(device),
         captions=["" if rng.random() < preset.caption_dropout else image.caption
                   for image in batch])
 
 
-def _loss(pipe, unet, inputs: _ModelInputs, embeddings, device, batch_size: int
+def _loss(pipe, denoiser, inputs: _ModelInputs, embeddings, device, batch_size: int
           ) -> torch.Tensor:
     """This process's rows' loss, summed over the whole batch's size (the mean on one)."""
     prompt_embeds, pooled = _conditioning(pipe, inputs.captions, embeddings, device)
-    prediction = family_of(pipe).predict(unet, inputs.noisy, inputs.timesteps, prompt_embeds,
+    prediction = family_of(pipe).predict(denoiser, inputs.noisy, inputs.timesteps, prompt_embeds,
                                          pooled, inputs.time_ids)
     per_sample = F.mse_loss(prediction.float(), inputs.target.float(),
                             reduction="none").mean((1, 2, 3))
@@ -508,81 +505,44 @@ def _conditioning(pipe, captions, embeddings, device
             None if pooled[0] is None else torch.stack(pooled).to(device))
 
 
-PREDICTION_TYPES = ("epsilon", "v_prediction")
-
-
-def check_prediction_type(noise_scheduler) -> None:
-    """Refuse a base whose scheduler predicts anything else: training it as epsilon would
-    silently teach the wrong target."""
-    kind = noise_scheduler.config.prediction_type
-    if kind not in PREDICTION_TYPES:
-        raise ValueError(f"the base model's scheduler has prediction_type {kind!r}; training "
-                         f"supports {list(PREDICTION_TYPES)}. Check the base model's "
-                         "scheduler/scheduler_config.json")
-
-
 def enable_gradient_checkpointing(pipe, preset) -> None:
-    """On every module that trains: the UNet, and the text encoders when they train."""
-    pipe.unet.enable_gradient_checkpointing()
+    """On every module that trains: the denoiser, and the text encoders when they train."""
+    denoiser_of(pipe).enable_gradient_checkpointing()
     if preset.train_text_encoder:
         for encoder in text_encoder_modules(pipe):
             encoder.activation_checkpointing_enable()
             encoder.train()  # transformers checkpoints only in training mode (CLIP: no dropout)
 
 
-def _is_v_prediction(noise_scheduler) -> bool:
-    return noise_scheduler.config.prediction_type == "v_prediction"
-
-
-def _target(noise_scheduler, x0, noise, timesteps) -> torch.Tensor:
-    """What the UNet must predict: the noise, or the velocity for v-prediction bases."""
-    if _is_v_prediction(noise_scheduler):
-        return noise_scheduler.get_velocity(x0, noise, timesteps)
-    return noise
-
-
-def _min_snr_weights(noise_scheduler, timesteps, gamma: float, v_prediction: bool
-                     ) -> torch.Tensor:
-    """Min-SNR-gamma loss weights (Hang et al. 2023); 1.0 everywhere when gamma is 0."""
-    if not gamma:
-        return torch.ones_like(timesteps, dtype=torch.float32)
-    snr = compute_snr(noise_scheduler, timesteps)
-    clipped = torch.clamp(snr, max=gamma)
-    return clipped / (snr + 1) if v_prediction else clipped / snr
-
-
 @torch.no_grad()
-def _validation_loss(pipe, unet, noise_scheduler, images, latents, embeddings, device,
+def _validation_loss(pipe, denoiser, objective, images, latents, embeddings, device,
                      dtype: torch.dtype, source_sizes: bool, seed: int) -> float:
     """Plain MSE on every image at fixed noise and evenly spread timesteps: unlike the
     per-step loss it does not jump with the random timesteps, so its trend can be read."""
     generator = torch.Generator().manual_seed(seed)
-    spread = torch.linspace(50, noise_scheduler.config.num_train_timesteps - 50,
-                            len(images)).long()
     total = 0.0
     for index, image in enumerate(images):
         x0 = latents[image.key].unsqueeze(0).to(device)
         noise = torch.randn(x0.shape, generator=generator).to(device)
-        t = spread[index:index + 1].to(device)
+        noised = objective.fixed(x0, noise, index / max(1, len(images) - 1))
         prompt_embeds, pooled = _conditioning(pipe, [image.caption], embeddings, device)
         prediction = family_of(pipe).predict(
-            unet, noise_scheduler.add_noise(x0, noise, t).to(dtype), t, prompt_embeds, pooled,
+            denoiser, noised.noisy.to(dtype), noised.timesteps, prompt_embeds, pooled,
             time_ids(image, source_sizes)[None].to(device))
-        target = _target(noise_scheduler, x0, noise, t)
-        total += F.mse_loss(prediction.float(), target.float()).item()
+        total += F.mse_loss(prediction.float(), noised.target.float()).item()
     return total / len(images)
 
 
 def _save_checkpoint(job, accelerator, pipe, new_rows: dict[str, torch.nn.Parameter],
                      run_dir: Path, epoch: int, step: int, loss: float) -> dict[str, Any]:
-    """The LoRA in kohya naming, with the pivotal tokens' vectors bundled in."""
+    """The LoRA in the family's naming, with the pivotal tokens' vectors bundled in."""
     state = {name: get_peft_model_state_dict(accelerator.unwrap_model(model))
              for name, model in _lora_models(pipe, job.preset).items()}
     path = run_dir / f"epoch_{epoch:04d}.safetensors"
     metadata = {**job.export_metadata, "bioart.epoch": str(epoch), "bioart.step": str(step),
                 "modelspec.date": datetime.now(UTC).date().isoformat()}
     family = job.profile.family
-    tensors = {**kohya_state_dict(state, job.preset.alpha, family),
+    tensors = {**lora_state_dict(state, job.preset.alpha, family),
                **bundled(job.trigger, new_rows, family)}
     write_lora(path, tensors, metadata)
     info = {"epoch": epoch, "step": step, "loss": round(loss, 6), "file": path.name,

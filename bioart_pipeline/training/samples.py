@@ -10,19 +10,21 @@ from PIL import Image
 
 from bioart_pipeline.common.charts import captioned_strip
 from bioart_pipeline.common.files import atomic_path
+from bioart_pipeline.models.families import denoiser_of
 
 
 @torch.no_grad()
 def render_samples(pipe, prompts: tuple[str, ...], seed: int, steps: int, size: int,
                    autocast) -> Image.Image:
     """One image per prompt, side by side, each captioned with its prompt."""
-    was_training = pipe.unet.training
-    pipe.unet.eval()
+    denoiser = denoiser_of(pipe)
+    was_training = denoiser.training
+    denoiser.eval()
     with autocast():
         images = pipe(prompt=list(prompts),
                       generator=[torch.Generator("cpu").manual_seed(seed) for _ in prompts],
                       num_inference_steps=steps, height=size, width=size).images
-    pipe.unet.train(was_training)
+    denoiser.train(was_training)
     return captioned_strip(images, prompts, size)
 
 

@@ -1,0 +1,108 @@
+"""A tiny model with Flux.1-dev's layout, built offline and deterministically: a
+FluxTransformer2DModel (double-stream and single-stream blocks, guidance embedding, rotary
+position axes), CLIP-L's text encoder for the pooled vector (CLIP's real tokenizer), a T5
+encoder for the token sequence, and Flux's flow-matching scheduler with its resolution-dependent
+shift. The Flux code paths (loading, flow-matching training, export, evaluation) run on it on the
+CPU in tests.
+
+Labelled for what it is: the T5 tokenizer is not T5's SentencePiece vocabulary (not on this
+machine) but a Unigram vocabulary of the same form, trained offline by the `tokenizers` library
+on the textbook corpus's captions. The VAE is textbook-tiny's (4 latent channels where Flux's
+has 16) with a shift factor, as Flux's VAE has; the transformer and encoders are at their
+seeded initialisation, not pretrained.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from diffusers import (
+    AutoencoderKL,
+    FlowMatchEulerDiscreteScheduler,
+    FluxPipeline,
+    FluxTransformer2DModel,
+)
+from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+from transformers import CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
+
+from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
+
+TINY_FLUX_VERSION = "tiny-flux-v1"  # bump whenever a config or the tokenizer recipe changes
+TINY_FLUX_ORIGIN = ("bioart tiny Flux.1-dev-layout test model: transformer and text encoders at "
+                    "a seeded random initialisation (not pretrained), the VAE of bioart "
+                    "textbook-tiny, a T5-form Unigram tokenizer trained offline on the textbook "
+                    "corpus captions (not T5's vocabulary); no third-party weights or images")
+T5_HIDDEN = 32
+T5_VOCAB = 1000
+T5_MAX_LENGTH = 512  # FluxPipeline's max_sequence_length default (Flux.1-dev)
+TOKENIZER_CAPTIONS = 1000  # corpus captions the T5-form tokenizer is trained on
+# Flux.1-dev's scheduler_config.json: the shift grows with the image's token count.
+SCHEDULER_CONFIG = {"num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shifting": True,
+                    "base_shift": 0.5, "max_shift": 1.15, "base_image_seq_len": 256,
+                    "max_image_seq_len": 4096}
+
+
+def random_transformer() -> FluxTransformer2DModel:
+    # Flux.1-dev's layout at toy width: 2 heads of 16 (rotary axes 4 + 6 + 6 = 16), packed 2x2
+    # latent patches (4 channels x 4 = 16 in), guidance embedding on.
+    return tiny_sdxl.seeded(lambda: FluxTransformer2DModel(
+        patch_size=1, in_channels=16, num_layers=2, num_single_layers=2,
+        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=T5_HIDDEN,
+        pooled_projection_dim=tiny_sdxl.TE1_HIDDEN, guidance_embeds=True,
+        axes_dims_rope=(4, 6, 6)))
+
+
+def t5_encoder() -> T5EncoderModel:
+    return tiny_sdxl.seeded(lambda: T5EncoderModel(T5Config(
+        vocab_size=T5_VOCAB, d_model=T5_HIDDEN, d_kv=8, d_ff=64, num_layers=2, num_heads=4,
+        relative_attention_num_buckets=8, dropout_rate=0.0, feed_forward_proj="gated-gelu",
+        pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)))
+
+
+def t5_tokenizer() -> T5Tokenizer:
+    """T5's form (Unigram over Metaspace pieces; <pad> 0, </s> 1, <unk> 2, </s> appended),
+    trained on the corpus captions; every printable ASCII character is a piece, so any word
+    tokenizes."""
+    from bioart_pipeline.pretraining.corpus import corpus_item
+
+    captions = [corpus_item(0, i).caption for i in range(TOKENIZER_CAPTIONS)]
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.train_from_iterator(captions, trainers.UnigramTrainer(
+        vocab_size=T5_VOCAB, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>",
+        initial_alphabet=[chr(c) for c in range(32, 127)], shrinking_factor=0.75))
+    # Scores rounded: the trainer's last digits vary with thread timing.
+    vocab = [(piece, round(score, 6))
+             for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=T5_MAX_LENGTH)
+
+
+def _vae() -> AutoencoderKL:
+    """Textbook-tiny's VAE with Flux's latent shift: the mean the pretraining measured, so
+    shifted and scaled latents are centred, as Flux's are."""
+    build = tiny_sdxl.check_pretrained_files()
+    vae = AutoencoderKL.from_pretrained(tiny_sdxl.PRETRAINED_DIR / "vae")
+    figures = build["figures"]["vae"]
+    vae.register_to_config(shift_factor=round(
+        figures["scaled_latent_mean"] / figures["scaling_factor"], 5))
+    return vae
+
+
+def _write(folder: Path) -> None:
+    parts = {"transformer": random_transformer(), "vae": _vae(),
+             "text_encoder": tiny_sdxl.text_encoders()[0], "text_encoder_2": t5_encoder()}
+    for name, model in parts.items():
+        model.save_pretrained(folder / name, safe_serialization=True)
+    tokenizers = {"tokenizer": CLIPTokenizer.from_pretrained(
+        write_clip_tokenizer(folder / "tokenizer", pad_token=EOS)), "tokenizer_2": t5_tokenizer()}
+    tokenizers["tokenizer_2"].save_pretrained(folder / "tokenizer_2")
+    scheduler = FlowMatchEulerDiscreteScheduler(**SCHEDULER_CONFIG)
+    scheduler.save_pretrained(folder / "scheduler")
+    FluxPipeline(**parts, **tokenizers, scheduler=scheduler).save_config(folder)
+
+
+def build_tiny_flux(folder: Path) -> Path:
+    """Write the tiny Flux pipeline folder at `folder` (no-op if already complete)."""
+    return tiny_sdxl.build_once(folder, _write)
