@@ -28,16 +28,32 @@ CORE_NODES = {
                  ("LATENT",)),
     "VAEDecode": ({"samples": "LATENT", "vae": "VAE"}, ("IMAGE",)),
     "SaveImage": ({"images": "IMAGE", "filename_prefix": "STRING"}, ()),
+    # Flux: nodes.py and comfy_extras/nodes_flux.py, nodes_sd3.py
+    "UNETLoader": ({"unet_name": "CHOICE", "weight_dtype": "CHOICE"}, ("MODEL",)),
+    "DualCLIPLoader": ({"clip_name1": "CHOICE", "clip_name2": "CHOICE", "type": "CHOICE"},
+                       ("CLIP",)),
+    "VAELoader": ({"vae_name": "CHOICE"}, ("VAE",)),
+    "LoraLoaderModelOnly": ({"model": "MODEL", "lora_name": "CHOICE",
+                             "strength_model": "FLOAT"}, ("MODEL",)),
+    "FluxGuidance": ({"conditioning": "CONDITIONING", "guidance": "FLOAT"}, ("CONDITIONING",)),
+    "EmptySD3LatentImage": ({"width": "INT", "height": "INT", "batch_size": "INT"}, ("LATENT",)),
 }
+# Choices ComfyUI offers whatever files are installed.
+FIXED_CHOICES = {("UNETLoader", "weight_dtype"): ("default", "fp8_e4m3fn", "fp8_e5m2"),
+                 ("DualCLIPLoader", "type"): ("sdxl", "sd3", "flux", "hunyuan_video"),
+                 ("KSampler", "scheduler"): ("normal", "karras", "simple", "sgm_uniform")}
 WIDGETS = {"STRING": str, "CHOICE": str, "INT": int, "FLOAT": float}
 SETTINGS = DrawSettings(checkpoint="sd_xl_base_1.0.safetensors",
                         lora_file="cellula_cellstyle_32_30.safetensors", weight=0.8,
                         prompt="cellulastyle, a neuron", negative="", steps=30, cfg=7.0, seed=3,
                         size=1024)
+FLUX = dataclasses.replace(SETTINGS, checkpoint="flux1-dev.safetensors", cfg=3.5, family="flux")
 
 
-def test_every_link_points_at_an_existing_output_of_the_right_type() -> None:
-    workflow = comfyui_workflow(SETTINGS)
+@pytest.mark.parametrize("settings", [SETTINGS, FLUX], ids=["sdxl", "flux"])
+def test_every_link_points_at_an_existing_output_of_the_right_type(settings: DrawSettings
+                                                                  ) -> None:
+    workflow = comfyui_workflow(settings)
     for node_id, node in workflow.items():
         required, _ = CORE_NODES[node["class_type"]]
         assert set(node["inputs"]) == set(required), node_id
@@ -49,6 +65,8 @@ def test_every_link_points_at_an_existing_output_of_the_right_type() -> None:
                     f"{node_id}.{name} -> {value}")
             else:
                 assert isinstance(value, WIDGETS[required[name]]), f"{node_id}.{name}"
+                choices = FIXED_CHOICES.get((node["class_type"], name))
+                assert choices is None or value in choices, f"{node_id}.{name}"
     saves = [n for n in workflow.values() if n["class_type"] == "SaveImage"]
     assert len(saves) == 1  # one output node: the graph runs
 
@@ -91,3 +109,18 @@ def test_a_pivotal_embedding_is_written_as_comfyui_reads_it_and_a1111_as_its_nam
     assert a1111_infotext(settings).startswith("cellulastyle, a neuron <lora:")
     assert checkpoint_file_name("stable-diffusion-v1-5/stable-diffusion-v1-5") == \
         "v1-5-pruned-emaonly.safetensors"
+
+
+def test_the_flux_workflow_loads_its_parts_and_samples_as_the_grid_did() -> None:
+    workflow = comfyui_workflow(FLUX)
+    by_type = {n["class_type"]: n["inputs"] for n in workflow.values()}
+    assert by_type["UNETLoader"]["unet_name"] == "flux1-dev.safetensors"
+    assert by_type["DualCLIPLoader"]["type"] == "flux"
+    assert by_type["LoraLoaderModelOnly"] == {"model": ["1", 0], "lora_name": FLUX.lora_file,
+                                              "strength_model": 0.8}
+    assert by_type["FluxGuidance"]["guidance"] == 3.5  # the distilled guidance, not CFG
+    sampler = by_type["KSampler"]
+    assert (sampler["cfg"], sampler["scheduler"], sampler["steps"]) == (1.0, "simple", 30)
+    assert workflow[sampler["positive"][0]]["class_type"] == "FluxGuidance"
+    assert "Distilled CFG Scale: 3.5" in a1111_infotext(FLUX)
+    assert checkpoint_file_name("black-forest-labs/FLUX.1-dev") == "flux1-dev.safetensors"

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
-from diffusers import EulerDiscreteScheduler
 from PIL import Image
 
 from bioart_pipeline.common.files import (
@@ -101,9 +100,12 @@ def run_xy_job(job: XYJob, folder: Path, reporter: Reporter) -> None:
 
     def load_base():
         pipe = load_pipeline(job.profile, models_dir, dtype).to(device)
-        # Euler, whatever the base ships (SD 1.5: PNDM): the sampler the release's ComfyUI
-        # workflow and A1111 line name, so the approved weight means the same there.
-        pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+        # The family's sampler whatever the base ships (SD 1.5: PNDM, here Euler): the one
+        # the release's ComfyUI workflow and A1111 line name, so the approved weight means
+        # the same there. Flux keeps its flow-matching Euler.
+        sampler = job.profile.family.sampler
+        if sampler is not None:
+            pipe.scheduler = sampler.from_config(pipe.scheduler.config)
         return pipe
 
     def load_clip() -> ClipScorer:

@@ -13,6 +13,14 @@ from bioart_pipeline.release.sbom import SBOM
 from bioart_pipeline.release.signing import CERTIFICATE, SIGNATURE
 from bioart_pipeline.release.training_summary import SUMMARY
 
+# Which tools read the file as is, by the family's key naming (training/export.py).
+LOADERS = {
+    "kohya": "Loads in ComfyUI and Automatic1111 as is (kohya key naming, alpha per module).",
+    "diffusers": ("Loads in ComfyUI, Forge and diffusers as is (diffusers key naming, "
+                  "`transformer.*`, alpha folded into the weights): put it in ComfyUI's "
+                  "`models/loras`; the workflow expects Flux's transformer, CLIP-L, T5 and VAE "
+                  "files under their usual names."),
+}
 LIMITATIONS = ("Anatomical accuracy is not guaranteed: check outputs against the review "
                "checklist.",
                "Style may bleed into prompts without the trigger word at high weights.")
@@ -44,9 +52,9 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         f"- Recommended weight: {review.weight:g} "
         f"(usable range {recommendation.get('weight_range')}).",
         f"- Intended use: {intended_use}.",
-        "- Loads in ComfyUI and Automatic1111 as is (kohya key naming). `comfyui_workflow.json` "
-        "draws with it at this weight and the XY plot's sampler settings (ComfyUI: Workflow, "
-        "Open, or drop the file on the canvas); in A1111, paste:", "",
+        f"- {LOADERS[family.export_format]} `comfyui_workflow.json` draws with it at this "
+        "weight and the XY plot's sampler settings (ComfyUI: Workflow, Open, or drop the file "
+        f"on the canvas); in {'Forge' if family.name == 'flux' else 'A1111'}, paste:", "",
         "```", a1111, "```", "",
         "The XY plot the weight was chosen from (columns: base and checkpoints, rows: "
         "weights, the recommended cell framed):", "",
@@ -90,7 +98,7 @@ def _embedding_use(name: str, family: Family) -> list[str]:
 
 def _files(lora_file: str, embedding: str, samples: int) -> list[tuple[str, str]]:
     return [
-        (lora_file, "the LoRA (kohya keys; loads in ComfyUI, A1111, diffusers)"),
+        (lora_file, "the LoRA (loads in ComfyUI, diffusers and A1111 or, for Flux, Forge)"),
         *([(embedding_file(embedding), "the trigger's embedding, trained with the LoRA")]
           if embedding else []),
         ("README.md", "this model card"),

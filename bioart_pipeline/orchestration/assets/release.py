@@ -171,7 +171,8 @@ def _draw_settings(spec: LoraSpec, profile: ModelProfile, lora_file: str, weight
         checkpoint=checkpoint_file_name(profile.source), lora_file=lora_file, weight=weight,
         prompt=spec.validation_prompts[0], negative="", steps=ev.steps, cfg=ev.guidance_scale,
         seed=ev.seeds[0], size=profile.resolution,
-        embedding=spec.trigger if spec.training.pivotal_tokens else "")
+        embedding=spec.trigger if spec.training.pivotal_tokens else "",
+        family=profile.architecture)
 
 
 def _sbom_inputs(spec: LoraSpec, profile: ModelProfile) -> SbomInputs:
