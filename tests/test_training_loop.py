@@ -238,3 +238,13 @@ def test_validation_samples_are_captioned_with_their_prompts() -> None:
     first, second = (strip.crop((x, 128, x + 128, strip.height)) for x in (0, 128))
     inked = [sum(1 for p in part.convert("L").getdata() if p < 128) for part in (first, second)]
     assert inked[1] > inked[0] > 0  # the longer prompt, more text
+
+
+def test_a_4bit_base_is_refused_without_cuda_with_what_to_do(tmp_path: Path, models_dir: Path
+                                                               ) -> None:
+    """NF4 (QLoRA) is for Flux on a 24 GB card; diffusers quantizes on the GPU only, so a CPU
+    job stops at once with the setting to change, not deep inside diffusers."""
+    job = tiny_training_job(tmp_path, models_dir, profile="tiny-flux", base_quantization="nf4")
+    with pytest.raises(ValueError, match="nf4 needs a CUDA GPU.*base_quantization: none"):
+        loop.train_lora(job, tmp_path / "run", _Log())
+    assert not list((tmp_path / "run").glob("epoch_*"))

@@ -207,16 +207,17 @@ def _build_builtin(source: str, models_dir: Path) -> Path:
 
 def load_pipeline(
     profile: ModelProfile, models_dir: Path, dtype: torch.dtype = torch.float32,
-    vae_dtype: torch.dtype | None = None,
+    vae_dtype: torch.dtype | None = None, quantization: str = "none",
 ) -> DiffusionPipeline:
     """Load the profile's pipeline (its family's class) in `dtype` (the VAE in `vae_dtype` if
-    given);
+    given; the denoiser in 4-bit NF4 with `quantization="nf4"`, computing in `dtype`);
     weights only ever from safetensors. Per-component progress bars are off: they flood
     Dagster's logs."""
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     pipe = _load(profile, models_dir, dtype if vae_dtype in (None, dtype)
-                 else {"default": dtype, "vae": vae_dtype})
+                 else {"default": dtype, "vae": vae_dtype},
+                 _quantization_options(quantization, profile.family, dtype))
     if vae_dtype is not None:
         cast_quietly(pipe.vae, vae_dtype)  # a single file loads in one dtype
     pipe.set_progress_bar_config(disable=True)
@@ -233,10 +234,35 @@ def cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
     diffusers_logging.set_verbosity(verbosity)
 
 
-def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype | dict
-          ) -> DiffusionPipeline:
+def _quantization_options(quantization: str, family: Family, dtype: torch.dtype) -> dict:
+    """diffusers' on-load quantization of the denoiser: NF4 needs a CUDA GPU and bitsandbytes
+    (diffusers quantizes on the GPU only); refused here with what to do instead."""
+    if quantization == "none":
+        return {}
+    if quantization != "nf4":
+        raise ValueError(f"unknown base_quantization {quantization!r}: use none or nf4")
+    if not torch.cuda.is_available():
+        raise ValueError("base_quantization nf4 needs a CUDA GPU (bitsandbytes 4-bit; diffusers "
+                         "quantizes on the GPU only) and this machine has none: set "
+                         "base_quantization: none, or train with the GPU placement")
+    try:
+        import bitsandbytes  # noqa: F401 - only checks that it is installed
+    except ImportError as exc:
+        raise ValueError("base_quantization nf4 needs bitsandbytes: pip install "
+                         "'bioart_pipeline[gpu]'") from exc
+    from diffusers import BitsAndBytesConfig
+    from diffusers.quantizers import PipelineQuantizationConfig
+
+    nf4 = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                             bnb_4bit_compute_dtype=dtype)
+    return {"quantization_config": PipelineQuantizationConfig(
+        quant_mapping={family.denoiser: nf4})}
+
+
+def _load(profile: ModelProfile, models_dir: Path, dtype: torch.dtype | dict,
+          quantization: dict) -> DiffusionPipeline:
     family = profile.family
-    pipeline, options = family.pipeline, dict(family.load_options)
+    pipeline, options = family.pipeline, {**family.load_options, **quantization}
     source = profile.source
     if profile.is_builtin:
         return pipeline.from_pretrained(_build_builtin(source, models_dir), dtype=dtype,

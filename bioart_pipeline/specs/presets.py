@@ -14,6 +14,9 @@ from typing import Any, get_type_hints
 LORA_TARGETS = ("attention", "locon")
 
 OPTIMIZERS = ("adamw", "adafactor", "adamw8bit")
+# The frozen denoiser's storage: as loaded, or 4-bit NF4 (bitsandbytes, CUDA only): QLoRA, what
+# fits Flux.1-dev's 12 B transformer on a 24 GB card.
+BASE_QUANTIZATIONS = ("none", "nf4")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,7 @@ class TrainingPreset:
     # SDXL script uses 2). embedding_learning_rate is theirs (cog-sdxl's ti_lr).
     pivotal_tokens: int = 0
     embedding_learning_rate: float = 3e-4
+    base_quantization: str = "none"
 
     def __post_init__(self) -> None:
         if self.lora_targets not in LORA_TARGETS:
@@ -52,6 +56,9 @@ class TrainingPreset:
                              f"got {self.lora_targets!r}")
         if not 0 <= self.pivotal_tokens <= 16:
             raise ValueError(f"pivotal_tokens must be 0 (off) to 16, got {self.pivotal_tokens}")
+        if self.base_quantization not in BASE_QUANTIZATIONS:
+            raise ValueError(f"base_quantization must be one of {list(BASE_QUANTIZATIONS)}, "
+                             f"got {self.base_quantization!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, "
                              f"got {self.optimizer!r}")

@@ -274,10 +274,13 @@ class _Session:
     def _load_pipeline(self):
         # Loaded in the training dtype (full SDXL in fp32 would take 14 GB of RAM first), the
         # VAE in fp32 for the latents.
+        quantized = self.preset.base_quantization != "none"
         pipe = load_pipeline(self.job.profile, Path(self.job.models_dir), self.weight_dtype,
-                             vae_dtype=torch.float32)
+                             vae_dtype=torch.float32,
+                             quantization=self.preset.base_quantization)
         for module in (denoiser_of(pipe), pipe.vae, *text_encoder_modules(pipe)):
-            module.to(self.device)
+            if not (quantized and module is denoiser_of(pipe)):  # loaded onto the GPU
+                module.to(self.device)
             module.requires_grad_(False)
         return pipe
 
