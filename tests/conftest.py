@@ -179,3 +179,27 @@ def random_lora_file(models_dir: Path, path: Path, seed: int, rank: int = 8, alp
     state = lora_state(random_lora_pipe(models_dir, seed, rank, alpha))
     return write_lora(path, kohya_state_dict(state, alpha, FAMILIES["sdxl"]),
                       {"ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})
+
+
+def release_through_the_demo_runs(tmp_path_factory: pytest.TempPathFactory, name: str,
+                                  spec: dict):
+    """`spec` as the only LoRA, taken through the demo's two Dagster runs (up to the XY plot,
+    then the automated review and the gated release); returns (workspace, release folder)."""
+    import dagster as dg
+
+    from bioart_pipeline.cli import _demo_runs
+    from bioart_pipeline.common.paths import Workspace
+    from bioart_pipeline.definitions import build_definitions
+
+    data_dir = make_data_dir(tmp_path_factory.mktemp(name), {name: spec})
+    workspace = Workspace(data_dir, tmp_path_factory.mktemp("outputs"))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("lora_specs", [name])
+    defs = build_definitions(workspace)
+    for _, job_name, assets, run_config, tags in _demo_runs():
+        result = defs.resolve_job_def(job_name).execute_in_process(
+            partition_key=name, instance=instance, run_config=run_config, tags=tags,
+            asset_selection=[dg.AssetKey(a) for a in assets])
+        assert result.success
+    shown = result.asset_materializations_for_node("validated_release")[0].metadata
+    return workspace, workspace.outputs_dir / shown["release_folder"].value

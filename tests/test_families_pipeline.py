@@ -8,22 +8,18 @@ from __future__ import annotations
 
 import json
 
-import dagster as dg
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from bioart_pipeline.cli import _demo_runs
-from bioart_pipeline.common.paths import Workspace
-from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.models.families import family_of
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.release.audit import audit
 from bioart_pipeline.specs import load_spec
 from bioart_pipeline.training.export import read_metadata
-from tests.conftest import make_data_dir, quick_spec
+from tests.conftest import quick_spec, release_through_the_demo_runs
 
 ANY_CELL = {"min_style_gain": -1e9, "max_memorization": 1.0, "max_memorization_gain": 1e9,
             "min_diversity_ratio": 0.0, "max_bleeding_ratio": 1e9}
@@ -40,19 +36,8 @@ def release(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     name = profile.replace("-", "_")
     spec = quick_spec(name, profile=profile, portfolio=["portfolio/mitochondria"])
     spec["evaluation"] = {**spec["evaluation"], "thresholds": ANY_CELL}
-    data_dir = make_data_dir(tmp_path_factory.mktemp(name), {name: spec})
-    workspace = Workspace(data_dir, tmp_path_factory.mktemp("outputs"))
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("lora_specs", [name])
-    defs = build_definitions(workspace)
-    for _, job_name, assets, run_config, tags in _demo_runs():
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=name, instance=instance, run_config=run_config, tags=tags,
-            asset_selection=[dg.AssetKey(a) for a in assets])
-        assert result.success
-    shown = result.asset_materializations_for_node("validated_release")[0].metadata
-    return {"profile": profile, "workspace": workspace, "spec": name,
-            "folder": workspace.outputs_dir / shown["release_folder"].value}
+    workspace, folder = release_through_the_demo_runs(tmp_path_factory, name, spec)
+    return {"profile": profile, "workspace": workspace, "spec": name, "folder": folder}
 
 
 def test_the_release_is_written_for_its_family(release: dict) -> None:

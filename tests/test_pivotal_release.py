@@ -6,21 +6,17 @@ from __future__ import annotations
 
 import json
 
-import dagster as dg
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from bioart_pipeline.cli import _demo_runs
-from bioart_pipeline.common.paths import Workspace
-from bioart_pipeline.definitions import build_definitions
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.release.audit import audit
 from bioart_pipeline.specs import load_spec
 from bioart_pipeline.training.pivotal import load_embeddings
-from tests.conftest import make_data_dir, quick_spec
+from tests.conftest import quick_spec, release_through_the_demo_runs
 
 LORA = "pivotal"
 TRIGGER = "cellulastyle"  # no CLIP vocabulary entry has this name
@@ -30,18 +26,7 @@ TRIGGER = "cellulastyle"  # no CLIP vocabulary entry has this name
 def release(tmp_path_factory: pytest.TempPathFactory) -> dict:
     spec = quick_spec(LORA)
     spec["training"] = {**spec["training"], "pivotal_tokens": 2}
-    data_dir = make_data_dir(tmp_path_factory.mktemp("pivotal"), {LORA: spec})
-    workspace = Workspace(data_dir, tmp_path_factory.mktemp("outputs"))
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("lora_specs", [LORA])
-    defs = build_definitions(workspace)
-    for _, job_name, assets, run_config, tags in _demo_runs():
-        result = defs.resolve_job_def(job_name).execute_in_process(
-            partition_key=LORA, instance=instance, run_config=run_config, tags=tags,
-            asset_selection=[dg.AssetKey(a) for a in assets])
-        assert result.success
-    materialization = result.asset_materializations_for_node("validated_release")[0]
-    folder = workspace.outputs_dir / materialization.metadata["release_folder"].value
+    workspace, folder = release_through_the_demo_runs(tmp_path_factory, LORA, spec)
     return {"workspace": workspace, "folder": folder}
 
 

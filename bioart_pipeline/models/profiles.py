@@ -73,32 +73,20 @@ class ModelProfile:
         return get_family(self.architecture)
 
 
+def _tiny(name: str, architecture: str, source: str, version: str, origin: str
+          ) -> ModelProfile:
+    """A built-in tiny model: 128 px, the sample portfolio's filters (it stands in for the real
+    family on the same images), CC0. Drawn at 128 px: original size = target, no crop."""
+    return ModelProfile(name=name, architecture=architecture, source=source, resolution=128,
+                        bucket_step=16,  # even latent sides: Flux packs 2x2 latent patches
+                        min_side=512, source_size_conditioning=False,
+                        base_model_license="CC0-1.0", base_model_version=version,
+                        base_model_origin=origin)
+
+
 _PROFILES = {
-    "tiny": ModelProfile(
-        name="tiny",
-        architecture="sdxl",
-        source=TINY_SOURCE,
-        resolution=128,
-        bucket_step=16,
-        min_side=512,  # stands in for SDXL on the same portfolio
-        # pretrained on corpus images drawn at 128 px: original size = target, no crop
-        source_size_conditioning=False,
-        base_model_license="CC0-1.0",
-        base_model_version="sdxl_base_v1-0",
-        base_model_origin=TINY_ORIGIN,
-    ),
-    "tiny-sd15": ModelProfile(
-        name="tiny-sd15",
-        architecture="sd15",
-        source=TINY_SD15_SOURCE,
-        resolution=128,
-        bucket_step=16,
-        min_side=512,
-        source_size_conditioning=False,
-        base_model_license="CC0-1.0",
-        base_model_version="sd_v1",
-        base_model_origin=TINY_SD15_ORIGIN,
-    ),
+    "tiny": _tiny("tiny", "sdxl", TINY_SOURCE, "sdxl_base_v1-0", TINY_ORIGIN),
+    "tiny-sd15": _tiny("tiny-sd15", "sd15", TINY_SD15_SOURCE, "sd_v1", TINY_SD15_ORIGIN),
     "sd15": ModelProfile(
         name="sd15",
         architecture="sd15",
@@ -110,18 +98,7 @@ _PROFILES = {
         base_model_license="creativeml-openrail-m",
         base_model_version="sd_v1",  # kohya's value: A1111 treats the LoRA as SD1
     ),
-    "tiny-flux": ModelProfile(
-        name="tiny-flux",
-        architecture="flux",
-        source=TINY_FLUX_SOURCE,
-        resolution=128,
-        bucket_step=16,  # even latent sides: Flux packs 2x2 latent patches
-        min_side=512,
-        source_size_conditioning=False,
-        base_model_license="CC0-1.0",
-        base_model_version="flux1",
-        base_model_origin=TINY_FLUX_ORIGIN,
-    ),
+    "tiny-flux": _tiny("tiny-flux", "flux", TINY_FLUX_SOURCE, "flux1", TINY_FLUX_ORIGIN),
     "flux": ModelProfile(
         name="flux",
         architecture="flux",
@@ -129,7 +106,7 @@ _PROFILES = {
         resolution=1024,
         bucket_step=64,
         min_side=512,
-        source_size_conditioning=False,
+        source_size_conditioning=False,  # Flux has no size conditioning
         base_model_license="LicenseRef-FLUX.1-dev-Non-Commercial",
         base_model_version="flux1",  # kohya's value for Flux.1 LoRAs
     ),
