@@ -101,3 +101,33 @@ def test_the_corpus_is_reproducible_and_its_captions_name_colours() -> None:
     assert corpus_item(1, 7).image.tobytes() != first.image.tobytes()
     shapes = [item for item in (corpus_item(0, i) for i in range(300)) if item.subject == "shapes"]
     assert shapes and all(any(c in item.caption for c in COLOURS) for item in shapes)
+
+
+@pytest.mark.parametrize("family", ["sd15", "flux"])
+def test_build_base_pretrains_every_family_into_what_its_tiny_builder_loads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, family: str) -> None:
+    """`bioart build-base --family X`, a few steps on a few corpus images: the denoiser it
+    exports (with build.json) is what the family's tiny builder assembles, with the seeded text
+    encoders and textbook-tiny's VAE; a resumed run continues from the saved step."""
+    from bioart_pipeline.models import tiny_flux, tiny_sd15
+    from bioart_pipeline.models.families import FAMILIES
+    from bioart_pipeline.pretraining.base_model import TARGETS, BaseSettings, build_base
+
+    target, module = TARGETS[family], {"sd15": tiny_sd15, "flux": tiny_flux}[family]
+    settings = BaseSettings(corpus_size=12, unet_steps=2, unet_batch=4, checkpoint_every=1,
+                            sample_every=1000, threads=2)
+    build_base(tmp_path / "work", tmp_path / "out", settings, target)
+    longer = BaseSettings(**{**settings.__dict__, "unet_steps": 3})
+    figures = build_base(tmp_path / "work", tmp_path / "out2", longer, target)
+    denoiser = FAMILIES[family].denoiser
+    state = json.loads((tmp_path / "work" / denoiser / "state.json").read_text())
+    assert state["step"] == 3 and len(state["losses"]) == 3  # resumed, not restarted
+    assert figures["vae"]["reused"] == "textbook_tiny"
+    build = json.loads((tmp_path / "out2" / "build.json").read_text())
+    assert build["command"] == f"bioart build-base --family {family}"
+    assert set(build["sha256"]) == {f"{denoiser}/diffusion_pytorch_model.safetensors"}
+
+    monkeypatch.setattr(module, "PRETRAINED_DIR", tmp_path / "out2")
+    folder = getattr(module, f"build_tiny_{family}")(tmp_path / "model", pretrained=True)
+    exported = sha256_file(tmp_path / "out2" / denoiser / "diffusion_pytorch_model.safetensors")
+    assert sha256_file(folder / denoiser / "diffusion_pytorch_model.safetensors") == exported

@@ -15,8 +15,10 @@ seeded initialisation, not pretrained.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import torch
 from diffusers import (
     AutoencoderKL,
     FlowMatchEulerDiscreteScheduler,
@@ -29,7 +31,8 @@ from transformers import CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-TINY_FLUX_VERSION = "tiny-flux-v1"  # bump whenever a config or the tokenizer recipe changes
+TINY_FLUX_VERSION = "tiny-flux-v1"  # bump whenever a config, the tokenizer or the weights change
+PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_flux"
 TINY_FLUX_ORIGIN = ("bioart tiny Flux.1-dev-layout test model: transformer and text encoders at "
                     "a seeded random initialisation (not pretrained), the VAE of bioart "
                     "textbook-tiny, a T5-form Unigram tokenizer trained offline on the textbook "
@@ -61,6 +64,11 @@ def t5_encoder() -> T5EncoderModel:
         pad_token_id=0, eos_token_id=1, decoder_start_token_id=0)))
 
 
+def text_encoders() -> tuple[torch.nn.Module, torch.nn.Module]:
+    """CLIP-L's (the tiny SDXL's first) and T5's, at their seeded initialisation."""
+    return tiny_sdxl.text_encoders()[0], t5_encoder()
+
+
 def t5_tokenizer() -> T5Tokenizer:
     """T5's form (Unigram over Metaspace pieces; <pad> 0, </s> 1, <unk> 2, </s> appended),
     trained on the corpus captions; every printable ASCII character is a piece, so any word
@@ -90,11 +98,16 @@ def _vae() -> AutoencoderKL:
     return vae
 
 
-def _write(folder: Path) -> None:
-    parts = {"transformer": random_transformer(), "vae": _vae(),
-             "text_encoder": tiny_sdxl.text_encoders()[0], "text_encoder_2": t5_encoder()}
+def _write(folder: Path, pretrained: bool) -> None:
+    clip, t5 = text_encoders()
+    parts = {"transformer": random_transformer(), "vae": _vae(), "text_encoder": clip,
+             "text_encoder_2": t5}
     for name, model in parts.items():
-        model.save_pretrained(folder / name, safe_serialization=True)
+        if not (pretrained and name == "transformer"):
+            model.save_pretrained(folder / name, safe_serialization=True)
+    if pretrained:
+        shutil.copytree(PRETRAINED_DIR / "transformer", folder / "transformer")
+        tiny_sdxl.check_pretrained((clip, t5), PRETRAINED_DIR)
     tokenizers = {"tokenizer": CLIPTokenizer.from_pretrained(
         write_clip_tokenizer(folder / "tokenizer", pad_token=EOS)), "tokenizer_2": t5_tokenizer()}
     tokenizers["tokenizer_2"].save_pretrained(folder / "tokenizer_2")
@@ -103,6 +116,7 @@ def _write(folder: Path) -> None:
     FluxPipeline(**parts, **tokenizers, scheduler=scheduler).save_config(folder)
 
 
-def build_tiny_flux(folder: Path) -> Path:
-    """Write the tiny Flux pipeline folder at `folder` (no-op if already complete)."""
-    return tiny_sdxl.build_once(folder, _write)
+def build_tiny_flux(folder: Path, pretrained: bool = False) -> Path:
+    """Write the tiny Flux pipeline folder at `folder` (no-op if already complete): with the
+    transformer `bioart build-base --family flux` pretrained, or at its seeded start."""
+    return tiny_sdxl.build_once(folder, lambda tmp: _write(tmp, pretrained))

@@ -32,8 +32,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import AutoencoderKL, DDPMScheduler
-from diffusers.training_utils import compute_snr
 from PIL import Image, ImageDraw
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
@@ -46,9 +44,10 @@ from bioart_pipeline.common.files import (
     sha256_file,
 )
 from bioart_pipeline.evaluation.metrics import srgb_to_lab
-from bioart_pipeline.models import tiny_sd15, tiny_sdxl
+from bioart_pipeline.models import tiny_flux, tiny_sd15, tiny_sdxl
 from bioart_pipeline.models.families import FAMILIES, Family, family_of
 from bioart_pipeline.pretraining.corpus import COLOURS, INK, PAPER, PARTS, corpus_item
+from bioart_pipeline.training.objectives import objective_for
 from bioart_pipeline.training.state import (
     restore_optimizer,
     rng_from_json,
@@ -98,10 +97,11 @@ class Target:
     family: Family
     version: str
     out: Path  # the package's weights folder for the family
-    random_unet: Callable[[], torch.nn.Module]
+    random_denoiser: Callable[[], torch.nn.Module]  # the UNet or transformer's seeded start
     random_pipeline: Callable[[Path], Path]  # writes the pipeline at its seeded start
     text_encoders: Callable[[], tuple[torch.nn.Module, ...]]
-    reused_vae: Path | None = None  # a pretrained VAE of the same architecture, else trained
+    # False: the pipeline's VAE is textbook-tiny's (same architecture), not trained again
+    trains_vae: bool = True
 
 
 TARGETS = {
@@ -112,8 +112,11 @@ TARGETS = {
     "sd15": Target(FAMILIES["sd15"], tiny_sd15.TINY_SD15_VERSION, tiny_sd15.PRETRAINED_DIR,
                    tiny_sd15.random_unet,
                    lambda folder: tiny_sd15.build_tiny_sd15(folder, pretrained=False),
-                   lambda: (tiny_sd15.text_encoder(),),
-                   reused_vae=tiny_sdxl.PRETRAINED_DIR / "vae"),
+                   lambda: (tiny_sd15.text_encoder(),), trains_vae=False),
+    "flux": Target(FAMILIES["flux"], tiny_flux.TINY_FLUX_VERSION, tiny_flux.PRETRAINED_DIR,
+                   tiny_flux.random_transformer,
+                   lambda folder: tiny_flux.build_tiny_flux(folder, pretrained=False),
+                   tiny_flux.text_encoders, trains_vae=False),
 }
 
 
@@ -329,34 +332,37 @@ def _chunks(seq, n: int):
         yield seq[i:i + n]
 
 
-# --- 3. the UNet ------------------------------------------------------------------------------
+# --- 3. the UNet (or the transformer) ---------------------------------------------------------
 
-def train_unet(work: Path, settings: BaseSettings, encoded: dict, scaling_factor: float,
-               pipe, target: Target, log) -> torch.nn.Module:
-    unet = target.random_unet()
-    ema = target.random_unet()
+def train_denoiser(work: Path, settings: BaseSettings, encoded: dict, vae, pipe,
+                   target: Target, log) -> torch.nn.Module:
+    """Text-conditioned denoising with the family's objective (objectives.py, as LoRA
+    training uses it); returns the exponential moving average of the weights."""
+    family = target.family
+    unet = target.random_denoiser()
+    ema = target.random_denoiser()
     ema.load_state_dict(unet.state_dict())
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=settings.unet_learning_rate,
                                   weight_decay=1e-2)
-    stage = Stage(work, "unet")
+    stage = Stage(work, family.denoiser)
     random.seed(settings.seed + 2)
     torch.manual_seed(settings.seed + 2)
     meta = stage.load({"unet": unet, "ema": ema}, optimizer)  # restores both generators
     step, losses = meta["step"], meta["losses"]
-    scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    objective = objective_for(pipe, family.flow_matching, settings.min_snr_gamma)
+    latent_space = (vae.config.get("shift_factor") or 0.0, vae.config.scaling_factor)
     sizes = sorted(k.split(".", 1)[1] for k in encoded if k.startswith("latents."))
     weights = [len(encoded[f"index.{s}"]) for s in sizes]
     unet.train()
-    progress = tqdm(range(step, settings.unet_steps), desc="unet", unit="step", initial=step,
-                    total=settings.unet_steps)
+    progress = tqdm(range(step, settings.unet_steps), desc=family.denoiser, unit="step",
+                    initial=step, total=settings.unet_steps)
     for step in progress:
         for group in optimizer.param_groups:
             group["lr"] = _cosine_lr(step, settings.unet_steps, settings.unet_learning_rate,
                                      settings.unet_warmup)
         size = random.choices(sizes, weights)[0]
-        loss = _unet_loss(unet, target.family, scheduler, encoded, size, settings,
-                          scaling_factor)
+        loss = _denoiser_loss(unet, family, objective, encoded, size, settings, latent_space)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -370,18 +376,19 @@ def train_unet(work: Path, settings: BaseSettings, encoded: dict, scaling_factor
         done = step + 1
         if done % settings.checkpoint_every == 0 or done == settings.unet_steps:
             stage.save({"unet": unet, "ema": ema}, optimizer, {"step": done, "losses": losses})
-            log(f"unet step {done}: loss {np.mean(losses[-100:]):.4f}")
+            log(f"{family.denoiser} step {done}: loss {np.mean(losses[-100:]):.4f}")
         if done % settings.sample_every == 0 or done == settings.unet_steps:
-            pipe.unet = ema
+            setattr(pipe, family.denoiser, ema)
             sample_sheet(pipe, 1).save(work / f"samples_{done:05d}.png")
     return ema
 
 
-def _unet_loss(unet, family: Family, scheduler, encoded: dict, size: str,
-               settings: BaseSettings, scaling_factor: float) -> torch.Tensor:
+def _denoiser_loss(denoiser, family: Family, objective, encoded: dict, size: str,
+                   settings: BaseSettings, latent_space: tuple[float, float]) -> torch.Tensor:
+    shift, scaling_factor = latent_space  # Flux's VAE shifts its latents before scaling
     pool = encoded[f"latents.{size}"]
     picks = torch.randint(0, len(pool), (settings.unet_batch,))
-    x0 = pool[picks] * scaling_factor
+    x0 = (pool[picks] - shift) * scaling_factor
     caption_index = encoded[f"index.{size}"][picks]
     prompt_embeds = encoded["prompt_embeds"][caption_index].float()
     pooled = encoded["pooled"][caption_index].float() if "pooled" in encoded else None
@@ -390,15 +397,15 @@ def _unet_loss(unet, family: Family, scheduler, encoded: dict, size: str,
     empty = encoded.get("empty_prompt_embeds", torch.zeros(()))
     prompt_embeds = prompt_embeds * keep[:, None, None] + empty * (1 - keep[:, None, None])
     pooled = pooled * keep[:, None] if pooled is not None else None
-    noise = torch.randn_like(x0) + settings.noise_offset * torch.randn(len(picks), 4, 1, 1)
-    timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (len(picks),))
+    noise = torch.randn_like(x0) + settings.noise_offset * torch.randn(len(picks), x0.shape[1],
+                                                                       1, 1)
+    noised = objective.sample(x0, noise)
     width, height = (int(v) for v in size.split("x"))
     time_ids = torch.tensor([height, width, 0, 0, height, width], dtype=torch.float32)
-    prediction = family.predict(unet, scheduler.add_noise(x0, noise, timesteps), timesteps,
-                                prompt_embeds, pooled, time_ids.expand(len(picks), 6))
-    snr = compute_snr(scheduler, timesteps)
-    weights = torch.clamp(snr, max=settings.min_snr_gamma) / snr
-    return (F.mse_loss(prediction, noise, reduction="none").mean((1, 2, 3)) * weights).mean()
+    prediction = family.predict(denoiser, noised.noisy, noised.timesteps, prompt_embeds, pooled,
+                                time_ids.expand(len(picks), 6))
+    per_sample = F.mse_loss(prediction, noised.target, reduction="none").mean((1, 2, 3))
+    return (per_sample * noised.loss_weights).mean()
 
 
 @torch.no_grad()
@@ -421,15 +428,16 @@ def sample_sheet(pipe, seeds: int = 2, prompts: tuple[str, ...] = SAMPLE_PROMPTS
 
 # --- 4. export --------------------------------------------------------------------------------
 
-def export(out: Path, unet, vae, settings: BaseSettings, figures: dict, pipe, target: Target
-           ) -> None:
-    """UNet (+ VAE unless reused) safetensors with their configs, build.json, and a sample
-    sheet."""
+def export(out: Path, denoiser, vae, settings: BaseSettings, figures: dict, pipe,
+           target: Target) -> None:
+    """The UNet or transformer (+ the VAE it trained) as safetensors with their configs,
+    build.json, and a sample sheet."""
     with atomic_dir(out) as tmp:
-        unet.save_pretrained(tmp / "unet", safe_serialization=True)
-        if target.reused_vae is None:
+        denoiser.save_pretrained(tmp / target.family.denoiser, safe_serialization=True)
+        if target.trains_vae:
             vae.save_pretrained(tmp / "vae", safe_serialization=True)
-        pipe.unet, pipe.vae = unet, vae
+        setattr(pipe, target.family.denoiser, denoiser)
+        pipe.vae = vae
         sample_sheet(pipe, 2).save(tmp / "samples.png")
         shutil.copy(Path(__file__).parent / "BASE_MODEL.md", tmp / "README.md")
         files = sorted(p for p in tmp.rglob("*.safetensors"))
@@ -461,27 +469,28 @@ def build_base(work: Path, out: Path, settings: BaseSettings, target: Target = T
     pipe = target.family.pipeline.from_pretrained(target.random_pipeline(work / "random"),
                                                   **target.family.load_options)
     pipe.set_progress_bar_config(disable=True)
-    if target.reused_vae is not None:
-        vae = AutoencoderKL.from_pretrained(target.reused_vae)
-        figures = {"vae": {"reused": target.reused_vae.parent.name,
-                           "scaling_factor": vae.config.scaling_factor}}
-    else:
+    if target.trains_vae:
         vae = train_vae(work, settings, log)
         figures = {"vae": vae_report(vae, settings)}
+    else:
+        vae = pipe.vae
+        figures = {"vae": {"reused": tiny_sdxl.PRETRAINED_DIR.name,
+                           "scaling_factor": vae.config.scaling_factor}}
     log(f"vae: {figures['vae']}")
     encoded = encode_corpus(work, settings, vae, pipe, log)
     latents = torch.cat([v.flatten() for k, v in encoded.items() if k.startswith("latents.")])
-    if target.reused_vae is None:
+    if target.trains_vae:
         vae.register_to_config(scaling_factor=round(1.0 / latents.std().item(), 5))
-    scaling_factor = vae.config.scaling_factor
+    scaled = (latents - (vae.config.get("shift_factor") or 0.0)) * vae.config.scaling_factor
     pipe.vae = vae
-    figures["vae"].update(scaled_latent_mean=round(latents.mean().item() * scaling_factor, 3),
-                          scaled_latent_std=round(latents.std().item() * scaling_factor, 3))
-    unet = train_unet(work, settings, encoded, scaling_factor, pipe, target, log)
-    unet_losses = read_json(work / "unet" / "state.json")["losses"]
-    figures["unet"] = {"final_loss_mean_of_last_200": round(float(np.mean(unet_losses[-200:])), 4)}
+    figures["vae"].update(scaled_latent_mean=round(scaled.mean().item(), 3),
+                          scaled_latent_std=round(scaled.std().item(), 3))
+    denoiser = train_denoiser(work, settings, encoded, vae, pipe, target, log)
+    name = target.family.denoiser
+    losses = read_json(work / name / "state.json")["losses"]
+    figures[name] = {"final_loss_mean_of_last_200": round(float(np.mean(losses[-200:])), 4)}
     figures["seconds_this_run"] = round(time.perf_counter() - started)
-    export(out, unet, vae, settings, figures, pipe, target)
+    export(out, denoiser, vae, settings, figures, pipe, target)
     log(f"exported to {out}: {figures}")
     return figures
 
