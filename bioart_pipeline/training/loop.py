@@ -105,6 +105,7 @@ class _Session:
         self.main = self.accelerator.is_main_process
         self.step = 0
         self.memory_warned = False
+        self.new_rows: dict[str, torch.nn.Parameter] = {}  # pivotal tuning's token vectors
         self.clock = _StepClock(self.device)
 
     def run(self) -> TrainingResult:
