@@ -77,7 +77,9 @@ def add_new_tokens(pipe, trigger: str, count: int, seed: int) -> dict[str, torch
                              "needs a made-up trigger word")
         tokenizer.add_tokens(names)
         ids = tokenizer.convert_tokens_to_ids(names)
-        assert ids == list(range(ids[0], ids[0] + count)), ids  # added tokens are contiguous
+        if ids != list(range(ids[0], ids[0] + count)):  # NewTokenEmbedding maps a range
+            raise ValueError(f"the {tokenizer_name} gave the new tokens ids {ids}, not "
+                             "consecutive ones")
         embeddings = encoder.get_input_embeddings()
         std = embeddings.weight.float().std().item()
         init = torch.randn(count, embeddings.embedding_dim, generator=generator) * std
