@@ -240,3 +240,18 @@ def test_sd15_profile_loads_a_diffusers_folder_as_its_family(tmp_path: Path) -> 
                           tmp_path / "unused")
     assert weights_digest(pipe.unet, pipe.text_encoder) == \
         weights_digest(again.unet, again.text_encoder)
+
+
+def test_flux_training_feeds_the_transformer_as_the_pipeline_does() -> None:
+    """Training packs latents into 2x2 patches and numbers them as FluxPipeline does at
+    sampling time, so a LoRA learns on the layout it is used with."""
+    from diffusers import FluxPipeline
+
+    from bioart_pipeline.models.families import latent_image_ids, pack_latents, unpack_latents
+
+    latents = torch.randn(2, 4, 8, 12)
+    packed = pack_latents(latents)
+    assert torch.equal(packed, FluxPipeline._pack_latents(latents, 2, 4, 8, 12))
+    assert torch.equal(unpack_latents(packed, 8, 12), latents)
+    expected = FluxPipeline._prepare_latent_image_ids(2, 4, 6, torch.device("cpu"), torch.float32)
+    assert torch.equal(latent_image_ids(8, 12), expected)

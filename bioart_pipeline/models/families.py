@@ -126,7 +126,7 @@ class FluxFamily(Family):
             hidden_states=pack_latents(noisy), timestep=timesteps.to(dtype), guidance=guidance,
             pooled_projections=pooled.to(dtype), encoder_hidden_states=prompt_embeds.to(dtype),
             txt_ids=torch.zeros(prompt_embeds.shape[1], 3, device=device, dtype=dtype),
-            img_ids=FluxPipeline._prepare_latent_image_ids(b, h // 2, w // 2, device, dtype),
+            img_ids=latent_image_ids(h, w).to(device, dtype),
             return_dict=False)[0]
         return unpack_latents(packed, h, w)
 
@@ -136,6 +136,12 @@ def pack_latents(latents: torch.Tensor) -> torch.Tensor:
     b, c, h, w = latents.shape
     patches = latents.view(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5)
     return patches.reshape(b, (h // 2) * (w // 2), c * 4)
+
+
+def latent_image_ids(h: int, w: int) -> torch.Tensor:
+    """Each 2x2 patch's rotary position: (0, row, column), as FluxPipeline numbers them."""
+    rows, cols = torch.meshgrid(torch.arange(h // 2), torch.arange(w // 2), indexing="ij")
+    return torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).reshape(-1, 3).float()
 
 
 def unpack_latents(packed: torch.Tensor, h: int, w: int) -> torch.Tensor:
