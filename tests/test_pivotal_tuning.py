@@ -9,13 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file, save_file
 
-from bioart_pipeline.specs.spec import SpecError, load_spec
 from bioart_pipeline.training import loop
 from bioart_pipeline.training.pivotal import add_new_tokens, split_bundle, write_embedding
-from tests.conftest import quick_spec, tiny_pipe, tiny_training_job
+from tests.conftest import tiny_pipe, tiny_training_job
 
 TRIGGER = "zqxcellstyle"  # made up: no CLIP vocabulary entry has this name
 TOKENS = 2
@@ -112,12 +110,3 @@ def test_resume_restores_the_new_token_vectors(tmp_path: Path, models_dir: Path,
 
     expected, got = vectors(whole.run_dir), vectors(resumed.run_dir)
     assert all(torch.allclose(expected[k], got[k], atol=1e-6) for k in expected)
-
-
-def test_pivotal_tuning_needs_a_one_word_trigger(tmp_path: Path) -> None:
-    spec = quick_spec(trigger="cellula style")
-    spec["training"]["pivotal_tokens"] = 2
-    path = tmp_path / "spaced.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    with pytest.raises(SpecError, match="one word"):
-        load_spec(path)

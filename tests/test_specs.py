@@ -47,6 +47,10 @@ def test_overrides_apply(tmp_path: Path) -> None:
     ({"training": {"epochs": "ten"}}, "'epochs' must be int"),
     ({"training": {"learning_rate": "fast"}}, "'learning_rate' must be float"),
     ({"training": {"train_text_encoder": "yes"}}, "'train_text_encoder' must be bool"),
+    ({"profile": "tiny-flux", "training": {"pivotal_tokens": 2}}, "transformer only"),
+    ({"training": {"pivotal_tokens": 2}, "trigger": "cellula style",
+      "validation_prompts": ["a cell"]}, "one word"),
+    ({"training": {"base_quantization": "int3"}}, "base_quantization must be one of"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(SpecError, match=message):
@@ -85,3 +89,11 @@ def test_a_hub_base_model_is_pinned_to_its_revision(tmp_path: Path) -> None:
         load_spec(_write(tmp_path, {**quick_spec(), "profile": "sdxl",
                                     "base_model": "/models/sdxl-base",
                                     "base_model_revision": "1a2b3c4"}))
+
+
+def test_each_family_gets_its_own_guidance_default(tmp_path: Path) -> None:
+    spec = quick_spec(profile="tiny-flux")
+    spec["evaluation"].pop("guidance_scale", None)
+    assert load_spec(_write(tmp_path, spec)).evaluation.guidance_scale == 3.5
+    spec["profile"] = "tiny-sd15"
+    assert load_spec(_write(tmp_path, spec)).evaluation.guidance_scale == 5.0
