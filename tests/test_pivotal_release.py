@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.release.audit import audit
 from bioart_pipeline.specs import load_spec
@@ -45,6 +46,9 @@ def test_the_release_ships_the_embedding_beside_a_plain_lora(release: dict) -> N
     assert f"- `{TRIGGER}.safetensors`:" in card and f"`embedding:{TRIGGER}`" in card
     prompt = json.loads((folder / "comfyui_workflow.json").read_text())["3"]["inputs"]["text"]
     assert prompt.startswith(f"embedding:{TRIGGER}")
+    sbom = json.loads((folder / "sbom.spdx3.json").read_text())["@graph"]
+    (entry,) = [o for o in sbom if o.get("name") == f"{TRIGGER}.safetensors"]
+    assert entry["verifiedUsing"][0]["hashValue"] == sha256_file(folder / entry["name"])
     report = audit(folder, release["workspace"].data_dir, release["workspace"].releases_dir)
     assert report.ok, report.problems
 

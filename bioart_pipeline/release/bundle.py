@@ -119,7 +119,9 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
         write_embedding(folder / embedding_file(name), vectors)
     (folder / SBOM).write_text(spdx_document(
         inputs.sbom, release_id, lora_file.name, sha256_file(lora_file),
-        read_table(manifest_copy)), encoding="utf-8")
+        read_table(manifest_copy), embeddings={
+            embedding_file(n): sha256_file(folder / embedding_file(n)) for n in embeddings}),
+        encoding="utf-8")
     shutil.copyfile(inputs.attribution_file, folder / "ATTRIBUTION.md")
     shutil.copyfile(inputs.grid_file, folder / "xy_grid.png")
     for index, sample in enumerate(inputs.sample_files, start=1):

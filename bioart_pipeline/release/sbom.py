@@ -29,8 +29,11 @@ class SbomInputs:
 
 
 def spdx_document(inputs: SbomInputs, release_id: str, lora_file: str, lora_sha256: str,
-                  manifest: pd.DataFrame, created: datetime | None = None) -> str:
-    """The JSON-LD text of the document; `manifest`: the release's licence manifest."""
+                  manifest: pd.DataFrame, created: datetime | None = None,
+                  embeddings: dict[str, str] | None = None) -> str:
+    """The JSON-LD text of the document; `manifest`: the release's licence manifest;
+    `embeddings`: a pivotal-tuning release's embedding files (name: sha256), which the LoRA
+    package contains."""
     base = f"urn:bioart:{release_id}:"
     objects = spdx.SHACLObjectSet()
     info = spdx.CreationInfo(specVersion="3.0.1",
@@ -76,6 +79,13 @@ def spdx_document(inputs: SbomInputs, release_id: str, lora_file: str, lora_sha2
            [licences.get(inputs.release_license)])
     relate(base_model, spdx.RelationshipType.hasDeclaredLicense,
            [licences.get(inputs.base_model_license)])
+    embedding_files = [objects.add(spdx.software_File(
+        _id=f"{base}embedding-{index}", name=name, creationInfo=info,
+        software_primaryPurpose=spdx.software_SoftwarePurpose.model,
+        verifiedUsing=[_sha256(digest)]))
+        for index, (name, digest) in enumerate(sorted((embeddings or {}).items()))]
+    if embedding_files:
+        relate(lora, spdx.RelationshipType.contains, embedding_files)
     if files:
         relate(dataset, spdx.RelationshipType.contains, files)
     for file, row in zip(files, trained.itertuples(), strict=True):
