@@ -31,7 +31,7 @@ from transformers import CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-TINY_FLUX_VERSION = "tiny-flux-v1"  # bump whenever a config, the tokenizer or the weights change
+TINY_FLUX_VERSION = "tiny-flux-v2"  # bump whenever a config, the tokenizer or the weights change
 PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_flux"
 TINY_FLUX_ORIGIN = ("bioart tiny Flux.1-dev-layout test model: transformer and text encoders at "
                     "a seeded random initialisation (not pretrained), the VAE of bioart "
@@ -48,13 +48,14 @@ SCHEDULER_CONFIG = {"num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shif
 
 
 def random_transformer() -> FluxTransformer2DModel:
-    # Flux.1-dev's layout at toy width: 2 heads of 16 (rotary axes 4 + 6 + 6 = 16), packed 2x2
-    # latent patches (4 channels x 4 = 16 in), guidance embedding on.
+    # Flux.1-dev's layout at toy width (1.8 M parameters, as the tiny SDXL UNet): 4 heads of 32
+    # (rotary axes 8 + 12 + 12 = 32), packed 2x2 latent patches (4 channels x 4 = 16 in),
+    # guidance embedding on.
     return tiny_sdxl.seeded(lambda: FluxTransformer2DModel(
         patch_size=1, in_channels=16, num_layers=2, num_single_layers=2,
-        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=T5_HIDDEN,
+        attention_head_dim=32, num_attention_heads=4, joint_attention_dim=T5_HIDDEN,
         pooled_projection_dim=tiny_sdxl.TE1_HIDDEN, guidance_embeds=True,
-        axes_dims_rope=(4, 6, 6)))
+        axes_dims_rope=(8, 12, 12)))
 
 
 def t5_encoder() -> T5EncoderModel:

@@ -21,7 +21,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-TINY_SD15_VERSION = "tiny-sd15-v1"  # bump whenever a config below or the pretrained UNet changes
+TINY_SD15_VERSION = "tiny-sd15-v2"  # bump whenever a config below or the pretrained UNet changes
 PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_sd15"
 TINY_SD15_ORIGIN = ("bioart tiny SD 1.5 test model: UNet and text encoder at a seeded random "
                     "initialisation (not pretrained), the VAE of bioart textbook-tiny; no "

@@ -45,7 +45,12 @@ from bioart_pipeline.common.files import (
 )
 from bioart_pipeline.evaluation.metrics import srgb_to_lab
 from bioart_pipeline.models import tiny_flux, tiny_sd15, tiny_sdxl
-from bioart_pipeline.models.families import FAMILIES, Family, family_of
+from bioart_pipeline.models.families import (
+    FAMILIES,
+    FLUX_TRAINING_GUIDANCE,
+    Family,
+    family_of,
+)
 from bioart_pipeline.pretraining.corpus import COLOURS, INK, PAPER, PARTS, corpus_item
 from bioart_pipeline.training.objectives import objective_for
 from bioart_pipeline.training.state import (
@@ -408,6 +413,16 @@ def _denoiser_loss(denoiser, family: Family, objective, encoded: dict, size: str
     return (per_sample * noised.loss_weights).mean()
 
 
+def guidance_options(pipe, batch: int, scale: float = 5.0) -> dict:
+    """Classifier-free guidance at `scale` for any family. A Flux base pretrained here has no
+    distilled guidance (that needs a teacher): it is sampled with true CFG against the empty
+    caption its dropped captions trained, at the guidance value it was trained with."""
+    if family_of(pipe).flow_matching:
+        return {"true_cfg_scale": scale, "negative_prompt": [""] * batch,
+                "guidance_scale": FLUX_TRAINING_GUIDANCE}
+    return {"guidance_scale": scale}
+
+
 @torch.no_grad()
 def sample_sheet(pipe, seeds: int = 2, prompts: tuple[str, ...] = SAMPLE_PROMPTS,
                  steps: int = 20) -> Image.Image:
@@ -416,8 +431,8 @@ def sample_sheet(pipe, seeds: int = 2, prompts: tuple[str, ...] = SAMPLE_PROMPTS
     sheet = Image.new("RGB", (size * len(prompts), (size + label) * seeds), "white")
     draw = ImageDraw.Draw(sheet)
     for seed in range(seeds):
-        images = pipe(prompt=list(prompts), num_inference_steps=steps, guidance_scale=5.0,
-                      height=size, width=size,
+        images = pipe(prompt=list(prompts), num_inference_steps=steps, height=size, width=size,
+                      **guidance_options(pipe, len(prompts)),
                       generator=[torch.Generator().manual_seed(seed) for _ in prompts]).images
         for column, (prompt, image) in enumerate(zip(prompts, images, strict=True)):
             top = seed * (size + label)
