@@ -15,6 +15,7 @@ from tqdm import tqdm
 from bioart_pipeline.common.charts import wrap_words
 from bioart_pipeline.common.files import atomic_path
 from bioart_pipeline.evaluation.scoring import BASE_LABEL
+from bioart_pipeline.models.families import family_of
 from bioart_pipeline.training.pivotal import load_embeddings, split_bundle, unload_embeddings
 
 # Bump when rendering or scoring changes what an evaluation folder holds: cached evaluations
@@ -38,6 +39,7 @@ class XYSettings:
     steps: int
     guidance_scale: float
     size: int
+    true_cfg_scale: float = 1.0  # Flux only (models/families.py)
 
 
 def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir: Path
@@ -76,8 +78,9 @@ def _render_cells(pipe, label: str, weight: float, settings: XYSettings, out_dir
             for seed in settings.seeds]
     images = pipe(prompt=[prompt for _, prompt, _ in jobs],
                   generator=[torch.Generator("cpu").manual_seed(seed) for _, _, seed in jobs],
-                  num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
-                  height=settings.size, width=settings.size).images
+                  num_inference_steps=settings.steps, height=settings.size, width=settings.size,
+                  **family_of(pipe).guidance_options(settings.guidance_scale,
+                                                     settings.true_cfg_scale, len(jobs))).images
     rows = []
     for (p_index, prompt, seed), image in zip(jobs, images, strict=True):
         file = out_dir / f"p{p_index}_{label.replace(' ', '')}_w{weight:.2f}_s{seed}.png"

@@ -76,6 +76,18 @@ class Family:
             raise ValueError(f"{self.title} LoRAs train the {self.denoiser} only here: set "
                              "train_text_encoder: false and pivotal_tokens: 0")
 
+    def check_true_cfg(self, true_cfg_scale: float) -> None:
+        if true_cfg_scale != 1.0:
+            raise ValueError(f"true_cfg_scale is Flux's (classifier-free guidance beside its "
+                             f"distilled guidance); {self.title}'s guidance_scale is already "
+                             "classifier-free: leave true_cfg_scale out")
+
+    def guidance_options(self, guidance_scale: float, true_cfg_scale: float, batch: int
+                         ) -> dict:
+        """The pipeline call's guidance arguments for a batch of `batch` prompts."""
+        self.check_true_cfg(true_cfg_scale)
+        return {"guidance_scale": guidance_scale}
+
     def encode(self, pipe, captions: list[str], device: torch.device
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(prompt embeddings, pooled embedding or None) for each caption, no guidance."""
@@ -111,6 +123,20 @@ class SdxlFamily(Family):
 class FluxFamily(Family):
     """Flux.1: T5 token embeddings and CLIP-L's pooled vector; the transformer takes the
     latents as a sequence of 2x2 patches with rotary position ids, and a guidance value."""
+
+    def check_true_cfg(self, true_cfg_scale: float) -> None:
+        if true_cfg_scale < 1.0:
+            raise ValueError(f"true_cfg_scale must be 1 (off) or more, got {true_cfg_scale}")
+
+    def guidance_options(self, guidance_scale, true_cfg_scale, batch):
+        """`guidance_scale` is the distilled guidance the transformer is conditioned on; above
+        1, `true_cfg_scale` adds classifier-free guidance against the empty prompt (ComfyUI's
+        KSampler cfg), at twice the cost."""
+        self.check_true_cfg(true_cfg_scale)
+        if true_cfg_scale == 1.0:
+            return {"guidance_scale": guidance_scale}
+        return {"guidance_scale": guidance_scale, "true_cfg_scale": true_cfg_scale,
+                "negative_prompt": [""] * batch}
 
     def encode(self, pipe, captions, device):
         embeds, pooled, _ = pipe.encode_prompt(captions, prompt_2=None, device=device,

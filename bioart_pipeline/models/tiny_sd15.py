@@ -1,13 +1,11 @@
 """A tiny model with SD 1.5's architecture, built offline and deterministically: one CLIP text
 encoder (CLIP's real tokenizer) and a UNet without SDXL's added size and pooled-text
 conditioning, so the SD 1.5 code paths (loading, training, kohya export, evaluation) run on
-the CPU in tests.
+the CPU in the demo and the tests.
 
-Its VAE is textbook-tiny's pretrained one (SD 1.5 and SDXL share the VAE architecture). Its
-UNet and text encoder are at their seeded initialisation: the UNet is not pretrained, so it
-draws noise-like images. It proves the plumbing (a trained LoRA exports to a file diffusers
-reloads to the same image), not that a LoRA learns a look; only the SDXL tiny base is
-pretrained so far (`bioart build-base`).
+Its UNet is pretrained by `bioart build-base --family sd15` on the textbook corpus (weights in
+`textbook_tiny_sd15/`, see its README); its VAE is textbook-tiny's (SD 1.5 and SDXL share the
+VAE architecture); its text encoder stays at its seeded initialisation.
 """
 
 from __future__ import annotations
@@ -23,9 +21,10 @@ from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
 TINY_SD15_VERSION = "tiny-sd15-v2"  # bump whenever a config below or the pretrained UNet changes
 PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_sd15"
-TINY_SD15_ORIGIN = ("bioart tiny SD 1.5 test model: UNet and text encoder at a seeded random "
-                    "initialisation (not pretrained), the VAE of bioart textbook-tiny; no "
-                    "third-party weights or images")
+TINY_SD15_ORIGIN = ("bioart textbook-tiny SD 1.5, pretrained by bioart_pipeline (`bioart "
+                    "build-base --family sd15`) on a procedurally drawn corpus of generic "
+                    "textbook illustrations; no third-party images "
+                    "(bioart_pipeline/models/textbook_tiny_sd15/README.md)")
 
 
 def random_unet() -> UNet2DConditionModel:
@@ -59,7 +58,7 @@ def _write(folder: Path, pretrained: bool) -> None:
                             requires_safety_checker=False).save_config(folder)
 
 
-def build_tiny_sd15(folder: Path, pretrained: bool = False) -> Path:
+def build_tiny_sd15(folder: Path, pretrained: bool = True) -> Path:
     """Write the tiny SD 1.5 pipeline folder at `folder` (no-op if already complete): with
     the UNet `bioart build-base --family sd15` pretrained, or at its seeded start."""
     return tiny_sdxl.build_once(folder, lambda tmp: _write(tmp, pretrained))

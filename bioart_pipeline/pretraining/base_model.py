@@ -107,6 +107,7 @@ class Target:
     text_encoders: Callable[[], tuple[torch.nn.Module, ...]]
     # False: the pipeline's VAE is textbook-tiny's (same architecture), not trained again
     trains_vae: bool = True
+    readme: str = "BASE_MODEL.md"  # beside this file; the weights folder's README.md
 
 
 TARGETS = {
@@ -117,11 +118,12 @@ TARGETS = {
     "sd15": Target(FAMILIES["sd15"], tiny_sd15.TINY_SD15_VERSION, tiny_sd15.PRETRAINED_DIR,
                    tiny_sd15.random_unet,
                    lambda folder: tiny_sd15.build_tiny_sd15(folder, pretrained=False),
-                   lambda: (tiny_sd15.text_encoder(),), trains_vae=False),
+                   lambda: (tiny_sd15.text_encoder(),), trains_vae=False,
+                   readme="BASE_MODEL_SD15.md"),
     "flux": Target(FAMILIES["flux"], tiny_flux.TINY_FLUX_VERSION, tiny_flux.PRETRAINED_DIR,
                    tiny_flux.random_transformer,
                    lambda folder: tiny_flux.build_tiny_flux(folder, pretrained=False),
-                   tiny_flux.text_encoders, trains_vae=False),
+                   tiny_flux.text_encoders, trains_vae=False, readme="BASE_MODEL_FLUX.md"),
 }
 
 
@@ -417,10 +419,10 @@ def guidance_options(pipe, batch: int, scale: float = 5.0) -> dict:
     """Classifier-free guidance at `scale` for any family. A Flux base pretrained here has no
     distilled guidance (that needs a teacher): it is sampled with true CFG against the empty
     caption its dropped captions trained, at the guidance value it was trained with."""
-    if family_of(pipe).flow_matching:
-        return {"true_cfg_scale": scale, "negative_prompt": [""] * batch,
-                "guidance_scale": FLUX_TRAINING_GUIDANCE}
-    return {"guidance_scale": scale}
+    family = family_of(pipe)
+    if family.flow_matching:
+        return family.guidance_options(FLUX_TRAINING_GUIDANCE, scale, batch)
+    return family.guidance_options(scale, 1.0, batch)
 
 
 @torch.no_grad()
@@ -454,7 +456,7 @@ def export(out: Path, denoiser, vae, settings: BaseSettings, figures: dict, pipe
         setattr(pipe, target.family.denoiser, denoiser)
         pipe.vae = vae
         sample_sheet(pipe, 2).save(tmp / "samples.png")
-        shutil.copy(Path(__file__).parent / "BASE_MODEL.md", tmp / "README.md")
+        shutil.copy(Path(__file__).parent / target.readme, tmp / "README.md")
         files = sorted(p for p in tmp.rglob("*.safetensors"))
         atomic_write_json(tmp / "build.json", {
             "model": target.version,

@@ -24,8 +24,8 @@ FLUX_FILES = {"clip_l": "clip_l.safetensors", "t5": "t5xxl_fp16.safetensors",
               "vae": "ae.safetensors"}
 # The XY plot samples SD with diffusers' EulerDiscreteScheduler (SDXL's own, set for SD 1.5
 # too): ComfyUI's euler sampler on its normal schedule, A1111's Euler. Flux samples with its
-# flow-matching Euler: ComfyUI's euler on the simple schedule, at CFG 1 with the distilled
-# guidance in FluxGuidance.
+# flow-matching Euler: ComfyUI's euler on the simple schedule, the distilled guidance in
+# FluxGuidance and the KSampler's CFG at the XY plot's true_cfg_scale (1: off, the usual).
 COMFYUI_SAMPLER, COMFYUI_SCHEDULER, A1111_SAMPLER = "euler", "normal", "Euler"
 FLUX_SCHEDULER = "simple"
 
@@ -44,6 +44,7 @@ class DrawSettings:
     # A pivotal-tuning embedding's name (= its file's stem and the trigger word), or "".
     embedding: str = ""
     family: str = "sdxl"  # the base's family: Flux loads and samples differently
+    true_cfg: float = 1.0  # Flux: classifier-free guidance beside the distilled `cfg`
 
 
 def checkpoint_file_name(source: str) -> str:
@@ -97,12 +98,12 @@ def _flux_graph(s: DrawSettings) -> dict:
                    clip=["2", 0]),
         "6": _node("FluxGuidance", "Distilled guidance (the XY plot's)", conditioning=["5", 0],
                    guidance=s.cfg),
-        "7": _node("CLIPTextEncode", "Negative prompt (unused at CFG 1)", text=s.negative,
+        "7": _node("CLIPTextEncode", "Negative prompt (used at a CFG above 1)", text=s.negative,
                    clip=["2", 0]),
         "8": _node("EmptySD3LatentImage", "Size", width=s.size, height=s.size, batch_size=1),
         "9": _node("KSampler", "Sampler (the XY plot's settings)", model=["4", 0],
                    positive=["6", 0], negative=["7", 0], latent_image=["8", 0], seed=s.seed,
-                   steps=s.steps, cfg=1.0, sampler_name=COMFYUI_SAMPLER,
+                   steps=s.steps, cfg=s.true_cfg, sampler_name=COMFYUI_SAMPLER,
                    scheduler=FLUX_SCHEDULER, denoise=1.0),
         "10": _node("VAEDecode", "Decode", samples=["9", 0], vae=["3", 0]),
         "11": _node("SaveImage", "Save", images=["10", 0],
@@ -125,7 +126,7 @@ def a1111_infotext(settings: DrawSettings) -> str:
     the arrow under Generate to fill in every field)."""
     s = settings
     lora = f"<lora:{PurePath(s.lora_file).stem}:{s.weight:g}>"
-    guidance = (f"Schedule type: Simple, CFG scale: 1, Distilled CFG Scale: {s.cfg:g}"
+    guidance = (f"Schedule type: Simple, CFG scale: {s.true_cfg:g}, Distilled CFG Scale: {s.cfg:g}"
                 if s.family == "flux" else f"CFG scale: {s.cfg:g}")
     return "\n".join([
         f"{s.prompt} {lora}",

@@ -31,6 +31,8 @@ class EvaluationOptions:
     seeds: tuple[int, ...] = (1, 2)
     steps: int = 20
     guidance_scale: float = 5.0  # a spec without one gets its model family's default
+    # Flux only: classifier-free guidance beside the distilled one (1: off)
+    true_cfg_scale: float = 1.0
     thresholds: Thresholds = field(default_factory=Thresholds)
 
 
@@ -130,6 +132,7 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
     family.check_preset(preset)
     spec = dataclasses.replace(spec, evaluation=_evaluation(raw.get("evaluation") or {},
                                                             family.guidance_scale))
+    family.check_true_cfg(spec.evaluation.true_cfg_scale)
     if spec.background not in BACKGROUNDS:
         raise ValueError(f"background must be one of {BACKGROUNDS}, got {spec.background!r}")
     if spec.training.pivotal_tokens:
@@ -185,5 +188,6 @@ def _evaluation(raw: dict[str, Any], guidance_scale: float) -> EvaluationOptions
         seeds=tuple(int(s) for s in raw.get("seeds", defaults.seeds)),
         steps=int(raw.get("steps", defaults.steps)),
         guidance_scale=float(raw.get("guidance_scale", defaults.guidance_scale)),
+        true_cfg_scale=float(raw.get("true_cfg_scale", defaults.true_cfg_scale)),
         thresholds=Thresholds(**(raw.get("thresholds") or {})),
     )

@@ -55,7 +55,7 @@ def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: Gp
     ev = spec.evaluation
     settings = XYSettings(prompts=spec.validation_prompts, weights=ev.weights, seeds=ev.seeds,
                           steps=ev.steps, guidance_scale=ev.guidance_scale,
-                          size=profile.resolution)
+                          size=profile.resolution, true_cfg_scale=ev.true_cfg_scale)
     key = evaluation_key(list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds,
                          clip.model or None)
     folder = evaluation_folder(workspace, spec.name, key)

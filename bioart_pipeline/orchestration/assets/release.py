@@ -172,7 +172,7 @@ def _draw_settings(spec: LoraSpec, profile: ModelProfile, lora_file: str, weight
         prompt=spec.validation_prompts[0], negative="", steps=ev.steps, cfg=ev.guidance_scale,
         seed=ev.seeds[0], size=profile.resolution,
         embedding=spec.trigger if spec.training.pivotal_tokens else "",
-        family=profile.architecture)
+        family=profile.architecture, true_cfg=ev.true_cfg_scale)
 
 
 def _sbom_inputs(spec: LoraSpec, profile: ModelProfile) -> SbomInputs:
