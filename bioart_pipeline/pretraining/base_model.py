@@ -325,7 +325,10 @@ def encode_corpus(work: Path, settings: BaseSettings, vae, pipe, log) -> dict:
     # What a dropped caption becomes: the unconditional branch of classifier-free guidance,
     # zeros where the pipeline forces them for an empty prompt (SDXL), else ""'s embedding.
     if not getattr(pipe.config, "force_zeros_for_empty_prompt", False):
-        tensors["empty_prompt_embeds"] = family.encode(pipe, [""], torch.device("cpu"))[0][0]
+        empty, empty_pooled = family.encode(pipe, [""], torch.device("cpu"))
+        tensors["empty_prompt_embeds"] = empty[0]
+        if empty_pooled is not None:  # Flux: CLIP's pooled vector of ""
+            tensors["empty_pooled"] = empty_pooled[0]
     with atomic_path(path) as tmp:
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
     (work / "captions.json").write_text(json.dumps([i.caption for i in items], indent=0))
@@ -403,7 +406,9 @@ def _denoiser_loss(denoiser, family: Family, objective, encoded: dict, size: str
     keep = (torch.rand(len(picks)) >= settings.caption_dropout).float()
     empty = encoded.get("empty_prompt_embeds", torch.zeros(()))
     prompt_embeds = prompt_embeds * keep[:, None, None] + empty * (1 - keep[:, None, None])
-    pooled = pooled * keep[:, None] if pooled is not None else None
+    if pooled is not None:
+        empty_pooled = encoded.get("empty_pooled", torch.zeros(()))
+        pooled = pooled * keep[:, None] + empty_pooled * (1 - keep[:, None])
     noise = torch.randn_like(x0) + settings.noise_offset * torch.randn(len(picks), x0.shape[1],
                                                                        1, 1)
     noised = objective.sample(x0, noise)
