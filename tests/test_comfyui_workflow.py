@@ -122,5 +122,14 @@ def test_the_flux_workflow_loads_its_parts_and_samples_as_the_grid_did() -> None
     sampler = by_type["KSampler"]
     assert (sampler["cfg"], sampler["scheduler"], sampler["steps"]) == (1.0, "simple", 30)
     assert workflow[sampler["positive"][0]]["class_type"] == "FluxGuidance"
-    assert "Distilled CFG Scale: 3.5" in a1111_infotext(FLUX)
+    assert "CFG scale: 1, Distilled CFG Scale: 3.5" in a1111_infotext(FLUX)
     assert checkpoint_file_name("black-forest-labs/FLUX.1-dev") == "flux1-dev.safetensors"
+
+
+def test_a_flux_grid_drawn_with_true_cfg_gives_the_sampler_that_cfg() -> None:
+    settings = dataclasses.replace(FLUX, cfg=1.0, true_cfg=5.0)
+    workflow = comfyui_workflow(settings)
+    sampler = next(n["inputs"] for n in workflow.values() if n["class_type"] == "KSampler")
+    assert sampler["cfg"] == 5.0
+    assert workflow[sampler["negative"][0]]["inputs"]["text"] == ""  # the grid's empty prompt
+    assert "CFG scale: 5, Distilled CFG Scale: 1" in a1111_infotext(settings)

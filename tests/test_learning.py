@@ -5,6 +5,7 @@ trains them, and scored by the XY plot's own code.
 - prompts with the trigger change more than prompts without it (no bleeding);
 - the recommendation passes the default rule and beats the base column on style gain;
 - the demo's subject LoRA lowers its validation loss and passes the default rule too;
+- so do the demo's SD 1.5 (pivotal-tuning) and Flux LoRAs, on their own pretrained tiny bases;
 - a LoRA trained far too long on a handful of images is refused for memorization.
 """
 
@@ -120,6 +121,20 @@ def test_the_demo_subject_lora_learns_and_passes_the_default_rule(subject) -> No
     assert recommendation["passes"], recommendation["reasoning"]
     chosen = _cells(scores, recommendation["checkpoint"])
     assert (chosen[chosen["weight"] == recommendation["weight"]]["style_gain"] > 0).all()
+
+
+@pytest.mark.parametrize("name", ["cellula_mitochondria_sd15", "cellula_style_flux"])
+def test_each_family_demo_lora_learns_and_passes_the_default_rule(
+        tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    scores, recommendation, report = _demo(tmp_path_factory, name)
+    losses = report["validation_losses"]
+    assert losses[-1] < 0.8 * losses[0], losses
+    assert recommendation["passes"], recommendation["reasoning"]
+    chosen = _cells(scores, recommendation["checkpoint"])
+    chosen = chosen[chosen["weight"] == recommendation["weight"]].iloc[0]
+    base = scores[scores["checkpoint"] == BASE_LABEL].iloc[0]
+    assert chosen["style_gain"] > 0
+    assert chosen["palette_distance"] < base["palette_distance"]
 
 
 HANDFUL = ("mito_longitudinal_01", "mito_crosssection_01", "mito_pair_01")

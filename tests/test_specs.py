@@ -19,12 +19,18 @@ def _write(tmp_path: Path, spec: dict, name: str = "my_lora") -> Path:
 
 def test_sample_specs_load_with_their_presets() -> None:
     specs = {p.stem: load_spec(p) for p in list_spec_files(SAMPLE_DATA / "loras")}
-    assert set(specs) == {"cellula_style", "cellula_mitochondria"}
+    assert set(specs) == {"cellula_style", "cellula_mitochondria", "cellula_mitochondria_sd15",
+                          "cellula_style_flux"}
     style, subject = specs["cellula_style"], specs["cellula_mitochondria"]
     assert style.training.alpha == style.training.rank
     assert subject.training.alpha == subject.training.rank / 2
     assert subject.training.lr_scheduler == "constant_with_warmup"
     assert style.release_stem(10) == "cellula_cellstyle_32_10"
+    families = {name: spec.model_profile.architecture for name, spec in specs.items()}
+    assert sorted(families.values()) == ["flux", "sd15", "sdxl", "sdxl"]
+    # Released side by side in one models/loras folder, the files keep distinct names.
+    stems = {spec.release_stem(spec.training.epochs) for spec in specs.values()}
+    assert len(stems) == len(specs)
 
 
 def test_overrides_apply(tmp_path: Path) -> None:
@@ -51,6 +57,8 @@ def test_overrides_apply(tmp_path: Path) -> None:
     ({"training": {"pivotal_tokens": 2}, "trigger": "cellula style",
       "validation_prompts": ["a cell"]}, "one word"),
     ({"training": {"base_quantization": "int3"}}, "base_quantization must be one of"),
+    ({"evaluation": {"true_cfg_scale": 4.0}}, "already classifier-free"),
+    ({"profile": "tiny-flux", "evaluation": {"true_cfg_scale": 0.5}}, "1 \\(off\\) or more"),
 ])
 def test_bad_specs_name_the_problem(tmp_path: Path, change: dict, message: str) -> None:
     with pytest.raises(SpecError, match=message):
