@@ -156,7 +156,8 @@ class _Session:
                                    source_sizes=job.profile.source_size_conditioning)
         validate = functools.partial(_validation_loss, pipe, denoiser, objective, job.images,
                                      latents, embeddings, self.device, self.weight_dtype,
-                                     job.profile.source_size_conditioning, preset.seed)
+                                     job.profile.source_size_conditioning, preset.seed,
+                                     preset.batch_size)
         if not result.validation_losses and self.main:
             with accelerator.autocast():
                 result.validation_losses.append(validate())
@@ -520,20 +521,33 @@ def enable_gradient_checkpointing(pipe, preset) -> None:
 
 @torch.no_grad()
 def _validation_loss(pipe, denoiser, objective, images, latents, embeddings, device,
-                     dtype: torch.dtype, source_sizes: bool, seed: int) -> float:
+                     dtype: torch.dtype, source_sizes: bool, seed: int, batch_size: int
+                     ) -> float:
     """Plain MSE on every image at fixed noise and evenly spread timesteps: unlike the
-    per-step loss it does not jump with the random timesteps, so its trend can be read."""
+    per-step loss it does not jump with the random timesteps, so its trend can be read.
+    Images of one bucket go through together, at most a training batch at a time."""
     generator = torch.Generator().manual_seed(seed)
-    total = 0.0
+    noises = [torch.randn((1, *latents[image.key].shape), generator=generator)
+              for image in images]
+    by_bucket: dict[tuple[int, int], list[int]] = {}
     for index, image in enumerate(images):
-        x0 = latents[image.key].unsqueeze(0).to(device)
-        noise = torch.randn(x0.shape, generator=generator).to(device)
-        noised = objective.fixed(x0, noise, index / max(1, len(images) - 1))
-        prompt_embeds, pooled = _conditioning(pipe, [image.caption], embeddings, device)
-        prediction = family_of(pipe).predict(
-            denoiser, noised.noisy.to(dtype), noised.timesteps, prompt_embeds, pooled,
-            time_ids(image, source_sizes)[None].to(device))
-        total += F.mse_loss(prediction.float(), noised.target.float()).item()
+        by_bucket.setdefault(image.bucket, []).append(index)
+    spread = max(1, len(images) - 1)
+    total = 0.0
+    for indices in by_bucket.values():
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            x0 = torch.stack([latents[images[i].key] for i in chunk]).to(device)
+            positions = torch.tensor([i / spread for i in chunk], dtype=torch.float64)
+            noised = objective.fixed(x0, torch.cat([noises[i] for i in chunk]).to(device),
+                                     positions)
+            prompt_embeds, pooled = _conditioning(pipe, [images[i].caption for i in chunk],
+                                                  embeddings, device)
+            ids = torch.stack([time_ids(images[i], source_sizes) for i in chunk]).to(device)
+            prediction = family_of(pipe).predict(denoiser, noised.noisy.to(dtype),
+                                                 noised.timesteps, prompt_embeds, pooled, ids)
+            errors = F.mse_loss(prediction.float(), noised.target.float(), reduction="none")
+            total += errors.mean(dim=tuple(range(1, errors.dim()))).sum().item()
     return total / len(images)
 
 

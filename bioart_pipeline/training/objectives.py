@@ -39,10 +39,10 @@ class NoisePrediction:
         timesteps = torch.randint(0, self.steps, (x0.shape[0],), device=x0.device)
         return self._at(x0, noise, timesteps, self._weights(timesteps))
 
-    def fixed(self, x0: torch.Tensor, noise: torch.Tensor, position: float) -> Noised:
-        """At `position` in (0, 1) of the schedule (validation: the same every time)."""
-        t = torch.full((x0.shape[0],), int(50 + position * (self.steps - 100)),
-                       device=x0.device, dtype=torch.long)
+    def fixed(self, x0: torch.Tensor, noise: torch.Tensor, positions: torch.Tensor) -> Noised:
+        """Each sample at its position in (0, 1) of the schedule (validation: the same every
+        time)."""
+        t = (50 + positions.double() * (self.steps - 100)).long().to(x0.device)
         return self._at(x0, noise, t, torch.ones(x0.shape[0]))
 
     def _at(self, x0, noise, timesteps, weights) -> Noised:
@@ -71,9 +71,9 @@ class FlowMatching:
         logit_normal = torch.sigmoid(torch.randn(x0.shape[0], device=x0.device))
         return self._at(x0, noise, self._shifted(logit_normal, x0))
 
-    def fixed(self, x0: torch.Tensor, noise: torch.Tensor, position: float) -> Noised:
+    def fixed(self, x0: torch.Tensor, noise: torch.Tensor, positions: torch.Tensor) -> Noised:
         return self._at(x0, noise, self._shifted(
-            torch.full((x0.shape[0],), 0.05 + 0.9 * position, device=x0.device), x0))
+            (0.05 + 0.9 * positions.double()).float().to(x0.device), x0))
 
     def _shifted(self, s: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
         """s moved towards noise: by mu from the token count (dynamic shifting, Flux.1-dev),
