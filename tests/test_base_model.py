@@ -103,6 +103,14 @@ def test_the_corpus_is_reproducible_and_its_captions_name_colours() -> None:
     assert shapes and all(any(c in item.caption for c in COLOURS) for item in shapes)
 
 
+def test_a_family_has_its_own_pretraining_defaults_and_a_flag_overrides_them() -> None:
+    from bioart_pipeline.pretraining.base_model import TARGETS, settings_for
+
+    assert settings_for(TARGETS["sdxl"], {"unet_steps": None}).unet_steps == 4000
+    assert settings_for(TARGETS["flux"], {"unet_steps": None}).unet_steps == 3000
+    assert settings_for(TARGETS["flux"], {"unet_steps": 10, "seed": None}).unet_steps == 10
+
+
 @pytest.mark.parametrize("family", ["sd15", "flux"])
 def test_build_base_pretrains_every_family_into_what_its_tiny_builder_loads(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, family: str) -> None:
