@@ -86,9 +86,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/xy_plot.py
 	$(PY) benchmarks/compute.py
 
-## smoke: full-size SDXL (random weights) through the real training, resume and XY code, and
-## a Flux.1-dev-width step (one double, one single block) at 1024 px with its export checked;
-## prints time and peak memory (several minutes on 2 CPU cores, 24 GB RAM)
+## smoke: full-size SDXL and SD 1.5 (random weights) through the real training, resume and XY
+## code, and a Flux.1-dev-width step (one double, one single block) at 1024 px with its export
+## checked; prints time and peak memory (several minutes on 2 CPU cores, 24 GB RAM)
 smoke: $(STAMP)
-	$(PY) benchmarks/sdxl_smoke.py
+	$(PY) benchmarks/full_size_smoke.py --family sdxl
+	$(PY) benchmarks/full_size_smoke.py --family sd15
 	$(PY) benchmarks/flux_smoke.py

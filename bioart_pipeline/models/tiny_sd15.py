@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import torch
 from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
@@ -37,25 +38,33 @@ def text_encoder() -> CLIPTextModel:
     return tiny_sdxl.text_encoders()[0]
 
 
-def _write(folder: Path, pretrained: bool) -> None:
+def write_sd15_folder(folder: Path, models: dict[str, torch.nn.Module],
+                      save: tuple[str, ...] | None = None) -> None:
+    """A diffusers SD 1.5 folder from its three models (unet, vae, text_encoder): CLIP's real
+    tokenizer, an Euler scheduler on SD's noise schedule (as the XY plot samples),
+    model_index.json, and the models named in `save` (all by default) as safetensors."""
     tokenizer = CLIPTokenizer.from_pretrained(write_clip_tokenizer(folder / "tokenizer",
                                                                    pad_token=EOS))
-    models = {"unet": random_unet(), "text_encoder": text_encoder()}
-    for name, model in models.items():
-        if not (pretrained and name == "unet"):
-            model.save_pretrained(folder / name, safe_serialization=True)
-    if pretrained:
-        shutil.copytree(PRETRAINED_DIR / "unet", folder / "unet")
-        tiny_sdxl.check_pretrained((models["text_encoder"],), PRETRAINED_DIR)
-    tiny_sdxl.check_pretrained_files()
-    shutil.copytree(tiny_sdxl.PRETRAINED_DIR / "vae", folder / "vae")
-    # SD 1.5 was trained on the same noise schedule as SDXL; Euler, as the XY plot samples.
+    for name in save if save is not None else tuple(models):
+        models[name].save_pretrained(folder / name, safe_serialization=True)
     scheduler = EulerDiscreteScheduler(**tiny_sdxl.SCHEDULER_CONFIG)
     scheduler.save_pretrained(folder / "scheduler")
-    vae = tiny_sdxl.AutoencoderKL.from_pretrained(folder / "vae")
-    StableDiffusionPipeline(**models, vae=vae, tokenizer=tokenizer, scheduler=scheduler,
+    StableDiffusionPipeline(**models, tokenizer=tokenizer, scheduler=scheduler,
                             safety_checker=None, feature_extractor=None,
                             requires_safety_checker=False).save_config(folder)
+
+
+def _write(folder: Path, pretrained: bool) -> None:
+    """The UNet copied from the pretrained base or at its seeded start; textbook-tiny's VAE."""
+    tiny_sdxl.check_pretrained_files()
+    shutil.copytree(tiny_sdxl.PRETRAINED_DIR / "vae", folder / "vae")
+    models = {"unet": random_unet(), "text_encoder": text_encoder(),
+              "vae": tiny_sdxl.AutoencoderKL.from_pretrained(folder / "vae")}
+    if pretrained:
+        tiny_sdxl.check_pretrained((models["text_encoder"],), PRETRAINED_DIR)
+        shutil.copytree(PRETRAINED_DIR / "unet", folder / "unet")
+    write_sd15_folder(folder, models,
+                      save=("text_encoder",) if pretrained else ("text_encoder", "unet"))
 
 
 def build_tiny_sd15(folder: Path, pretrained: bool = True) -> Path:

@@ -1,9 +1,10 @@
-"""Full-size SDXL through the real job code, on this machine (CPU or GPU).
+"""Full-size SDXL or SD 1.5 through the real job code, on this machine (CPU or GPU).
 
-    .venv/bin/python benchmarks/sdxl_smoke.py [--dtype bfloat16] [--keep FOLDER]
+    .venv/bin/python benchmarks/full_size_smoke.py [--family sdxl|sd15] [--dtype bfloat16]
+                                                   [--keep FOLDER]
 
-The SDXL architecture is built from its configs with random weights (no download), saved
-as a local diffusers folder in the chosen dtype, and then each phase runs as the compute
+The architecture is built from its configs with random weights (no download), saved as a
+local diffusers folder in the chosen dtype, and then each phase runs as the compute
 resource runs it, `python -m bioart_pipeline.compute.entrypoint JOB OUT_DIR`, in its own
 process, so each phase's peak memory is its own:
   1. train: load, encode the latent (fp32 VAE), one optimizer step at 512 px with gradient
@@ -14,7 +15,8 @@ process, so each phase's peak memory is its own:
      512 px, scored.
 It prints seconds and peak memory (the process's resident set; on a GPU also the card's
 peak) per phase. The point is that the real code runs at full size; speed on a CPU is not
-a training speed anyone would use.
+a training speed anyone would use. (Flux.1 at full size does not fit this machine's memory:
+benchmarks/flux_smoke.py runs its full width with few blocks.)
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ from bioart_pipeline.evaluation.scoring import Thresholds
 from bioart_pipeline.evaluation.stage import XYJob
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.models.clip_tokenizer import VOCAB_SIZE
+from bioart_pipeline.models.families import FAMILIES
 from bioart_pipeline.models.profiles import get_profile
+from bioart_pipeline.models.tiny_sd15 import write_sd15_folder
 from bioart_pipeline.models.tiny_sdxl import write_sdxl_folder
 from bioart_pipeline.specs.presets import PRESETS
 from bioart_pipeline.training.job import REPORT, TrainingImage, TrainingJob
@@ -59,23 +63,47 @@ OPEN_CLIP_BIG_G = dict(hidden_size=1280, intermediate_size=5120, num_hidden_laye
                        num_attention_heads=20, hidden_act="gelu", projection_dim=1280)
 
 
+# stable-diffusion-v1-5/stable-diffusion-v1-5: unet/ and vae/ configs (its text encoder is CLIP-L)
+SD15_UNET = dict(
+    sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+    block_out_channels=(320, 640, 1280, 1280), cross_attention_dim=768, attention_head_dim=8,
+    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+)
+SD15_VAE = {**SDXL_VAE, "sample_size": 512, "scaling_factor": 0.18215}
+
+
 def _text_config(shape: dict) -> CLIPTextConfig:
     return CLIPTextConfig(vocab_size=VOCAB_SIZE, max_position_embeddings=77,
                           bos_token_id=49406, eos_token_id=49407, pad_token_id=1, **shape)
 
 
-def build_sdxl(folder: Path, dtype: torch.dtype) -> None:
-    """Random-weight SDXL base, saved as a diffusers folder (safetensors) in `dtype`."""
+def _sdxl() -> dict[str, torch.nn.Module]:
+    return {"unet": UNet2DConditionModel(**SDXL_UNET), "vae": AutoencoderKL(**SDXL_VAE),
+            "text_encoder": CLIPTextModel(_text_config(CLIP_L)),
+            "text_encoder_2": CLIPTextModelWithProjection(_text_config(OPEN_CLIP_BIG_G))}
+
+
+def _sd15() -> dict[str, torch.nn.Module]:
+    return {"unet": UNet2DConditionModel(**SD15_UNET), "vae": AutoencoderKL(**SD15_VAE),
+            "text_encoder": CLIPTextModel(_text_config(CLIP_L))}
+
+
+BUILDS = {"sdxl": (_sdxl, write_sdxl_folder), "sd15": (_sd15, write_sd15_folder)}
+
+
+def build(family: str, folder: Path, dtype: torch.dtype) -> None:
+    """The random-weight base of `family`, saved as a diffusers folder (safetensors) in
+    `dtype`."""
+    models, write = BUILDS[family]
     torch.manual_seed(0)
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)  # built in `dtype`: no fp32 copy of 2.6 B parameters
+    torch.set_default_dtype(dtype)  # built in `dtype`: no fp32 copy of billions of parameters
     try:
-        parts = {"unet": UNet2DConditionModel(**SDXL_UNET), "vae": AutoencoderKL(**SDXL_VAE),
-                 "text_encoder": CLIPTextModel(_text_config(CLIP_L)),
-                 "text_encoder_2": CLIPTextModelWithProjection(_text_config(OPEN_CLIP_BIG_G))}
+        parts = models()
     finally:
         torch.set_default_dtype(previous)
-    write_sdxl_folder(folder, parts)
+    write(folder, parts)
 
 
 def run_phase(job_file: Path, out_dir: Path) -> dict[str, float]:
@@ -93,6 +121,7 @@ def run_phase(job_file: Path, out_dir: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--family", default="sdxl", choices=sorted(BUILDS))
     parser.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16"])
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
@@ -102,10 +131,11 @@ def main() -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         figures = {"build": {}}
         started = time.perf_counter()
-        if not (tmp / "sdxl" / "model_index.json").exists():
-            build_sdxl(tmp / "sdxl", getattr(torch, args.dtype))
+        base = tmp / args.family
+        if not (base / "model_index.json").exists():
+            build(args.family, base, getattr(torch, args.dtype))
         figures["build"]["seconds"] = time.perf_counter() - started
-        profile = dataclasses.replace(get_profile("sdxl", source=str(tmp / "sdxl")),
+        profile = dataclasses.replace(get_profile(args.family, source=str(base)),
                                       resolution=SIZE)
         illustration(0, (SIZE, SIZE), shapes=12).save(tmp / "image.png")
         image = TrainingImage(key="k0", file=str(tmp / "image.png"), role="train",
@@ -133,7 +163,8 @@ def main() -> None:
         figures["xy cell"] = run_phase(save_job(xy, tmp / "xy.json"), tmp / "xy")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else \
         f"CPU, {torch.get_num_threads()} threads"
-    print(f"full-size SDXL (random weights), {args.dtype}, {SIZE} px, batch 1, on {device}:")
+    title = FAMILIES[args.family].title
+    print(f"full-size {title} (random weights), {args.dtype}, {SIZE} px, batch 1, on {device}:")
     print(f"  build and save: {figures['build']['seconds']:.0f} s")
     print(f"  train (load, latent, 1 step, checkpoint): {figures['train']['seconds']:.0f} s, "
           f"peak RSS {figures['train']['peak_rss_gib']:.1f} GiB")
