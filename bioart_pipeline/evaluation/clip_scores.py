@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import open_clip
 import torch
 from PIL import Image
 
@@ -36,6 +35,8 @@ class ClipScorer:
         self.meaningful = source != TINY_CLIP_SOURCE
         self.device, self.dtype = device, dtype
         name = _open_clip_name(source, models_dir)
+        import open_clip  # here: importing it costs seconds, the definitions do not need it
+
         try:
             model, _, self.preprocess = open_clip.create_model_and_transforms(name)
             self.tokenizer = open_clip.get_tokenizer(name)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import open_clip
 import torch
 from safetensors.torch import save_file
 
@@ -36,6 +35,8 @@ def build_tiny_clip(models_dir: Path) -> Path:
     if not (folder / "open_clip_model.safetensors").is_file():
         with atomic_dir(folder) as tmp:
             (tmp / "open_clip_config.json").write_text(json.dumps(CONFIG, indent=2))
+            import open_clip  # here: importing it costs seconds, the definitions do not need it
+
             torch.manual_seed(0)
             model = open_clip.CLIP(**CONFIG["model_cfg"])
             save_file({k: v.contiguous() for k, v in model.state_dict().items()},
