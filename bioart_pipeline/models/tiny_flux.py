@@ -8,8 +8,9 @@ CPU in tests.
 Labelled for what it is: the T5 tokenizer is not T5's SentencePiece vocabulary (not on this
 machine) but a Unigram vocabulary of the same form, trained offline by the `tokenizers` library
 on the textbook corpus's captions. The VAE is textbook-tiny's (4 latent channels where Flux's
-has 16) with a shift factor, as Flux's VAE has; the transformer and encoders are at their
-seeded initialisation, not pretrained.
+has 16) with a shift factor, as Flux's VAE has. The transformer is pretrained by `bioart
+build-base --family flux` on the textbook corpus (weights in `textbook_tiny_flux/`, see its
+README); the text encoders stay at their seeded initialisation.
 """
 
 from __future__ import annotations
@@ -33,10 +34,11 @@ from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
 TINY_FLUX_VERSION = "tiny-flux-v2"  # bump whenever a config, the tokenizer or the weights change
 PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_flux"
-TINY_FLUX_ORIGIN = ("bioart tiny Flux.1-dev-layout test model: transformer and text encoders at "
-                    "a seeded random initialisation (not pretrained), the VAE of bioart "
-                    "textbook-tiny, a T5-form Unigram tokenizer trained offline on the textbook "
-                    "corpus captions (not T5's vocabulary); no third-party weights or images")
+TINY_FLUX_ORIGIN = ("bioart textbook-tiny Flux, pretrained by bioart_pipeline (`bioart "
+                    "build-base --family flux`) on a procedurally drawn corpus of generic "
+                    "textbook illustrations, with a T5-form tokenizer trained offline on its "
+                    "captions (not T5's vocabulary); no third-party images "
+                    "(bioart_pipeline/models/textbook_tiny_flux/README.md)")
 T5_HIDDEN = 32
 T5_VOCAB = 1000
 T5_MAX_LENGTH = 512  # FluxPipeline's max_sequence_length default (Flux.1-dev)
@@ -117,7 +119,7 @@ def _write(folder: Path, pretrained: bool) -> None:
     FluxPipeline(**parts, **tokenizers, scheduler=scheduler).save_config(folder)
 
 
-def build_tiny_flux(folder: Path, pretrained: bool = False) -> Path:
+def build_tiny_flux(folder: Path, pretrained: bool = True) -> Path:
     """Write the tiny Flux pipeline folder at `folder` (no-op if already complete): with the
     transformer `bioart build-base --family flux` pretrained, or at its seeded start."""
     return tiny_sdxl.build_once(folder, lambda tmp: _write(tmp, pretrained))
