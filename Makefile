@@ -39,8 +39,9 @@ test: $(STAMP) browser
 test-cluster: $(STAMP)
 	$(PY) -m pytest -q -m ray
 
-## test-learning: the embedded default learns: both demo LoRAs trained in full and scored by
-## the XY plot's rule, and a memorizing LoRA refused (about 10 min; CI runs it after `test`)
+## test-learning: the embedded default learns: the four demo LoRAs (SDXL, SD 1.5, Flux) trained
+## in full and scored by the XY plot's rule, and a memorizing LoRA refused (about 12 min; CI
+## runs it after `test`)
 test-learning: $(STAMP)
 	$(PY) -m pytest -q -m learning
 
