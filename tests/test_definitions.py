@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -83,3 +85,14 @@ def test_core_layer_does_not_import_dagster() -> None:
             if any(n == "dagster" or n.startswith("dagster.") for n in names):
                 offenders.append(str(path.relative_to(PACKAGE)))
     assert offenders == []
+
+
+def test_dagster_process_loads_no_model_stack() -> None:
+    """Every run and the UI's code server import the definitions: the model libraries load
+    in the jobs that run a model (seconds per process), never with the definitions."""
+    stack = ("torch", "diffusers", "transformers", "peft", "open_clip", "wandb", "accelerate")
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, bioart_pipeline.definitions; "
+         f"print(' '.join(m for m in {stack!r} if m in sys.modules))"],
+        capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == []

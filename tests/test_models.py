@@ -10,6 +10,7 @@ from diffusers import AutoencoderKL, StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
 from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.models.builtin import TINY_VERSION
 from bioart_pipeline.models.clip_tokenizer import write_clip_tokenizer
 from bioart_pipeline.models.families import family_of
 from bioart_pipeline.models.profiles import (
@@ -21,7 +22,7 @@ from bioart_pipeline.models.profiles import (
     vae_scale_factor,
 )
 from bioart_pipeline.models.tiny_sd15 import build_tiny_sd15
-from bioart_pipeline.models.tiny_sdxl import TINY_VERSION, build_tiny_sdxl, weights_digest
+from bioart_pipeline.models.tiny_sdxl import build_tiny_sdxl, weights_digest
 from tests.single_file import write_single_file
 
 CAT_IDS = [49406, 320, 1125, 539, 320, 2368, 49407]

@@ -17,8 +17,8 @@ from bioart_pipeline.cli import _demo_runs
 from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
+from bioart_pipeline.models.builtin import TINY_VERSION
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
-from bioart_pipeline.models.tiny_sdxl import TINY_VERSION
 from bioart_pipeline.release.audit import audit
 from bioart_pipeline.release.bundle import verify_sums
 from bioart_pipeline.training.export import read_metadata

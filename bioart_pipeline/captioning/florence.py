@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import torch
 from PIL import Image
 from tqdm import tqdm
 
@@ -21,7 +20,10 @@ from bioart_pipeline.common.errors import Diagnosis
 from bioart_pipeline.common.files import atomic_write_json, read_json, sha256_json
 from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.compute.placement import Placement
-from bioart_pipeline.models.tiny_florence import TINY_FLORENCE_VERSION, build_tiny_florence
+from bioart_pipeline.models.builtin import TINY_FLORENCE_VERSION
+
+if TYPE_CHECKING:  # the model stack loads in the caption job, not with the definitions
+    import torch
 
 TINY_FLORENCE_SOURCE = f"builtin:{TINY_FLORENCE_VERSION}"
 # Florence-2 tasks whose answer is plain text, i.e. a caption.
@@ -75,7 +77,6 @@ class Florence2Captioner:
                 "a native-format checkpoint (e.g. a download of florence-community/"
                 "Florence-2-base), or write caption sidecars next to the images.") from exc
 
-    @torch.no_grad()
     def caption(self, images: list[Image.Image]) -> list[str]:
         out: list[str] = []
         size = self.settings.batch_size
@@ -156,6 +157,8 @@ def store_captions(captions: dict[str, str], settings: CaptionerSettings, cache_
 
 def _resolve(model: str, models_dir: Path) -> str:
     if model == TINY_FLORENCE_SOURCE:
+        from bioart_pipeline.models.tiny_florence import build_tiny_florence
+
         return str(build_tiny_florence(models_dir))
     if model.startswith("builtin:"):
         raise CaptionerUnavailable(f"unknown built-in captioner {model!r}; "

@@ -4,11 +4,13 @@ that runs it (the studio may have no GPU while the worker it sends the job to do
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch loads where the job runs, not in the Dagster process
+    import torch
 
 DEVICES = ("auto", "cuda", "cpu")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = ("float32", "bfloat16", "float16")  # torch's names
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class Placement:
             raise ValueError("float16 needs a CUDA device; on the CPU use bfloat16 or float32")
 
     def torch_device(self) -> torch.device:
+        import torch
+
         if self.device == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("the compute resource asks for device cuda, but this machine "
                                "has no CUDA device (set device auto or cpu)")
@@ -41,6 +45,8 @@ class Placement:
         return torch.device(self.device)
 
     def torch_dtype(self) -> torch.dtype:
+        import torch
+
         device = self.torch_device()
         if self.dtype == "auto":
             if device.type != "cuda":
@@ -49,7 +55,7 @@ class Placement:
         if self.dtype == "bfloat16" and device.type == "cuda" \
                 and not torch.cuda.is_bf16_supported():
             raise RuntimeError("this GPU has no bfloat16: set dtype float16 or auto")
-        return DTYPES[self.dtype]
+        return getattr(torch, self.dtype)
 
     def describe(self) -> str:
         processes = f", {self.processes} processes" if self.processes > 1 else ""

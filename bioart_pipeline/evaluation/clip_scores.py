@@ -11,12 +11,15 @@ is marked `meaningful = False` and its scores never enter the recommendation.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from PIL import Image
 
 from bioart_pipeline.common.errors import Diagnosis
-from bioart_pipeline.models.tiny_clip import TINY_CLIP_VERSION, build_tiny_clip
+from bioart_pipeline.models.builtin import TINY_CLIP_VERSION
+
+if TYPE_CHECKING:  # the model stack loads in the XY plot's job, not with the definitions
+    import torch
 
 TINY_CLIP_SOURCE = f"builtin:{TINY_CLIP_VERSION}"
 _BATCH = 32
@@ -43,10 +46,12 @@ class ClipScorer:
         except (OSError, RuntimeError, ValueError) as exc:
             raise ClipUnavailable(f"could not load CLIP from {source!r} ({type(exc).__name__}: "
                                   f"{str(exc).splitlines()[0]}). {_HOW}") from exc
-        self.model = model.to(device, dtype).eval()
+        # frozen: no autograd graph is ever built for its embeddings
+        self.model = model.to(device, dtype).eval().requires_grad_(False)
 
-    @torch.no_grad()
     def image_embeddings(self, images: list[Image.Image]) -> torch.Tensor:
+        import torch
+
         out = []
         for start in range(0, len(images), _BATCH):
             batch = images[start:start + _BATCH]
@@ -55,7 +60,6 @@ class ClipScorer:
             out.append(self.model.encode_image(pixels).float())
         return _normalised(torch.cat(out)).cpu()
 
-    @torch.no_grad()
     def text_embeddings(self, texts: list[str]) -> torch.Tensor:
         tokens = self.tokenizer(texts).to(self.device)
         return _normalised(self.model.encode_text(tokens).float()).cpu()
@@ -77,6 +81,8 @@ _HOW = ("Set BIOART_CLIP_MODEL to a local open_clip folder (open_clip_config.jso
 
 def _open_clip_name(source: str, models_dir: Path) -> str:
     if source == TINY_CLIP_SOURCE:
+        from bioart_pipeline.models.tiny_clip import build_tiny_clip
+
         return f"local-dir:{build_tiny_clip(models_dir)}"
     if source.startswith("hf-hub:"):
         return source

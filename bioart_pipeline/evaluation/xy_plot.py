@@ -6,17 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
-from diffusers.utils import logging as diffusers_logging
 from PIL import Image, ImageDraw, ImageFont
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 from bioart_pipeline.common.charts import wrap_words
 from bioart_pipeline.common.files import atomic_path
 from bioart_pipeline.evaluation.scoring import BASE_LABEL
 from bioart_pipeline.models.families import family_of
-from bioart_pipeline.training.pivotal import load_embeddings, split_bundle, unload_embeddings
 
 # Bump when rendering or scoring changes what an evaluation folder holds: cached evaluations
 # made by older code are then redone, not reused. 2: each weight set absolutely before fusing.
@@ -47,6 +43,11 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
     """One row per generated image: prompt, checkpoint, weight, seed, file.
     The base model (weight 0) is rendered first, before any adapter is loaded; each checkpoint
     is then loaded once, scaled to each weight, and deleted: never a model reload."""
+    from diffusers.utils import logging as diffusers_logging
+    from safetensors.torch import load_file
+
+    from bioart_pipeline.training.pivotal import load_embeddings, split_bundle, unload_embeddings
+
     # diffusers warns for every UNet-only LoRA that it found no text-encoder keys.
     diffusers_logging.set_verbosity_error()
     rows = _render_cells(pipe, BASE_LABEL, 0.0, settings, out_dir)
@@ -74,6 +75,8 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
 def _render_cells(pipe, label: str, weight: float, settings: XYSettings, out_dir: Path
                   ) -> list[dict]:
     """Every prompt x seed of one (checkpoint, weight) cell in a single batch."""
+    import torch
+
     jobs = [(p_index, prompt, seed) for p_index, prompt in enumerate(settings.prompts)
             for seed in settings.seeds]
     images = pipe(prompt=[prompt for _, prompt, _ in jobs],

@@ -11,8 +11,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import open_clip.tokenizer as oc_tok
-
 from bioart_pipeline.common.files import atomic_dir
 
 BOS = "<|startoftext|>"
@@ -25,6 +23,8 @@ _N_MERGES = 49152 - 256 - 2
 
 def clip_merges() -> list[str]:
     """The CLIP merges, as 'a b' strings, in rank order."""
+    import open_clip.tokenizer as oc_tok  # open_clip's import pulls in timm and wandb
+
     with gzip.open(oc_tok.default_bpe(), "rt", encoding="utf-8") as fh:
         lines = fh.read().split("\n")
     return lines[1 : _N_MERGES + 1]
@@ -32,6 +32,8 @@ def clip_merges() -> list[str]:
 
 def clip_vocab(merges: list[str]) -> dict[str, int]:
     """Token -> id, built exactly as CLIP's SimpleTokenizer builds it."""
+    import open_clip.tokenizer as oc_tok
+
     symbols = list(oc_tok.bytes_to_unicode().values())
     tokens = symbols + [s + "</w>" for s in symbols]
     tokens += ["".join(m.split()) for m in merges]

@@ -8,14 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
-from diffusers import (
-    EulerDiscreteScheduler,
-    FluxPipeline,
-    StableDiffusionPipeline,
-    StableDiffusionXLPipeline,
-)
+if TYPE_CHECKING:  # the model stack loads with a model, not with the definitions
+    import torch
 
 # Which denoiser layers get LoRA, by the preset's `lora_targets`. "locon" adds the UNet's ResNet
 # convolutions, feed-forward and projection layers (LoCon-style): more capacity for a look.
@@ -43,7 +39,7 @@ FLUX_TRAINING_GUIDANCE = 1.0
 class Family:
     name: str  # the profiles' `architecture`
     title: str  # for people: model cards, logs
-    pipeline: type
+    pipeline_name: str  # the diffusers pipeline class
     denoiser: str  # the pipeline's attribute that LoRA trains: "unet" or "transformer"
     text_encoders: tuple[str, ...]  # the pipeline's text-encoder attributes
     tokenizers: tuple[str, ...]  # each text encoder's tokenizer attribute, in the same order
@@ -60,10 +56,18 @@ class Family:
     # Per text encoder, its key in an A1111 / ComfyUI textual-inversion embedding file; empty:
     # the family has no pivotal tuning and no text-encoder LoRA
     embedding_keys: Mapping[str, str] = field(default_factory=dict)
-    # The XY plot's sampler, replacing the base's own (None: keep it)
-    sampler: type | None = EulerDiscreteScheduler
+    # The XY plot's sampler (a diffusers scheduler class), replacing the base's own (None: keep it)
+    sampler_name: str | None = "EulerDiscreteScheduler"
     flow_matching: bool = False  # the training objective (objectives.py)
     load_options: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def pipeline(self) -> type:
+        return _diffusers_class(self.pipeline_name)
+
+    @property
+    def sampler(self) -> type | None:
+        return _diffusers_class(self.sampler_name) if self.sampler_name else None
 
     @property
     def trains_text(self) -> bool:
@@ -144,6 +148,8 @@ class FluxFamily(Family):
         return embeds, pooled
 
     def predict(self, denoiser, noisy, timesteps, prompt_embeds, pooled, time_ids):
+        import torch
+
         b, c, h, w = noisy.shape
         dtype, device = noisy.dtype, noisy.device
         guidance = (torch.full((b,), FLUX_TRAINING_GUIDANCE, device=device)
@@ -166,6 +172,8 @@ def pack_latents(latents: torch.Tensor) -> torch.Tensor:
 
 def latent_image_ids(h: int, w: int) -> torch.Tensor:
     """Each 2x2 patch's rotary position: (0, row, column), as FluxPipeline numbers them."""
+    import torch
+
     rows, cols = torch.meshgrid(torch.arange(h // 2), torch.arange(w // 2), indexing="ij")
     return torch.stack([torch.zeros_like(rows), rows, cols], dim=-1).reshape(-1, 3).float()
 
@@ -179,7 +187,7 @@ def unpack_latents(packed: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 FAMILIES: dict[str, Family] = {
     "sd15": Family(
-        name="sd15", title="Stable Diffusion 1.5", pipeline=StableDiffusionPipeline,
+        name="sd15", title="Stable Diffusion 1.5", pipeline_name="StableDiffusionPipeline",
         denoiser="unet", text_encoders=("text_encoder",), tokenizers=("tokenizer",),
         lora_targets=UNET_LORA_TARGETS, export_format="kohya",
         kohya_network_module="networks.lora",
@@ -193,7 +201,7 @@ FAMILIES: dict[str, Family] = {
         load_options={"safety_checker": None, "requires_safety_checker": False},
     ),
     "sdxl": SdxlFamily(
-        name="sdxl", title="Stable Diffusion XL", pipeline=StableDiffusionXLPipeline,
+        name="sdxl", title="Stable Diffusion XL", pipeline_name="StableDiffusionXLPipeline",
         denoiser="unet", text_encoders=("text_encoder", "text_encoder_2"),
         tokenizers=("tokenizer", "tokenizer_2"), lora_targets=UNET_LORA_TARGETS,
         export_format="kohya", kohya_network_module="networks.lora",
@@ -205,13 +213,14 @@ FAMILIES: dict[str, Family] = {
         hub_tag="stable-diffusion-xl", guidance_scale=5.0,
     ),
     "flux": FluxFamily(
-        name="flux", title="Flux.1", pipeline=FluxPipeline, denoiser="transformer",
+        name="flux", title="Flux.1", pipeline_name="FluxPipeline",
+        denoiser="transformer",
         text_encoders=("text_encoder", "text_encoder_2"),
         tokenizers=("tokenizer", "tokenizer_2"), lora_targets=FLUX_LORA_TARGETS,
         export_format="diffusers", kohya_network_module="networks.lora_flux",
         modelspec_architecture="flux-1-dev",
         modelspec_implementation="https://github.com/black-forest-labs/flux",
-        hub_tag="flux", guidance_scale=3.5, sampler=None, flow_matching=True,
+        hub_tag="flux", guidance_scale=3.5, sampler_name=None, flow_matching=True,
     ),
 }
 
@@ -223,10 +232,17 @@ def get_family(architecture: str) -> Family:
     return FAMILIES[architecture]
 
 
+def _diffusers_class(name: str) -> type:
+    import diffusers
+
+    return getattr(diffusers, name)
+
+
 def family_of(pipe) -> Family:
-    """The family of a loaded pipeline, from its class."""
+    """The family of a loaded pipeline, from its class (or a class it derives from)."""
+    classes = {cls.__name__ for cls in type(pipe).__mro__}
     for family in FAMILIES.values():
-        if isinstance(pipe, family.pipeline):
+        if family.pipeline_name in classes:
             return family
     raise ValueError(f"no model family for a {type(pipe).__name__}; known: {', '.join(FAMILIES)}")
 

@@ -9,26 +9,33 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from diffusers import DiffusionPipeline
-from diffusers.utils import logging as diffusers_logging
-from transformers.utils import logging as transformers_logging
-
+from bioart_pipeline.models.builtin import (
+    TINY_FLUX_ORIGIN,
+    TINY_FLUX_VERSION,
+    TINY_ORIGIN,
+    TINY_SD15_ORIGIN,
+    TINY_SD15_VERSION,
+    TINY_VERSION,
+)
 from bioart_pipeline.models.families import Family, get_family
-from bioart_pipeline.models.tiny_flux import TINY_FLUX_ORIGIN, TINY_FLUX_VERSION, build_tiny_flux
-from bioart_pipeline.models.tiny_sd15 import TINY_SD15_ORIGIN, TINY_SD15_VERSION, build_tiny_sd15
-from bioart_pipeline.models.tiny_sdxl import TINY_ORIGIN, TINY_VERSION, build_tiny_sdxl
+
+if TYPE_CHECKING:  # the model stack loads with a model, not with the definitions
+    import torch
+    from diffusers import DiffusionPipeline
 
 TINY_SOURCE = f"builtin:{TINY_VERSION}"
 TINY_SD15_SOURCE = f"builtin:{TINY_SD15_VERSION}"
 TINY_FLUX_SOURCE = f"builtin:{TINY_FLUX_VERSION}"
-# Each built-in model's builder: writes its diffusers folder offline, once.
-BUILTIN_BUILDERS = {TINY_SOURCE: build_tiny_sdxl, TINY_SD15_SOURCE: build_tiny_sd15,
-                    TINY_FLUX_SOURCE: build_tiny_flux}
+# Each built-in model's builder (module, function): writes its diffusers folder offline, once.
+BUILTIN_BUILDERS = {TINY_SOURCE: ("tiny_sdxl", "build_tiny_sdxl"),
+                    TINY_SD15_SOURCE: ("tiny_sd15", "build_tiny_sd15"),
+                    TINY_FLUX_SOURCE: ("tiny_flux", "build_tiny_flux")}
 SDXL_BASE_ID = "stabilityai/stable-diffusion-xl-base-1.0"
 # The community mirror of runwayml/stable-diffusion-v1-5 (withdrawn from the hub in 2024).
 SD15_BASE_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
@@ -179,17 +186,24 @@ def _build_builtin(source: str, models_dir: Path) -> Path:
     if source not in BUILTIN_BUILDERS:
         raise ValueError(f"unknown built-in model {source!r}; known: "
                          f"{', '.join(BUILTIN_BUILDERS)}")
-    return BUILTIN_BUILDERS[source](builtin_folder(models_dir, source))
+    module, builder = BUILTIN_BUILDERS[source]
+    build = getattr(importlib.import_module(f"bioart_pipeline.models.{module}"), builder)
+    return build(builtin_folder(models_dir, source))
 
 
 def load_pipeline(
-    profile: ModelProfile, models_dir: Path, dtype: torch.dtype = torch.float32,
+    profile: ModelProfile, models_dir: Path, dtype: torch.dtype | None = None,
     vae_dtype: torch.dtype | None = None, quantization: str = "none",
 ) -> DiffusionPipeline:
     """Load the profile's pipeline (its family's class) in `dtype` (the VAE in `vae_dtype` if
     given; the denoiser in 4-bit NF4 with `quantization="nf4"`, computing in `dtype`);
     weights only ever from safetensors. Per-component progress bars are off: they flood
-    Dagster's logs."""
+    Dagster's logs. `dtype` defaults to float32."""
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    dtype = dtype or torch.float32
     diffusers_logging.disable_progress_bar()
     transformers_logging.disable_progress_bar()
     pipe = _load(profile, models_dir, dtype if vae_dtype in (None, dtype)
@@ -203,6 +217,8 @@ def load_pipeline(
 
 def cast_quietly(module: torch.nn.Module, dtype: torch.dtype) -> None:
     """`module.to(dtype)` without diffusers' warning, which lists no module for the VAE."""
+    from diffusers.utils import logging as diffusers_logging
+
     if module.dtype == dtype:
         return
     verbosity = diffusers_logging.get_verbosity()
@@ -218,6 +234,8 @@ def _quantization_options(quantization: str, family: Family, dtype: torch.dtype)
         return {}
     if quantization != "nf4":
         raise ValueError(f"unknown base_quantization {quantization!r}: use none or nf4")
+    import torch
+
     if not torch.cuda.is_available():
         raise ValueError("base_quantization nf4 needs a CUDA GPU (bitsandbytes 4-bit; diffusers "
                          "quantizes on the GPU only) and this machine has none: set "

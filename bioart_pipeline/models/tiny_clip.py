@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import save_file
 
 from bioart_pipeline.common.files import atomic_dir
+from bioart_pipeline.models.builtin import TINY_CLIP_VERSION
 
-TINY_CLIP_VERSION = "tiny-clip-v1"  # bump whenever the config changes
 CONFIG = {
     "model_cfg": {
         "embed_dim": 32,

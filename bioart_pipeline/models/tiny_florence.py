@@ -22,8 +22,8 @@ from transformers import (
 )
 
 from bioart_pipeline.common.files import atomic_dir
+from bioart_pipeline.models.builtin import TINY_FLORENCE_VERSION
 
-TINY_FLORENCE_VERSION = "tiny-florence2-v1"  # bump whenever anything below changes
 IMAGE_SIZE = 32
 # DaViT with patch stride 4: (32 / 4)^2 patch tokens plus one pooled token.
 IMAGE_TOKENS = (IMAGE_SIZE // 4) ** 2 + 1

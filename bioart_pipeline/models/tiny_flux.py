@@ -32,13 +32,7 @@ from transformers import CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-TINY_FLUX_VERSION = "tiny-flux-v2"  # bump whenever a config, the tokenizer or the weights change
-PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_flux"
-TINY_FLUX_ORIGIN = ("bioart textbook-tiny Flux, pretrained by bioart_pipeline (`bioart "
-                    "build-base --family flux`) on a procedurally drawn corpus of generic "
-                    "textbook illustrations, with a T5-form tokenizer trained offline on its "
-                    "captions (not T5's vocabulary); no third-party images "
-                    "(bioart_pipeline/models/textbook_tiny_flux/README.md)")
+PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_flux"  # its version: builtin.py
 T5_HIDDEN = 32
 T5_VOCAB = 1000
 T5_MAX_LENGTH = 512  # FluxPipeline's max_sequence_length default (Flux.1-dev)

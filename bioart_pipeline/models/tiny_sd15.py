@@ -20,12 +20,7 @@ from transformers import CLIPTextModel, CLIPTokenizer
 from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-TINY_SD15_VERSION = "tiny-sd15-v2"  # bump whenever a config below or the pretrained UNet changes
-PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_sd15"
-TINY_SD15_ORIGIN = ("bioart textbook-tiny SD 1.5, pretrained by bioart_pipeline (`bioart "
-                    "build-base --family sd15`) on a procedurally drawn corpus of generic "
-                    "textbook illustrations; no third-party images "
-                    "(bioart_pipeline/models/textbook_tiny_sd15/README.md)")
+PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_sd15"  # its version: builtin.py
 
 
 def random_unet() -> UNet2DConditionModel:

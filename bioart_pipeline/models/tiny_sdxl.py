@@ -41,11 +41,7 @@ from bioart_pipeline.models.clip_tokenizer import (
     write_clip_tokenizer,
 )
 
-TINY_VERSION = "tiny-sdxl-v3"  # bump whenever any config below or the pretrained weights change
-PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny"
-TINY_ORIGIN = ("bioart textbook-tiny, pretrained by bioart_pipeline (`bioart build-base`) on a "
-               "procedurally drawn corpus of generic textbook illustrations; no third-party "
-               "images (bioart_pipeline/models/textbook_tiny/README.md)")
+PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny"  # its version: builtin.py
 SEED = 0
 TE1_HIDDEN = 32
 TE2_HIDDEN = 64  # differs from TE1 so a swapped encoder fails loudly in tests

@@ -44,7 +44,7 @@ from bioart_pipeline.common.files import (
     sha256_file,
 )
 from bioart_pipeline.evaluation.metrics import srgb_to_lab
-from bioart_pipeline.models import tiny_flux, tiny_sd15, tiny_sdxl
+from bioart_pipeline.models import builtin, tiny_flux, tiny_sd15, tiny_sdxl
 from bioart_pipeline.models.families import (
     FAMILIES,
     FLUX_TRAINING_GUIDANCE,
@@ -112,16 +112,16 @@ class Target:
 
 
 TARGETS = {
-    "sdxl": Target(FAMILIES["sdxl"], tiny_sdxl.TINY_VERSION, tiny_sdxl.PRETRAINED_DIR,
+    "sdxl": Target(FAMILIES["sdxl"], builtin.TINY_VERSION, tiny_sdxl.PRETRAINED_DIR,
                    tiny_sdxl.random_unet,
                    lambda folder: tiny_sdxl.build_tiny_sdxl(folder, pretrained=False),
                    tiny_sdxl.text_encoders),
-    "sd15": Target(FAMILIES["sd15"], tiny_sd15.TINY_SD15_VERSION, tiny_sd15.PRETRAINED_DIR,
+    "sd15": Target(FAMILIES["sd15"], builtin.TINY_SD15_VERSION, tiny_sd15.PRETRAINED_DIR,
                    tiny_sd15.random_unet,
                    lambda folder: tiny_sd15.build_tiny_sd15(folder, pretrained=False),
                    lambda: (tiny_sd15.text_encoder(),), trains_vae=False,
                    readme="BASE_MODEL_SD15.md"),
-    "flux": Target(FAMILIES["flux"], tiny_flux.TINY_FLUX_VERSION, tiny_flux.PRETRAINED_DIR,
+    "flux": Target(FAMILIES["flux"], builtin.TINY_FLUX_VERSION, tiny_flux.PRETRAINED_DIR,
                    tiny_flux.random_transformer,
                    lambda folder: tiny_flux.build_tiny_flux(folder, pretrained=False),
                    tiny_flux.text_encoders, trains_vae=False, readme="BASE_MODEL_FLUX.md",

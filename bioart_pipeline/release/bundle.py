@@ -16,8 +16,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from safetensors.torch import load_file
-
 from bioart_pipeline.common.files import (
     atomic_dir,
     atomic_write_json,
@@ -38,7 +36,6 @@ from bioart_pipeline.release.signing import (
 )
 from bioart_pipeline.release.training_summary import SUMMARY
 from bioart_pipeline.training.export import ALLOWED_METADATA, read_metadata, write_lora
-from bioart_pipeline.training.pivotal import split_bundle, write_embedding
 
 SUMS = "SHA256SUMS"
 FINGERPRINT = ".fingerprint"
@@ -104,6 +101,10 @@ def _fingerprint(inputs: ReleaseInputs) -> str:
 
 
 def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
+    from safetensors.torch import load_file  # torch, when a release is written
+
+    from bioart_pipeline.training.pivotal import split_bundle, write_embedding
+
     manifest_copy = folder / "license_manifest.parquet"
     shutil.copyfile(inputs.manifest_file, manifest_copy)
     # A pivotal-tuning checkpoint's embedding ships as its own file (ComfyUI reads no bundle).

@@ -13,12 +13,12 @@ import yaml
 from bioart_pipeline.evaluation.scoring import Thresholds
 from bioart_pipeline.models.profiles import ModelProfile, get_profile
 from bioart_pipeline.specs.presets import PRESETS, TrainingPreset
-from bioart_pipeline.training.pivotal import check_trigger
 
 LORA_TYPES = tuple(PRESETS)
 INTENDED_USES = ("commercial", "internal", "non-commercial")
 BACKGROUNDS = ("#FFFFFF", "#FF00FF")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+_EMBEDDING_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
 
 class SpecError(ValueError):
@@ -141,6 +141,13 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
         raise ValueError("validation_prompts need one prompt without the trigger word "
                          "(it shows whether the style bleeds into every image)")
     return spec
+
+
+def check_trigger(trigger: str) -> None:
+    """A pivotal-tuning trigger names the release's embedding file and what prompts write."""
+    if not _EMBEDDING_NAME.match(trigger):
+        raise ValueError(f"pivotal tuning names its embedding after the trigger, which must be "
+                         f"one word of letters, digits, '_' or '-'; got {trigger!r}")
 
 
 def _strings(raw: dict[str, Any], key: str) -> tuple[str, ...]:

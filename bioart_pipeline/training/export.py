@@ -13,14 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save
 
 from bioart_pipeline.common.files import atomic_write_bytes
 from bioart_pipeline.models.families import Family
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch loads where tensors are written or read, not with the definitions
+    import torch
+
     from bioart_pipeline.specs import LoraSpec
 
 # Keys a loader reads or a lawyer needs; anything else is dropped on export.
@@ -69,6 +69,8 @@ def kohya_state_dict(peft_state: Mapping[str, Mapping[str, torch.Tensor]], alpha
     """`peft_state` maps "unet" and the family's text encoders ("text_encoder",
     "text_encoder_2") to the peft state dict of that model (keys like
     `...to_q.lora_A.weight`); keys get the family's kohya prefixes."""
+    import torch
+
     out: dict[str, torch.Tensor] = {}
     for component, state in peft_state.items():
         for key, tensor in state.items():
@@ -103,6 +105,8 @@ def _module_name(component: str, module: str) -> str:
 
 def tensor_hash(tensors: Mapping[str, torch.Tensor]) -> str:
     """sha256 over the tensor bytes only (the safetensors body), as ModelSpec defines it."""
+    from safetensors.torch import save
+
     blob = save(dict(tensors))
     header_len = struct.unpack("<Q", blob[:8])[0]
     return hashlib.sha256(blob[8 + header_len:]).hexdigest()
@@ -116,6 +120,8 @@ def write_lora(path: Path, tensors: Mapping[str, torch.Tensor], metadata: Mappin
         raise ExportError(f"metadata keys not on the allow-list: {unknown}")
     meta = {k: str(v) for k, v in metadata.items()}
     meta["modelspec.hash_sha256"] = "0x" + tensor_hash(tensors)
+    from safetensors.torch import save
+
     return atomic_write_bytes(path, save(dict(tensors), metadata=meta))
 
 
@@ -136,6 +142,8 @@ def read_metadata(path: Path) -> dict[str, str]:
 
 def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     """Every tensor of a safetensors file, or UnreadableLora."""
+    from safetensors.torch import load_file
+
     try:
         return load_file(str(path))
     except (SafetensorError, OSError) as exc:

@@ -21,10 +21,9 @@ from safetensors.torch import save
 
 from bioart_pipeline.common.files import atomic_write_bytes
 from bioart_pipeline.models.families import Family, family_of
+from bioart_pipeline.specs.spec import check_trigger
 
 BUNDLE_PREFIX = "bundle_emb."
-# The embedding's name is the release file's stem and what prompts write: a plain word.
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
 
 
 class NewTokenEmbedding(torch.nn.Module):
@@ -45,12 +44,6 @@ class NewTokenEmbedding(torch.nn.Module):
         base = self.base(torch.where(is_new, 0, input_ids))
         new = self.new_rows[offset.clamp(0, len(self.new_rows) - 1)].to(base.dtype)
         return torch.where(is_new[..., None], new, base)
-
-
-def check_trigger(trigger: str) -> None:
-    if not _NAME.match(trigger):
-        raise ValueError(f"pivotal tuning names its embedding after the trigger, which must be "
-                         f"one word of letters, digits, '_' or '-'; got {trigger!r}")
 
 
 def token_names(trigger: str, count: int) -> list[str]:
