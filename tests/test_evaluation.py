@@ -353,6 +353,20 @@ def test_a_real_clip_drops_cells_that_lose_the_subject(tmp_path: Path,
     assert any("CLIP score ratio" in line for line in chosen["reasoning"])
 
 
+def test_the_usable_range_stops_at_a_failing_weight() -> None:
+    """Usable at 0.8 and 1.2 but bleeding at 1.0 (the demo subject LoRA once): the range
+    reported around the chosen 1.2 is 1.2 alone, never 0.8-1.2 across the failing 1.0."""
+    scores = pd.DataFrame([
+        {"checkpoint": "epoch 30", "weight": w, "style_gain": gain, "memorization": 0.5,
+         "memorization_gain": 0.0, "diversity_ratio": 1.0, "bleeding_ratio": bleeding}
+        for w, gain, bleeding in ((0.4, -0.5, 0.7), (0.8, 0.3, 0.9), (1.0, 0.8, 1.06),
+                                  (1.2, 1.8, 0.97))])
+    chosen = recommend(scores, Thresholds())
+    assert chosen["weight"] == 1.2 and chosen["weight_range"] == [1.2, 1.2]
+    scores.loc[scores["weight"] == 1.0, "bleeding_ratio"] = 0.95
+    assert recommend(scores, Thresholds())["weight_range"] == [0.8, 1.2]
+
+
 def test_clip_without_safetensors_is_refused_with_what_to_set(tmp_path: Path) -> None:
     (tmp_path / "clip").mkdir()
     (tmp_path / "clip" / "open_clip_pytorch_model.bin").write_bytes(b"pickle")

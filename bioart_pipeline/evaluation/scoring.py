@@ -157,6 +157,18 @@ _CLIP = _Criterion("lost the subject (CLIP score)", "lost the subject (CLIP scor
                    lambda c, t: c["clip_score_ratio"] < t.min_clip_score_ratio)
 
 
+def _usable_span(grid: pd.Series, usable: pd.Series, chosen: float) -> list[float]:
+    """The run of the checkpoint's consecutive grid weights around `chosen` that all pass:
+    a range a user can rely on (a failing weight inside it would end it there)."""
+    weights, ok = sorted(set(grid)), set(usable)
+    low = high = weights.index(chosen)
+    while low > 0 and weights[low - 1] in ok:
+        low -= 1
+    while high < len(weights) - 1 and weights[high + 1] in ok:
+        high += 1
+    return [float(weights[low]), float(weights[high])]
+
+
 def _criteria(clip: ClipScorer | None) -> list[_Criterion]:
     return _CRITERIA + ([_CLIP] if clip is not None and clip.meaningful else [])
 
@@ -188,7 +200,8 @@ def recommend(scores: pd.DataFrame, thresholds: Thresholds, clip: ClipScorer | N
     label, chosen = ranked[0]
     best = chosen.sort_values("style_gain", ascending=False).iloc[0]
     return {**result, "passes": True, "checkpoint": label, "weight": float(best["weight"]),
-            "weight_range": [float(chosen["weight"].min()), float(chosen["weight"].max())],
+            "weight_range": _usable_span(cells[cells["checkpoint"] == label]["weight"],
+                                        chosen["weight"], float(best["weight"])),
             "reasoning": [
                 f"{label} has {len(chosen)} usable weight(s) of {cells['weight'].nunique()}, "
                 "the most of any checkpoint",
