@@ -166,6 +166,9 @@ def test_a_lora_trained_far_too_long_on_a_handful_of_images_is_refused_as_memori
         f"{spec['trigger']}, {captions[0]}", f"{spec['trigger']}, {captions[2]}",
         "a mitochondrion"])
     spec["training"] = {**spec["training"], "epochs": 200, "save_every_n_epochs": 200}
+    # Sampled at 12 steps, not the demo's 8: fewer steps blur the redraws a little (the gain
+    # at weight 1.2 read 0.2995 at 8 steps), and real bases are evaluated at 25-30.
+    spec["evaluation"] = {**spec["evaluation"], "steps": 12}
     scores, recommendation, _ = evaluate(tmp_path / "run", "overtrained", spec)
     cells = _cells(scores, "epoch 200")
     gains = list(cells["memorization_gain"])
