@@ -9,7 +9,7 @@ import torch
 from diffusers import AutoencoderKL, StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
-from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.models import builtin, tiny_sdxl
 from bioart_pipeline.models.builtin import TINY_VERSION
 from bioart_pipeline.models.clip_tokenizer import write_clip_tokenizer
 from bioart_pipeline.models.families import family_of
@@ -116,6 +116,20 @@ def test_fingerprint_is_stable(models_dir, tiny_pipe):
     assert fp.startswith(f"builtin:{TINY_VERSION}@sha256:")
     assert fp == profile_fingerprint(tiny, models_dir)
     assert profile_fingerprint(get_profile("sdxl"), models_dir) == get_profile("sdxl").source
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-sd15", "tiny-flux"])
+def test_a_builtin_is_named_without_being_built(tmp_path: Path, name: str) -> None:
+    """The Dagster process keys a training run by the base's fingerprint before the job runs:
+    for a built-in base it hashes the committed files, never building (or importing) it."""
+    profile = get_profile(name)
+    fingerprint = profile_fingerprint(profile, tmp_path)
+    assert fingerprint.startswith(f"{profile.source}@sha256:")
+    assert list(tmp_path.iterdir()) == []
+    version = profile.source.removeprefix("builtin:")
+    assert any(f.name == "build.json" for f in builtin.committed_files(version))
+    vae = builtin.TEXTBOOK_TINY / "vae" / "diffusion_pytorch_model.safetensors"
+    assert vae in builtin.committed_files(version)  # the VAE all three share
 
 
 def test_profiles():

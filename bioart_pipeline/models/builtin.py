@@ -6,6 +6,10 @@ Bump a version whenever its builder's configs, tokenizer or pretrained weights c
 version names the cache folder, so a bump rebuilds it.
 """
 
+from pathlib import Path
+
+MODELS_DIR = Path(__file__).resolve().parent
+
 TINY_VERSION = "tiny-sdxl-v3"  # tiny_sdxl.py and textbook_tiny/
 TINY_ORIGIN = ("bioart textbook-tiny, pretrained by bioart_pipeline (`bioart build-base`) on a "
                "procedurally drawn corpus of generic textbook illustrations; no third-party "
@@ -23,3 +27,22 @@ TINY_FLUX_ORIGIN = ("bioart textbook-tiny Flux, pretrained by bioart_pipeline (`
                     "(bioart_pipeline/models/textbook_tiny_flux/README.md)")
 TINY_CLIP_VERSION = "tiny-clip-v1"  # tiny_clip.py
 TINY_FLORENCE_VERSION = "tiny-florence2-v1"  # tiny_florence.py
+
+# The committed weights each built-in diffusion model is built from, with their build.json.
+# The builder adds configs and seeded text encoders, both fixed by the version (every build
+# checks the encoders against the digest build.json records), so these files' hash names the
+# built weights without building them.
+TEXTBOOK_TINY = MODELS_DIR / "textbook_tiny"  # tiny-sdxl's UNet and the VAE all three share
+TEXTBOOK_TINY_SD15 = MODELS_DIR / "textbook_tiny_sd15"
+TEXTBOOK_TINY_FLUX = MODELS_DIR / "textbook_tiny_flux"
+BUILT_FROM = {
+    TINY_VERSION: (TEXTBOOK_TINY,),
+    TINY_SD15_VERSION: (TEXTBOOK_TINY_SD15, TEXTBOOK_TINY / "vae"),
+    TINY_FLUX_VERSION: (TEXTBOOK_TINY_FLUX, TEXTBOOK_TINY / "vae"),
+}
+
+
+def committed_files(version: str) -> list[Path]:
+    """The weight files and build.json a built-in diffusion model is built from, sorted."""
+    return sorted(f for folder in BUILT_FROM[version] for f in folder.rglob("*")
+                  if f.suffix == ".safetensors" or f.name == "build.json")

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bioart_pipeline.models.builtin import (
+    MODELS_DIR,
     TINY_FLUX_ORIGIN,
     TINY_FLUX_VERSION,
     TINY_ORIGIN,
     TINY_SD15_ORIGIN,
     TINY_SD15_VERSION,
     TINY_VERSION,
+    committed_files,
 )
 from bioart_pipeline.models.families import Family, get_family
 
@@ -348,14 +350,14 @@ def _stat_key(files: list[Path]) -> str:
 def profile_fingerprint(profile: ModelProfile, models_dir: Path) -> str:
     """A stable string identifying the exact base weights (a cache key for latents).
 
-    Built-in: its version plus a sha256 over all its weight files (cached latents depend
-    on the VAE, not only the UNet). Others: the source, plus size+mtime of the local
-    weight files.
+    Built-in: its version plus a sha256 over the committed weights it is built from and their
+    build.json (cached latents depend on the VAE, not only the UNet), so the Dagster process
+    names it without building it. Others: the source, plus size+mtime of the local weight
+    files.
     """
     if profile.is_builtin:
-        folder = _build_builtin(profile.source, models_dir)
-        files = sorted(folder.glob("*/*.safetensors"))
-        return f"{profile.source}@sha256:{_sha256_files(files, folder)}"
+        version = profile.source.removeprefix("builtin:")
+        return f"{profile.source}@sha256:{_sha256_files(committed_files(version), MODELS_DIR)}"
     path = Path(profile.source).expanduser()
     if path.is_file():
         return f"{profile.source}@{_stat_key([path])}"

@@ -30,9 +30,10 @@ from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 
 from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.models.builtin import TEXTBOOK_TINY_FLUX
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_flux"  # its version: builtin.py
+PRETRAINED_DIR = TEXTBOOK_TINY_FLUX  # its version: builtin.py
 T5_HIDDEN = 32
 T5_VOCAB = 1000
 T5_MAX_LENGTH = 512  # FluxPipeline's max_sequence_length default (Flux.1-dev)

@@ -18,9 +18,10 @@ from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DCon
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from bioart_pipeline.models import tiny_sdxl
+from bioart_pipeline.models.builtin import TEXTBOOK_TINY_SD15
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny_sd15"  # its version: builtin.py
+PRETRAINED_DIR = TEXTBOOK_TINY_SD15  # its version: builtin.py
 
 
 def random_unet() -> UNet2DConditionModel:

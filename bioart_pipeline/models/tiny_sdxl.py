@@ -34,6 +34,7 @@ from transformers import (
     CLIPTokenizer,
 )
 
+from bioart_pipeline.models.builtin import TEXTBOOK_TINY
 from bioart_pipeline.models.clip_tokenizer import (
     EOS,
     MODEL_MAX_LENGTH,
@@ -41,7 +42,7 @@ from bioart_pipeline.models.clip_tokenizer import (
     write_clip_tokenizer,
 )
 
-PRETRAINED_DIR = Path(__file__).resolve().parent / "textbook_tiny"  # its version: builtin.py
+PRETRAINED_DIR = TEXTBOOK_TINY  # its version: builtin.py
 SEED = 0
 TE1_HIDDEN = 32
 TE2_HIDDEN = 64  # differs from TE1 so a swapped encoder fails loudly in tests
