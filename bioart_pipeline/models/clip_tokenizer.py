@@ -7,6 +7,7 @@ the pad token. open_clip bundles the BPE merges, so no model hub is needed.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -19,22 +20,23 @@ VOCAB_SIZE = 49408
 MODEL_MAX_LENGTH = 77
 # Merges are lines 1 .. 49152-256-2 of the BPE file (line 0 is a version header).
 _N_MERGES = 49152 - 256 - 2
+_BPE_FILE = "bpe_simple_vocab_16e6.txt.gz"  # open_clip.tokenizer.default_bpe()
 
 
 def clip_merges() -> list[str]:
-    """The CLIP merges, as 'a b' strings, in rank order."""
-    import open_clip.tokenizer as oc_tok  # open_clip's import pulls in timm and wandb
-
-    with gzip.open(oc_tok.default_bpe(), "rt", encoding="utf-8") as fh:
+    """The CLIP merges, as 'a b' strings, in rank order. The file is found without importing
+    open_clip: its import pulls in torch, timm and wandb (seconds of the captions step)."""
+    package = importlib.util.find_spec("open_clip").submodule_search_locations[0]
+    with gzip.open(Path(package) / _BPE_FILE, "rt", encoding="utf-8") as fh:
         lines = fh.read().split("\n")
     return lines[1 : _N_MERGES + 1]
 
 
 def clip_vocab(merges: list[str]) -> dict[str, int]:
     """Token -> id, built exactly as CLIP's SimpleTokenizer builds it."""
-    import open_clip.tokenizer as oc_tok
+    from transformers.convert_slow_tokenizer import bytes_to_unicode  # GPT-2's, as CLIP's
 
-    symbols = list(oc_tok.bytes_to_unicode().values())
+    symbols = list(bytes_to_unicode().values())
     tokens = symbols + [s + "</w>" for s in symbols]
     tokens += ["".join(m.split()) for m in merges]
     tokens += [BOS, EOS]
