@@ -47,7 +47,7 @@ test-cluster: $(DEV_STAMP)
 	$(PY) -m pytest -q -m ray
 
 ## test-learning: the embedded default learns: the four demo LoRAs (SDXL, SD 1.5, Flux) trained
-## in full and scored by the XY plot's rule, and a memorizing LoRA refused (about 12 min; CI
+## in full and scored by the XY plot's rule, and a memorizing LoRA refused (about 9 min; CI
 ## runs it after `test`)
 test-learning: $(DEV_STAMP)
 	$(PY) -m pytest -q -m learning
