@@ -68,8 +68,10 @@ class Florence2Captioner:
         source = _resolve(settings.model, models_dir)
         try:
             self.processor = Florence2Processor.from_pretrained(source)
-            self.model = Florence2ForConditionalGeneration.from_pretrained(
-                source, dtype=self.dtype, use_safetensors=True).to(self.device).eval()
+            model = Florence2ForConditionalGeneration.from_pretrained(
+                source, dtype=self.dtype, use_safetensors=True)
+            # frozen: captioning builds no autograd graph
+            self.model = model.to(self.device).eval().requires_grad_(False)
         except (OSError, ValueError) as exc:
             raise CaptionerUnavailable(
                 f"could not load Florence-2 from {settings.model!r} ({type(exc).__name__}: "
