@@ -10,7 +10,6 @@ from diffusers import AutoencoderKL, StableDiffusionPipeline
 from transformers import CLIPTokenizer
 
 from bioart_pipeline.models import builtin, tiny_sdxl
-from bioart_pipeline.models.builtin import TINY_VERSION
 from bioart_pipeline.models.clip_tokenizer import write_clip_tokenizer
 from bioart_pipeline.models.families import family_of
 from bioart_pipeline.models.profiles import (
@@ -113,7 +112,7 @@ def test_local_folder_goes_through_same_loader(models_dir, tiny_pipe):
 def test_fingerprint_is_stable(models_dir, tiny_pipe):
     tiny = get_profile("tiny")
     fp = profile_fingerprint(tiny, models_dir)
-    assert fp.startswith(f"builtin:{TINY_VERSION}@sha256:")
+    assert fp.startswith(f"builtin:{builtin.TINY_VERSION}@sha256:")
     assert fp == profile_fingerprint(tiny, models_dir)
     assert profile_fingerprint(get_profile("sdxl"), models_dir) == get_profile("sdxl").source
 

@@ -188,11 +188,9 @@ def _build_builtin(source: str, models_dir: Path) -> Path:
     if source not in BUILTIN_BUILDERS:
         raise ValueError(f"unknown built-in model {source!r}; known: "
                          f"{', '.join(BUILTIN_BUILDERS)}")
-    folder = builtin_folder(models_dir, source)
-    if (folder / "model_index.json").is_file():  # built: folders are renamed into place whole
-        return folder  # (and the builder's import, seconds of the model stack, is spared)
     module, builder = BUILTIN_BUILDERS[source]
-    return getattr(importlib.import_module(f"bioart_pipeline.models.{module}"), builder)(folder)
+    build = getattr(importlib.import_module(f"bioart_pipeline.models.{module}"), builder)
+    return build(builtin_folder(models_dir, source))  # a no-op once built
 
 
 def load_pipeline(

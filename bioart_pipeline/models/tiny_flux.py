@@ -33,7 +33,7 @@ from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.builtin import TEXTBOOK_TINY_FLUX
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-PRETRAINED_DIR = TEXTBOOK_TINY_FLUX  # its version: builtin.py
+PRETRAINED_DIR = TEXTBOOK_TINY_FLUX  # version and fingerprint: builtin.py
 T5_HIDDEN = 32
 T5_VOCAB = 1000
 T5_MAX_LENGTH = 512  # FluxPipeline's max_sequence_length default (Flux.1-dev)

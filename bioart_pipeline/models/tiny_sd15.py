@@ -21,7 +21,7 @@ from bioart_pipeline.models import tiny_sdxl
 from bioart_pipeline.models.builtin import TEXTBOOK_TINY_SD15
 from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 
-PRETRAINED_DIR = TEXTBOOK_TINY_SD15  # its version: builtin.py
+PRETRAINED_DIR = TEXTBOOK_TINY_SD15  # version and fingerprint: builtin.py
 
 
 def random_unet() -> UNet2DConditionModel:

@@ -42,7 +42,7 @@ from bioart_pipeline.models.clip_tokenizer import (
     write_clip_tokenizer,
 )
 
-PRETRAINED_DIR = TEXTBOOK_TINY  # its version: builtin.py
+PRETRAINED_DIR = TEXTBOOK_TINY  # version and fingerprint: builtin.py
 SEED = 0
 TE1_HIDDEN = 32
 TE2_HIDDEN = 64  # differs from TE1 so a swapped encoder fails loudly in tests
