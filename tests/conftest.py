@@ -80,7 +80,18 @@ def drawing(seed: int, size: tuple[int, int] = (640, 640), mode: str = "RGB") ->
     return image
 
 
-def manifest_of(root: Path, folder: Path, studio, use: str = "commercial"):
+def add_image(folder: Path, name: str, image: Image.Image, sidecar: dict | None = None,
+              **save: object) -> Path:
+    """An image with an artist caption (`<stem>.txt`) and, given one, a licence sidecar."""
+    path = folder / name
+    image.save(path, **save)
+    (folder / f"{path.stem}.txt").write_text(f"drawing {path.stem}")
+    if sidecar is not None:
+        (folder / f"{name}.license.yaml").write_text(yaml.safe_dump(sidecar))
+    return path
+
+
+def manifest_of(root: Path, folder: Path, studio, use: str = "commercial", signoffs=()):
     """The license manifest of a portfolio folder a test wrote, through the real stages: scan,
     preprocessing at 256 px, artist captions (`<stem>.txt`), then the manifest, by path."""
     from bioart_pipeline.captioning.assembly import CaptionRules
@@ -102,7 +113,7 @@ def manifest_of(root: Path, folder: Path, studio, use: str = "commercial"):
     captions = caption_images(prep, lambda n: folder / n, lambda key: root / key, rules,
                               model=None, model_origin=None, previous=None,
                               stage_dir=root / "captions").table
-    return build_manifest(raw, prep, captions, use, "exclude", studio, [],
+    return build_manifest(raw, prep, captions, use, "exclude", studio, list(signoffs),
                           NEAR_DUPLICATE_BITS).set_index("path")
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from bioart_pipeline.licensing.embedded import findings
 from bioart_pipeline.licensing.rules import (
     ALLOWED,
     REFUSED,
     SIGNOFF,
-    embedded_conflict,
     judge,
     normalize_license,
 )
@@ -61,30 +61,40 @@ def test_cc_by_without_attribution_details_is_refused() -> None:
     assert verdict.status == REFUSED and "author" in verdict.reason
 
 
+def _prov(author: str = "Someone", **embedded: str) -> dict[str, str]:
+    return {"author": author, **embedded}
+
+
 def test_embedded_prohibition_and_contradiction_refuse_commercial_use() -> None:
-    assert judge("CC0-1.0", "commercial", STUDIO, data_mining="DMI-PROHIBITED-AIMLTRAINING"
-                 ).status == REFUSED
-    conflict = embedded_conflict("CC0-1.0", "Someone", [],
-                                 ["(c) 2024 Someone. All rights reserved."])
-    assert "All rights reserved" in conflict
-    assert judge("CC0-1.0", "commercial", STUDIO, embedded_conflict=conflict).status == REFUSED
-    assert judge("CC0-1.0", "internal", STUDIO, embedded_conflict=conflict).status == SIGNOFF
-    assert embedded_conflict("CC-BY-4.0", "A", [], ["Licensed CC BY-NC 4.0"]) != ""
-    assert embedded_conflict("CC-BY-4.0", "A", [], ["CC BY 4.0"]) == ""
+    def verdict(use: str, **embedded: str) -> str:
+        return judge("CC0-1.0", use, STUDIO, author="Someone",
+                     embedded=findings(_prov(**embedded), "CC0-1.0", STUDIO, use)).status
+
+    assert verdict("commercial", xmp_data_mining="DMI-PROHIBITED-AIMLTRAINING") == REFUSED
+    assert verdict("internal", xmp_data_mining="DMI-PROHIBITED-AIMLTRAINING") == REFUSED
+    notice = {"exif_copyright": "(c) 2024 Someone. All rights reserved."}
+    assert verdict("commercial", **notice) == REFUSED
+    assert verdict("internal", **notice) == SIGNOFF
+    assert findings(_prov("A", xmp_rights="Licensed CC BY-NC 4.0"), "CC-BY-4.0", STUDIO,
+                    "commercial")
+    assert not findings(_prov("A", xmp_rights="CC BY 4.0"), "CC-BY-4.0", STUDIO, "commercial")
 
 
-@pytest.mark.parametrize(("author", "creators", "notices", "conflict"), [
-    ("Cellula Studio", ["Other Agency Ltd"], [], "'Other Agency Ltd' as creator"),
-    ("Cellula Studio", ["Cellula Studio"], ["© 2025 Cellula Studio Ltd. All rights reserved."],
-     ""),
-    ("Cellula Studio", [], ["© 2024 Other Agency Ltd. All rights reserved."],
+@pytest.mark.parametrize(("author", "embedded", "conflict"), [
+    ("Cellula Studio", {"exif_artist": "Other Agency Ltd"}, "EXIF Artist names 'Other Agency Ltd'"),
+    ("Cellula Studio", {"xmp_creator": "Cellula Studio",
+                        "xmp_rights": "© 2025 Cellula Studio Ltd. All rights reserved."}, ""),
+    ("Cellula Studio", {"xmp_rights": "© 2024 Other Agency Ltd. All rights reserved."},
      "names 'Other Agency Ltd'"),
-    ("Mara Lindqvist", [], ["This work is licensed under CC BY 4.0"], ""),
-    ("Mara Lindqvist", [], ["Copyright (c) 2023-2024"], ""),
-    ("", ["Jo Bloggs"], [], "sidecar's author is '(none)'"),
+    ("Mara Lindqvist", {"xmp_rights": "This work is licensed under CC BY 4.0"}, ""),
+    ("Mara Lindqvist", {"exif_copyright": "Copyright (c) 2023-2024"}, ""),
+    ("", {"png_author": "Jo Bloggs"}, "the sidecar's author is '(none)'"),
+    ("Cellula Studio", {"iptc_byline": "Cellula Studio Nightshade"},
+     "IPTC By-line names 'Cellula Studio Nightshade'"),
 ])
-def test_embedded_authorship_against_the_sidecar(author: str, creators: list[str],
-                                                 notices: list[str], conflict: str) -> None:
-    found = embedded_conflict("CC-BY-4.0" if "CC BY" in str(notices) else "LicenseRef-X",
-                              author, creators, notices)
-    assert (conflict in found and found) if conflict else found == ""
+def test_embedded_authorship_against_the_sidecar(author: str, embedded: dict[str, str],
+                                                 conflict: str) -> None:
+    licence = "CC-BY-4.0" if "CC BY" in str(embedded) else "LicenseRef-X"
+    reasons = " ".join(v.reason for v in findings(_prov(author, **embedded), licence, STUDIO,
+                                                  "commercial"))
+    assert (conflict in reasons and reasons) if conflict else reasons == ""

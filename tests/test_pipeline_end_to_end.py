@@ -10,6 +10,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 import torch
+from PIL import Image, PngImagePlugin
 from safetensors.torch import load_file
 
 from bioart_pipeline import cli
@@ -34,6 +35,7 @@ ALL_BUT_RELEASE = [dg.AssetKey(k) for k in ("raw_portfolio", "preprocessed_image
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Run the chain once for the module; tests inspect what it left behind."""
     data_dir = make_data_dir(tmp_path_factory.mktemp("e2e"), copy=True)
+    _sign_as_the_studio(data_dir / "portfolio" / SIGNED_IMAGE)
     workspace = Workspace(data_dir, tmp_path_factory.mktemp("outputs"))
     defs = build_definitions(workspace)
     instance = dg.DagsterInstance.ephemeral()
@@ -47,6 +49,20 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         asset_selection=[dg.AssetKey(k) for k in assets])
     return {"workspace": workspace, "first": first, "release": release, "job": job,
             "instance": instance}
+
+
+SIGNED_IMAGE = "cells/nucleus_closeup_01.png"  # own work: the studio's notice in the file
+
+
+def _sign_as_the_studio(path: Path) -> None:
+    """The same pixels with the studio's own notice in PNG text chunks, as a studio's export
+    writes them: consistent with the sidecar, so the image still trains."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Cellula Studio")
+    info.add_text("Copyright", "© 2026 Cellula Studio. All rights reserved.")
+    with Image.open(path) as image:
+        image.load()
+        image.save(path, pnginfo=info)
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
@@ -193,6 +209,9 @@ def test_audit_lists_exactly_the_training_images(pipeline_run: dict, capsys, mon
     assert all(i["on_disk"] == "verified" for i in report["images"])
     assert report["ok"] and report["base_model"]["source"] == f"builtin:{TINY_VERSION}"
     assert set(report["dagster_runs"]) >= {"raw_portfolio", "lora_checkpoints"}
+    rights = {i["path"]: i["embedded_rights"] for i in report["images"] if i["embedded_rights"]}
+    assert rights == {f"portfolio/{SIGNED_IMAGE}": "PNG Author: Cellula Studio | PNG Copyright: "
+                                                   "© 2026 Cellula Studio. All rights reserved."}
 
 
 def test_audit_names_an_altered_training_image(pipeline_run: dict, capsys, monkeypatch
@@ -225,7 +244,9 @@ def test_audit_names_the_signer(pipeline_run: dict, capsys, monkeypatch) -> None
     monkeypatch.setenv("BIOART_DATA_DIR", str(workspace.data_dir))
     monkeypatch.setenv("BIOART_OUTPUTS_DIR", str(workspace.outputs_dir))
     assert cli.main(["audit", str(_release_folder(pipeline_run))]) == 0
-    assert "signed by: O=Cellula Studio,CN=test certificate" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "signed by: O=Cellula Studio,CN=test certificate" in out
+    assert "rights in the file: PNG Author: Cellula Studio | PNG Copyright: © 2026" in out
 
 
 @pytest.mark.parametrize("target", ["*.safetensors", "license_manifest.parquet",

@@ -72,7 +72,7 @@ def test_reasons_name_the_limit_and_the_option_and_no_absolute_path(
     bomb = _scan(portfolio).at["portfolio/series/big.png", "status"]
     assert bomb.startswith("decompression bomb guard: the image declares more than 10,000 "
                            "pixels") and "`preprocessing: max_pixels`" in bomb
-    assert "cannot identify image file" in table.at["portfolio/notes.png", "status"]
+    assert "bytes are no image format Pillow reads" in table.at["portfolio/notes.png", "status"]
     assert not [s for s in table["status"] if str(tmp_path) in s]
 
 

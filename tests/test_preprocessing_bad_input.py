@@ -43,6 +43,10 @@ def portfolio(tmp_path: Path) -> Path:
     frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
     (root / "empty.png").write_bytes(b"")
     (root / "notes.png").write_text("not an image at all")
+    (root / "brochure.png").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    drawing(22).save(root / "png_named.jpg", format="PNG")  # the bytes decide, not the suffix
+    drawing(23).save(root / "scan_without_suffix", format="PNG")
+    drawing(24).convert("P", palette=Image.Palette.ADAPTIVE).save(root / "still.gif")
     drawing(17, size=(1600, 1400)).save(root / "huge.png")
     shutil.copy(root / "good_0.png", root / "good_0_copy.png")
     drawing(1).save(root / "good_1_resaved.jpg", quality=90)
@@ -73,9 +77,10 @@ def outcome(portfolio: Path, tmp_path: Path) -> pd.DataFrame:
 @pytest.mark.parametrize(("name", "reason"), [
     ("truncated.png", "truncated"),
     ("animated.png", "animated"),
-    ("animated.gif", "unsupported file type .gif"),
+    ("animated.gif", "animated: 2 frames; export the one to train as a still PNG"),
     ("empty.png", "empty file"),
-    ("notes.png", "not a readable image"),
+    ("notes.png", "not a readable image: its bytes are no image format Pillow reads"),
+    ("brochure.png", "not a readable image: its bytes are a PDF document"),
     ("huge.png", "decompression bomb"),
     ("blurry.png", "blurry"),
     ("tiny.png", "too small: short side 300 px"),
@@ -89,7 +94,8 @@ def test_bad_input_is_quarantined_with_its_reason(outcome: pd.DataFrame, name: s
 @pytest.mark.parametrize("name", ["good_0.png", "good_1.png", "good_2.png", "cmyk.jpg",
                                   "good_0_copy.png", "good_1_resaved.jpg",
                                   "sixteen_bit.png", "palette_alpha.png", "rotated.jpg",
-                                  "ünïcode name (1).png"])
+                                  "ünïcode name (1).png", "png_named.jpg",
+                                  "scan_without_suffix", "still.gif"])
 def test_good_and_convertible_images_are_processed(outcome: pd.DataFrame, name: str,
                                                    tmp_path: Path) -> None:
     assert outcome.at[name, "status"] == "ok"

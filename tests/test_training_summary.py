@@ -35,8 +35,9 @@ MANIFEST = pd.DataFrame([
            exclusion="licence: CC-BY-NC-4.0: non-commercial license, this LoRA's use is "
                      "commercial"),
     _image("portfolio/dmi.png", "CC-BY-4.0", author="Jo Bloggs", included=False,
-           verdict_reason="embedded IPTC data-mining prohibition (DMI-PROHIBITED)",
-           exclusion="licence: embedded IPTC data-mining prohibition (DMI-PROHIBITED)"),
+           verdict_reason="training reserved in the file: XMP plus:DataMining DMI-PROHIBITED",
+           exclusion="licence: training reserved in the file: XMP plus:DataMining "
+                     "DMI-PROHIBITED"),
     _image("portfolio/own_1_copy.png", "LicenseRef-Cellula-OwnWork", included=False,
            duplicate_of="portfolio/own_1.png",
            exclusion="duplicate of portfolio/own_1.png"),
@@ -60,7 +61,8 @@ def test_sources_are_counted_by_category_and_licence() -> None:
 
 def test_opt_outs_and_exclusions_are_reported_without_naming_files() -> None:
     summary = training_summary(HEADER, MANIFEST, STUDIO)
-    assert "Refused for an embedded data-mining prohibition: 1." in summary
+    assert "Refused for a reservation of rights embedded in the file: 1." in summary
+    assert "**2.5 Synthetic data**: none" in summary
     assert ("- 1 image(s): licence: CC-BY-NC-4.0: non-commercial license, this LoRA's use is "
             "commercial") in summary
     assert "- 1 image(s): a copy or near-copy of another portfolio image" in summary

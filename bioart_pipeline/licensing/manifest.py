@@ -13,23 +13,23 @@ from bioart_pipeline.licensing.duplicates import (
     Duplicate,
     resolve_duplicates,
 )
+from bioart_pipeline.licensing.embedded import describe, findings, model_made
 from bioart_pipeline.licensing.rules import (
     REFUSED,
     SIGNOFF,
     Verdict,
-    embedded_conflict,
     judge,
     license_url,
     normalize_license,
 )
 from bioart_pipeline.licensing.signoff import SignOff, covering
 from bioart_pipeline.licensing.studio import Studio
-from bioart_pipeline.portfolio.provenance import LIST_SEPARATOR
 
 MANIFEST_COLUMNS = [
     "source_sha256", "preprocessed_sha256", "key", "path", "role", "license", "license_raw",
     "license_url", "author", "source", "retrieved", "attribution", "caption", "caption_origin",
-    "verdict", "verdict_reason", "signed_off_by", "signed_off_at", "signoff_note",
+    "embedded_rights", "model_made", "verdict", "verdict_reason", "signed_off_by",
+    "signed_off_at", "signoff_note",
     "duplicate_group", "duplicate_of", "included", "exclusion",
 ]
 AWAITING = ("awaits a licence sign-off: record one in the Dagster UI (materialize "
@@ -99,16 +99,11 @@ def awaiting_signoff(manifest: pd.DataFrame) -> pd.DataFrame:
 
 def judge_image(prov: pd.Series, intended_use: str, studio: Studio) -> Verdict:
     """One raw-portfolio row's verdict: its sidecar licence and author, checked against the
-    studio file and against the rights embedded in the file."""
+    studio file and against the rights embedded in the file (licensing/embedded.py)."""
     spdx = normalize_license(prov["license"])
-    creators = [prov["exif_artist"], *prov["xmp_creator"].split(LIST_SEPARATOR)]
-    notices = [prov["exif_copyright"], *prov["xmp_rights"].split(LIST_SEPARATOR),
-               *prov["xmp_usage_terms"].split(LIST_SEPARATOR)]
-    conflict = (f"its XMP cannot be read ({prov['xmp_unreadable']})" if prov["xmp_unreadable"]
-                else embedded_conflict(spdx, prov["author"], creators, notices))
     return judge(spdx, intended_use, studio, author=prov["author"], source=prov["source"],
-                 link=prov["license_url"] or license_url(spdx), embedded_conflict=conflict,
-                 data_mining=prov["xmp_data_mining"])
+                 link=prov["license_url"] or license_url(spdx),
+                 embedded=findings(prov, spdx, studio, intended_use))
 
 
 def _row(caption: dict, prov: pd.Series, prep: pd.Series, verdict: Verdict,
@@ -122,7 +117,8 @@ def _row(caption: dict, prov: pd.Series, prep: pd.Series, verdict: Verdict,
         "license": spdx, "license_raw": prov["license"], "license_url": link,
         "author": prov["author"], "source": prov["source"], "retrieved": prov["retrieved"],
         "attribution": prov["attribution"], "caption": caption["caption"],
-        "caption_origin": caption["origin"], "verdict": verdict.status,
+        "caption_origin": caption["origin"], "embedded_rights": describe(prov),
+        "model_made": model_made(prov), "verdict": verdict.status,
         "verdict_reason": verdict.reason,
         "signed_off_by": signoff.signer if signoff else "",
         "signed_off_at": signoff.signed_at if signoff else "",

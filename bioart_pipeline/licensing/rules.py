@@ -9,12 +9,13 @@ never a guess from a licence's name.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from license_expression import ExpressionError, LicenseWithExceptionSymbol, get_spdx_licensing
 
-from bioart_pipeline.licensing.studio import STUDIO_FILE, Studio, same_party
+from bioart_pipeline.licensing.studio import STUDIO_FILE, Studio
 
 ALLOWED, SIGNOFF, REFUSED = "allowed", "needs-signoff", "refused"
 _RANK = {ALLOWED: 0, SIGNOFF: 1, REFUSED: 2}
@@ -99,16 +100,22 @@ class _Image:
 
 
 def judge(license_expression: str, intended_use: str, studio: Studio, *, author: str = "",
-          source: str = "", link: str = "", embedded_conflict: str = "",
-          data_mining: str = "") -> Verdict:
-    """The verdict for one image under the spec's intended use. With OR the best choice
-    counts (the licensee picks one); with AND every licence must allow it."""
-    # PLUS writes the value as a URI (http://ns.useplus.org/ldf/vocab/DMI-PROHIBITED-...).
-    if "DMI-PROHIBITED" in data_mining.upper():
-        return Verdict(REFUSED, f"embedded IPTC data-mining prohibition ({data_mining})")
-    if embedded_conflict:
-        status = REFUSED if intended_use == "commercial" else SIGNOFF
-        return Verdict(status, f"embedded metadata contradicts the sidecar: {embedded_conflict}")
+          source: str = "", link: str = "", embedded: Sequence[Verdict] = ()) -> Verdict:
+    """The verdict for one image under the spec's intended use: the worst of its licence's
+    verdict and what the rights embedded in the file say (`embedded`, licensing/embedded.py).
+    With OR the best licence choice counts (the licensee picks one); with AND every licence
+    must allow it. The reason names every finding, the worst first."""
+    licence = _licence_verdict(license_expression, _Image(intended_use, studio, author, source,
+                                                          link))
+    if embedded:
+        licence = Verdict(licence.status, f"sidecar: {licence.reason}", licence.own_work)
+    ranked = sorted([licence, *embedded], key=lambda v: -_RANK[v.status])
+    status = ranked[0].status
+    reason = "; ".join(dict.fromkeys(v.reason for v in ranked))
+    return Verdict(status, reason, own_work=licence.own_work and status == ALLOWED)
+
+
+def _licence_verdict(license_expression: str, image: _Image) -> Verdict:
     if not license_expression:
         return Verdict(REFUSED, "no license recorded (add a .license.yaml sidecar)")
     try:
@@ -116,7 +123,7 @@ def judge(license_expression: str, intended_use: str, studio: Studio, *, author:
     except ExpressionError as exc:
         return Verdict(REFUSED, f"{license_expression!r} is not a valid SPDX licence expression "
                                 f"({exc})")
-    return _evaluate(tree, _Image(intended_use, studio, author, source, link))
+    return _evaluate(tree, image)
 
 
 def _evaluate(node: object, image: _Image) -> Verdict:
@@ -182,52 +189,3 @@ def _creative_commons(key: str, family: str, image: _Image) -> Verdict:
     if "-SA" in family:
         return Verdict(SIGNOFF, f"{key}: share-alike may carry over to the LoRA; needs sign-off")
     return Verdict(ALLOWED, f"{key}: attribution required (see ATTRIBUTION.md)")
-
-
-def embedded_conflict(sidecar_license: str, sidecar_author: str, creators: list[str],
-                      notices: list[str]) -> str:
-    """How rights embedded in the file contradict its sidecar, or "".
-
-    `creators`: EXIF Artist and XMP dc:creator names; `notices`: EXIF Copyright, XMP dc:rights
-    and xmpRights:UsageTerms texts. A creator that is not the sidecar's author contradicts it,
-    and so does a copyright notice (with ©, "(c)" or "Copyright") naming another party, or a
-    notice naming another licence."""
-    for name in filter(None, creators):
-        if not same_party(name, sidecar_author):
-            return (f"file names {name!r} as creator, sidecar's author is "
-                    f"{sidecar_author or '(none)'!r}")
-    for text in filter(None, notices):
-        holder = _copyright_holder(text)
-        if holder and not same_party(holder, sidecar_author):
-            return (f"file's notice {text!r} names {holder!r}, sidecar's author is "
-                    f"{sidecar_author or '(none)'!r}")
-        upper = text.upper()
-        if "ALL RIGHTS RESERVED" in upper and not sidecar_license.startswith("LicenseRef-"):
-            return f"file says {text!r}, sidecar says {sidecar_license or 'nothing'}"
-        embedded = _license_in_text(upper)
-        if embedded and embedded != sidecar_license:
-            return f"file says {embedded}, sidecar says {sidecar_license or 'nothing'}"
-    return ""
-
-
-_COPYRIGHT = re.compile(r"©|\(c\)|\bcopyright\b", re.I)
-_BOILERPLATE = re.compile(
-    r"\b(?:all|some) rights reserved\b.*|\b(?:19|20)\d\d(?:\s*-\s*\d{2,4})?\b"
-    r"|\b(?:licen[cs]ed|released|published)\b.*|\bcc[\s_-]*(?:by|0)\b.*", re.I)
-
-
-def _copyright_holder(text: str) -> str:
-    """The party a copyright notice names ("© 2024 Other Agency Ltd. All rights reserved." ->
-    "Other Agency Ltd"); "" for text that is no copyright notice or names nobody."""
-    if not _COPYRIGHT.search(text):
-        return ""
-    rest = _BOILERPLATE.sub(" ", _COPYRIGHT.sub(" ", text))
-    rest = " ".join(re.sub(r"[^\w&'-]+", " ", rest).split())
-    rest = re.sub(r"^(?:by|the)\s+", "", rest, flags=re.I)
-    return rest if re.search(r"[^\W\d_]{2,}", rest) else ""
-
-
-def _license_in_text(upper: str) -> str:
-    match = re.search(r"CC[\s_-]*BY(?:[\s_-]*(?:NC|ND|SA))*(?:[\s_-]*\d\.\d)?|CC0(?:[\s_-]*1\.0)?",
-                      upper)
-    return normalize_license(match.group(0)) if match else ""

@@ -1,9 +1,11 @@
 """Licence sign-offs: a person's record that images whose licence "needs sign-off" (share-alike,
-an embedded notice that contradicts the sidecar for internal use) may train a LoRA.
+an embedded notice that contradicts the sidecar for internal use, a file that declares a model
+made it) may train a LoRA.
 
-A sign-off names who signed, when, a note, and each image by path and content hash: an edited
-file is no longer signed. Unsigned images stay out of training. Records are kept per LoRA under
-outputs/signoffs/<lora>/ and are copied into each release that used them.
+A sign-off names who signed, when, a note, and each image by path and content hash with the
+reason it needed signing: an edited file is no longer signed. Unsigned images stay out of
+training. Records are kept per LoRA under outputs/signoffs/<lora>/ and are copied into each
+release that used them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ class SignOff:
     note: str
     images: dict[str, str] = field(default_factory=dict)  # path -> source sha256
     signed_at: str = ""
+    # path -> the verdict's reason as the signer saw it: what exactly was signed off ("the
+    # file declares a model made it ...")
+    reasons: dict[str, str] = field(default_factory=dict)
 
     def covers(self, path: str, sha256: str) -> bool:
         return self.images.get(path) == sha256
@@ -47,8 +52,10 @@ def draft_signoff(lora: str, signer: str, note: str, pending: pd.DataFrame,
                          f"{sorted(waiting) or 'none'}")
     if not chosen:
         raise ValueError(f"no image of {lora} awaits a sign-off")
+    reasons = dict(zip(pending["path"], pending["verdict_reason"], strict=True))
     return SignOff(lora=lora, signer=signer.strip(), note=note.strip(),
-                   images={p: waiting[p] for p in chosen})
+                   images={p: waiting[p] for p in chosen},
+                   reasons={p: reasons[p] for p in chosen})
 
 
 def record_signoff(signoffs_dir: Path, signoff: SignOff) -> Path:

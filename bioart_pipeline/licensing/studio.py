@@ -53,14 +53,26 @@ def _names(raw: dict, key: str, path: Path) -> tuple[str, ...]:
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
-def _words(text: str) -> str:
-    return " ".join(re.sub(r"[^\w]+", " ", text.casefold()).split())
+# Legal-form suffixes: "Cellula Studio Ltd" and "Cellula Studio GmbH & Co. KG" are
+# "Cellula Studio"; compared after dots are dropped ("S.A.R.L." -> "sarl").
+LEGAL_FORMS = frozenset((
+    "ltd", "limited", "inc", "incorporated", "corp", "corporation", "co", "company", "llc", "llp",
+    "lp", "plc", "pllc", "pc", "pty", "pte", "gmbh", "mbh", "ag", "kg", "ohg", "ug", "ev", "gbr",
+    "sa", "sas", "sarl", "srl", "spa", "sl", "slu", "sc", "bv", "nv", "vof", "oy", "oyj", "ab",
+    "as", "asa", "aps", "kk", "kft", "sro", "zrt"))
+_AND = frozenset({"&", "and", "und", "et"})
+
+
+def _name_words(text: str) -> list[str]:
+    words = re.sub(r"[^\w&]+", " ", text.casefold().replace(".", "")).split()
+    while len(words) > 1 and (words[-1] in LEGAL_FORMS or words[-1] in _AND):
+        words.pop()
+    return words
 
 
 def same_party(a: str, b: str) -> bool:
-    """Two names for one party: equal, or one contains the other as whole words ("Cellula
-    Studio" and "Cellula Studio Ltd"), ignoring case and punctuation."""
-    a, b = _words(a), _words(b)
-    if not a or not b:
-        return False
-    return a == b or f" {a} " in f" {b} " or f" {b} " in f" {a} "
+    """Two names for one party: the same words (ignoring case and punctuation), either
+    optionally followed by a legal-form suffix. "Cellula Studio Ltd" is "Cellula Studio";
+    "Studio Nightshade Inc" and "Other Studio" are not "Studio"."""
+    a_words, b_words = _name_words(a), _name_words(b)
+    return bool(a_words) and a_words == b_words

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import warnings
@@ -13,20 +14,24 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from bioart_pipeline.common.files import sha256_file
+from bioart_pipeline.common.files import sha256_bytes
+from bioart_pipeline.portfolio.embedded import EMBEDDED_FIELDS, read_embedded
 from bioart_pipeline.portfolio.provenance import (
-    EMBEDDED_FIELDS,
     FOLDER_DEFAULT,
     PROVENANCE_FIELDS,
     SIDECAR_SUFFIX,
-    read_embedded,
     read_sidecar,
 )
 
 CAPTION_SUFFIX = ".txt"  # artist captions beside the image
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff")
-ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF")
+# The type is what the bytes say, never the suffix: a PNG saved as .jpg trains, a PDF saved
+# as .png is named as a PDF.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "WEBP", "TIFF", "GIF")
+_ACCEPTED = "accepted: PNG, JPEG, WebP, TIFF, GIF"
+# Signatures of files that turn up in portfolios and that no image decoder reads.
+_OTHER_TYPES = {b"%PDF": "a PDF document", b"PK\x03\x04": "a ZIP archive (.kra, .docx, ...)",
+                b"<svg": "SVG vector art (export it as PNG)", b"<?xml": "an XML or SVG file"}
 DEFAULT_MAX_PIXELS = 64_000_000  # a 8000x8000 scan; beyond that we suspect a decompression bomb
 MAX_PIXELS_ADVICE = "raise `preprocessing: max_pixels` in the LoRA spec"
 
@@ -100,7 +105,8 @@ def describe_file(path: Path, folder: PortfolioFolder, display: Any, max_pixels:
         # "the older file" wins a tie between duplicates (licensing/duplicates.py)
         row["modified"] = datetime.fromtimestamp(stat_result.st_mtime, UTC).isoformat(
             timespec="seconds")
-        row["sha256"] = sha256_file(path)
+        data = path.read_bytes()
+        row["sha256"] = sha256_bytes(data)
     except OSError as exc:
         return _row(row, status=f"unreadable file: {exc.strerror or type(exc).__name__}")
     try:
@@ -110,29 +116,27 @@ def describe_file(path: Path, folder: PortfolioFolder, display: Any, max_pixels:
         return _row(row, status=str(exc))
     if row["file_bytes"] == 0:
         return _row(row, status="empty file (0 bytes)")
-    if path.suffix.lower() not in IMAGE_EXTENSIONS:
-        return _row(row, status=f"unsupported file type {path.suffix or '(no extension)'} "
-                                "(accepted: PNG, JPEG, WebP, TIFF)")
-    row.update(_image_header(path, max_pixels))
-    # Decoders name the file they failed on: the table keeps the portfolio-relative path only.
-    row["status"] = row["status"].replace(str(path), path.name)
+    row.update(_image_header(data, max_pixels))  # opened from bytes: no path in any reason
     return _row(row)
 
 
-def _image_header(path: Path, max_pixels: int) -> dict[str, Any]:
-    """Header facts and embedded rights; decoding pixels is the preprocessing stage's job."""
+def _image_header(data: bytes, max_pixels: int) -> dict[str, Any]:
+    """Header facts and embedded rights; decoding pixels for training is the preprocessing
+    stage's job."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(data)) as image:
                 info = {
                     "format": image.format or "",
                     "mode": image.mode,
                     "width": image.width,
                     "height": image.height,
                     "frames": getattr(image, "n_frames", 1),
-                    **read_embedded(image),
+                    **read_embedded(image, data),
                 }
+    except Image.UnidentifiedImageError:
+        return {"status": _not_an_image(data)}
     except Image.DecompressionBombError:
         return {"status": f"decompression bomb guard: the image declares more than "
                           f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels, which Pillow refuses to open "
@@ -143,11 +147,22 @@ def _image_header(path: Path, max_pixels: int) -> dict[str, Any]:
     return info
 
 
+def _not_an_image(data: bytes) -> str:
+    head = data[:64].lstrip()
+    kind = next((name for magic, name in _OTHER_TYPES.items() if head.startswith(magic)),
+                "no image format Pillow reads")
+    return f"not a readable image: its bytes are {kind} ({_ACCEPTED})"
+
+
 def _header_problem(info: dict[str, Any], max_pixels: int) -> str:
+    """Why the header rules the file out, or "ok". An animation or a multi-page file is
+    quarantined rather than trained on its first frame: which frame is the artwork is the
+    artist's choice (a first frame is often blank or a title), and a LoRA trains on stills."""
     if info["format"] not in ACCEPTED_FORMATS:
-        return f"unsupported format {info['format'] or 'unknown'} (accepted: PNG, JPEG, WebP, TIFF)"
+        return f"unsupported format {info['format'] or 'unknown'} ({_ACCEPTED})"
     if info["frames"] > 1:
-        return f"animated or multi-frame image ({info['frames']} frames)"
+        what = "multi-page: {} pages" if info["format"] == "TIFF" else "animated: {} frames"
+        return (what.format(info["frames"]) + "; export the one to train as a still PNG")
     if info["width"] * info["height"] > max_pixels:
         return (f"decompression bomb guard: {info['width']}x{info['height']} exceeds the "
                 f"{max_pixels:,}-pixel limit; if the scan is genuine, {MAX_PIXELS_ADVICE}")

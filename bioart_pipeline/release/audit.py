@@ -175,7 +175,8 @@ def _check_images(manifest_file: Path, data_dir: Path, report: AuditReport) -> N
             "path": row["path"], "sha256": row["source_sha256"], "license": row["license"],
             "author": row["author"], "source": row["source"], "caption": row["caption"],
             "verdict": row["verdict"], "signed_off_by": row.get("signed_off_by", ""),
-            "signed_off_at": row.get("signed_off_at", ""), "on_disk": on_disk})
+            "signed_off_at": row.get("signed_off_at", ""),
+            "embedded_rights": row.get("embedded_rights", ""), "on_disk": on_disk})
 
 
 def _verify(path: Path, expected: str) -> str:
@@ -205,6 +206,8 @@ def format_report(report: AuditReport) -> str:
              f"{len(report.images)} training images:"]
     lines += [f"  [{i['on_disk']}] {i['path']}  sha256 {i['sha256'][:16]}  {i['license']}  "
               f"{i['author']}  {i['source']}{_signed(i)}\n      caption: {i['caption']}"
+              + (f"\n      rights in the file: {i['embedded_rights']}"
+                 if i.get("embedded_rights") else "")
               for i in report.images]
     lines.append("OK: everything checks out" if report.ok else
                  "PROBLEMS:\n" + "\n".join(f"  - {p}" for p in report.problems))

@@ -31,6 +31,7 @@ from bioart_pipeline.release.signing import (
     CERTIFICATE,
     SIGNATURE,
     Credentials,
+    release_assertions,
     sign_file,
     sign_png,
 )
@@ -155,7 +156,7 @@ def _sign_images(folder: Path, credentials: Credentials, release_id: str) -> Non
               "lora_sha256": sha256_file(lora),
               "training_data_summary_sha256": sha256_file(folder / SUMMARY)}
     for image in sorted(folder.glob("*.png")):
-        sign_png(image, credentials, claims)
+        sign_png(image, credentials, release_assertions(claims))
 
 
 def _write_sums(folder: Path) -> None:

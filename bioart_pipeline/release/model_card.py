@@ -62,6 +62,7 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         "## Training data", "",
         f"{len(included)} images; licenses: "
         + ", ".join(f"{k} ({v})" for k, v in sorted(licenses.items())) + ".",
+        *_model_made(included),
         "Every image, its hash, license, author and source: `license_manifest.parquet`; "
         "credits: `ATTRIBUTION.md`.", "",
         "## Base model", "",
@@ -119,6 +120,17 @@ def _files(lora_file: str, embedding: str, samples: int) -> list[tuple[str, str]
         (SIGNATURE, "the signature over SHA256SUMS"),
         (CERTIFICATE, "the certificate chain that signed it"),
     ]
+
+
+def _model_made(included: pd.DataFrame) -> list[str]:
+    """How many training images declare in their metadata that a model made them (each was
+    signed off: the licence gate lets none train otherwise)."""
+    made = included[included.get("model_made", pd.Series("", index=included.index)) != ""]
+    if made.empty:
+        return []
+    return [f"{len(made)} of them declare in their metadata that a model made them "
+            "(C2PA or IPTC digital source type, or a generator's PNG chunk); each was signed "
+            "off by a person before it trained."]
 
 
 def _signoffs(included: pd.DataFrame) -> list[str]:

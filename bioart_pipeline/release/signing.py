@@ -114,17 +114,21 @@ def _certificate(subject: x509.Name, issuer: x509.Name, issuer_key: ec.EllipticC
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def sign_png(path: Path, credentials: Credentials, release: dict[str, str]) -> None:
-    """Embed a C2PA manifest binding the image to `release` (replaces the file atomically)."""
-    manifest = {
-        "claim_generator_info": [{"name": "bioart_pipeline"}],
-        "title": path.name, "format": "image/png",
-        "assertions": [
-            {"label": "c2pa.actions", "data": {"actions": [
-                {"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC}]}},
-            {"label": RELEASE_ASSERTION, "data": release},
-            {"label": "cawg.training-mining", "data": TRAINING_MINING},
-        ]}
+def release_assertions(release: dict[str, str]) -> list[dict]:
+    """What a released PNG claims: made by a trained model, bound to `release`, and the
+    studio's terms for its outputs."""
+    return [
+        {"label": "c2pa.actions", "data": {"actions": [
+            {"action": "c2pa.created", "digitalSourceType": TRAINED_ALGORITHMIC}]}},
+        {"label": RELEASE_ASSERTION, "data": release},
+        {"label": "cawg.training-mining", "data": TRAINING_MINING},
+    ]
+
+
+def sign_png(path: Path, credentials: Credentials, assertions: list[dict]) -> None:
+    """Embed a C2PA manifest with `assertions` in the PNG (replaces the file atomically)."""
+    manifest = {"claim_generator_info": [{"name": "bioart_pipeline"}],
+                "title": path.name, "format": "image/png", "assertions": assertions}
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
         alg=b"es256", sign_cert=credentials.chain_pem,
         private_key=credentials.private_key_pem, ta_url=None))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bioart_pipeline.licensing.embedded import CONTRADICTION, RESERVATION
 from bioart_pipeline.licensing.studio import Studio
 
 SUMMARY = "TRAINING_DATA_SUMMARY.md"
@@ -19,8 +20,6 @@ OPEN_LICENCE = "openly licensed works (Creative Commons)"
 RECORDED_TERMS = "third-party works under terms the studio recorded as allowing training"
 SIGNED_OFF = "third-party works cleared by a person's recorded sign-off"
 PUBLIC_DOMAIN_IDS = ("CC0-1.0", "CC-PDM-1.0")
-EMBEDDED_PROHIBITION = "embedded IPTC data-mining prohibition"
-EMBEDDED_CONFLICT = "embedded metadata contradicts the sidecar"
 DUPLICATE = "a copy or near-copy of another portfolio image (one of each trains)"
 
 
@@ -75,20 +74,23 @@ def training_summary(header: SummaryHeader, manifest: pd.DataFrame, studio: Stud
         "- **2.3 Data crawled or scraped online**: none. Only files a person placed in the "
         "studio's portfolio are read; nothing is fetched.",
         "- **2.4 User data**: none.",
-        "- **2.5 Synthetic data**: none.",
+        f"- **2.5 Synthetic data**: {_model_made(trained)}.",
         f"- **2.6 Other sources**: {_count_of(categories, OWN_WORK)} of {OWN_WORK}, "
         f"and {_count_of(categories, PUBLIC_DOMAIN)} public-domain works.", "",
         "## 3. Data processing aspects", "",
         "### 3.1 Reservations of rights (text and data mining opt-outs)", "",
         "Every image's licence is read from its sidecar and judged against this LoRA's "
-        "intended use before it may train. Rights embedded in the file are read too: an IPTC "
-        "PLUS data-mining prohibition refuses the image, and an embedded creator or copyright "
-        "notice that contradicts the sidecar refuses it (or, for non-commercial use, holds it "
-        "for a person's sign-off).", "",
-        f"- Refused for an embedded data-mining prohibition: "
-        f"{_reason_count(left_out, EMBEDDED_PROHIBITION)}.",
+        "intended use before it may train. Rights embedded in the file are read too (EXIF, "
+        "IPTC-IIM, PNG text, XMP, C2PA): a reservation of text-and-data mining or AI training "
+        "refuses the image whatever its sidecar says (a W3C TDMRep `tdm:reservation`, a C2PA "
+        "training-mining `notAllowed`, an IPTC PLUS `DMI-PROHIBITED` value, a usage term or "
+        "notice reserving AI training), and an embedded creator or copyright notice that "
+        "contradicts the sidecar refuses it (or, for non-commercial use, holds it for a "
+        "person's sign-off).", "",
+        f"- Refused for a reservation of rights embedded in the file: "
+        f"{_reason_count(left_out, RESERVATION)}.",
         f"- Refused or held for embedded rights contradicting the sidecar: "
-        f"{_reason_count(left_out, EMBEDDED_CONFLICT)}.", "",
+        f"{_reason_count(left_out, CONTRADICTION)}.", "",
         "### 3.2 Removal of illegal content", "",
         "The training set is the studio's curated portfolio of its own and licensed "
         "illustrations; no automated filtering beyond the licence rules above.", "",
@@ -118,7 +120,15 @@ def _source_rows(trained: pd.DataFrame, categories: pd.Series) -> list[str]:
 
 
 def _reason_count(left_out: pd.DataFrame, reason: str) -> int:
-    return int(left_out["verdict_reason"].str.startswith(reason).sum())
+    return int(left_out["verdict_reason"].str.contains(reason, regex=False).sum())
+
+
+def _model_made(trained: pd.DataFrame) -> str:
+    made = int((trained["model_made"] != "").sum()) if "model_made" in trained else 0
+    if not made:
+        return "none (no training image declares in its metadata that a model made it)"
+    return (f"{made} images declare in their metadata that a model made them (C2PA or IPTC "
+            "digital source type, or a generator's PNG chunk); each was signed off by a person")
 
 
 def _left_out_lines(left_out: pd.DataFrame) -> list[str]:
