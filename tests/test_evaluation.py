@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw
 from safetensors.torch import load_file, save_file
 
 from bioart_pipeline.common.tracking import Tracker
@@ -47,13 +47,13 @@ TRIGGER = "trig"
 PIVOTAL = "zqxnucleusstyle"  # a pivotal-tuning trigger: no vocabulary entry has this name
 
 
-def _noise(seed: int, size: int = 256) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray(rng.integers(90, 160, (size, size, 3), dtype=np.uint8))
-
-
 def _recolour(image: Image.Image) -> Image.Image:
     return Image.fromarray(255 - np.asarray(image))  # every colour inverted
+
+
+def _uncoloured(image: Image.Image) -> Image.Image:
+    """The same drawing in greys: what a base model draws before the LoRA brings the look."""
+    return image.convert("L").convert("RGB")
 
 
 # --- metrics on constructed cases -----------------------------------------------------------
@@ -93,6 +93,59 @@ def test_change_versus_base_is_zero_for_the_base_itself() -> None:
     assert metrics.pixel_change([_recolour(b) for b in base], base) > 0.5
 
 
+PAPER = (241, 233, 214)
+
+
+def _neuron(colour: tuple[int, int, int], line: int, centre: tuple[int, int] = (128, 128),
+            soma: int = 18) -> Image.Image:
+    """A soma and six dendrites on cream paper."""
+    image = Image.new("RGB", (256, 256), PAPER)
+    draw = ImageDraw.Draw(image)
+    x, y = centre
+    for dx, dy in ((-90, -80), (-100, 10), (-40, 100), (60, 95), (110, -10), (30, -105)):
+        draw.line([(x, y), (x + dx, y + dy)], fill=colour, width=line)
+    draw.ellipse([x - soma, y - soma, x + soma, y + soma], fill=colour)
+    return image
+
+
+def _blob(colour: tuple[int, int, int], box: tuple[int, int, int, int]) -> Image.Image:
+    image = Image.new("RGB", (256, 256), PAPER)
+    ImageDraw.Draw(image).ellipse(box, fill=colour, outline=(90, 40, 20), width=5)
+    return image
+
+
+def test_structure_survives_a_new_palette_and_line_weight_but_not_a_melted_subject() -> None:
+    base = _neuron((120, 130, 200), line=5)
+    restyled = _neuron((220, 110, 40), line=9)  # the style LoRA's orange, heavier lines
+    melted = _blob((200, 150, 80), (40, 50, 200, 190))  # the soma gone, one blob
+    replaced = _blob((230, 200, 120), (150, 150, 240, 215))  # a mitochondrion in a corner
+    assert metrics.structure_kept(base.copy(), base) == pytest.approx(1.0)
+    assert metrics.structure_kept(restyled, base) > 0.85
+    assert metrics.structure_kept(melted, base) < Thresholds().min_structure
+    assert metrics.structure_kept(replaced, base) < 0.3
+    blank = Image.new("RGB", (256, 256), PAPER)
+    assert metrics.structure_kept(blank, blank.copy()) == 1.0
+    assert metrics.structure_kept(blank, base) == 0.0
+
+
+def test_a_cell_that_loses_the_structure_fails_by_name_and_subjects_have_a_lower_bar() -> None:
+    scores = pd.DataFrame([
+        {"checkpoint": "epoch 5", "weight": w, "style_gain": 0.1 * w, "memorization": 0.5,
+         "memorization_gain": 0.0, "diversity_ratio": 1.0, "bleeding_ratio": 0.2,
+         "structure": structure}
+        for w, structure in ((0.6, 0.9), (0.8, 0.75), (1.0, 0.62), (1.2, 0.45))])
+    verdicts = list(judge_cells(scores, Thresholds())["verdict"])
+    assert verdicts == ["pass", "pass", "fail: lost structure", "fail: lost structure"]
+    style = recommend(scores, Thresholds())
+    assert style["weight"] == 0.8 and style["weight_range"] == [0.6, 0.8]
+    assert "structure 0.75 >= 0.7" in style["reasoning"][-1]
+    subject = recommend(scores, Thresholds.for_type("subject"))
+    assert subject["weight"] == 1.0 and subject["weight_range"] == [0.6, 1.0]
+    assert Thresholds.for_type("subject", min_structure=0.8).min_structure == 0.8
+    none = recommend(scores.assign(structure=0.1), Thresholds())
+    assert "4 cells lost the subject's structure" in none["reasoning"]
+
+
 # --- the recommendation rule ---------------------------------------------------------------
 
 def _cells(tmp_path: Path, outputs: dict[str, tuple[list[Image.Image], list[Image.Image]]]
@@ -114,11 +167,12 @@ def _cells(tmp_path: Path, outputs: dict[str, tuple[list[Image.Image], list[Imag
 def test_rule_refuses_the_memorized_checkpoint_and_picks_the_one_with_the_style(
         tmp_path: Path) -> None:
     training = [drawing(seed) for seed in range(4)]
-    base = [_noise(seed) for seed in range(3)]
+    styled = [drawing(seed) for seed in (20, 21, 22)]  # the look, new pictures
+    base = [_uncoloured(image) for image in styled]  # the same pictures without it
     images = _cells(tmp_path, {
         BASE_LABEL: (base, base),
         "epoch 5": (training[:3], base),  # outputs are training images: memorized
-        "epoch 10": ([drawing(seed) for seed in (20, 21, 22)], base),  # the look, new pictures
+        "epoch 10": (styled, base),
     })
     scores = score_cells(images, training, TRIGGER).set_index("checkpoint")
     assert scores.at["epoch 5", "memorization"] == pytest.approx(1.0)
@@ -129,8 +183,10 @@ def test_rule_refuses_the_memorized_checkpoint_and_picks_the_one_with_the_style(
     assert chosen["passes"] and chosen["checkpoint"] == "epoch 10"
     assert chosen["weight_range"] == [1.0, 1.0] and chosen["usable_cells"] == 1
     verdicts = judge_cells(scores.reset_index(), Thresholds()).set_index("checkpoint")["verdict"]
-    assert verdicts.to_dict() == {BASE_LABEL: "base", "epoch 5": "fail: memorized",
+    assert verdicts.to_dict() == {BASE_LABEL: "base",
+                                  "epoch 5": "fail: memorized, lost structure",
                                   "epoch 10": "pass"}
+    assert scores.at["epoch 10", "structure"] > 0.9 > 0.5 > scores.at["epoch 5", "structure"]
 
 
 def test_the_scores_table_orders_checkpoints_by_epoch_and_marks_the_recommendation() -> None:
@@ -148,8 +204,8 @@ def test_the_scores_table_orders_checkpoints_by_epoch_and_marks_the_recommendati
 
 def test_rule_fails_when_every_cell_bleeds(tmp_path: Path) -> None:
     training = [drawing(seed) for seed in range(4)]
-    base = [_noise(seed) for seed in range(3)]
     styled = [drawing(seed) for seed in (20, 21, 22)]
+    base = [_uncoloured(image) for image in styled]
     images = _cells(tmp_path, {BASE_LABEL: (base, base), "epoch 5": (styled, styled)})
     chosen = recommend(score_cells(images, training, TRIGGER), Thresholds())
     assert not chosen["passes"] and chosen["checkpoint"] is None
@@ -326,9 +382,9 @@ def test_clip_scorer_embeds_through_open_clip(tiny_clip: ClipScorer) -> None:
 def test_random_clip_scores_are_recorded_but_never_used(tmp_path: Path,
                                                         tiny_clip: ClipScorer) -> None:
     training = [drawing(seed) for seed in range(4)]
-    base = [_noise(seed) for seed in range(3)]
-    images = _cells(tmp_path, {BASE_LABEL: (base, base),
-                               "epoch 10": ([drawing(s) for s in (20, 21, 22)], base)})
+    styled = [drawing(s) for s in (20, 21, 22)]
+    base = [_uncoloured(image) for image in styled]
+    images = _cells(tmp_path, {BASE_LABEL: (base, base), "epoch 10": (styled, base)})
     scores = score_cells(images, training, TRIGGER, tiny_clip)
     assert {"clip_score", "clip_score_ratio", "clip_style_gain"} <= set(scores.columns)
     with_clip = recommend(scores, Thresholds(min_clip_score_ratio=1e9), tiny_clip)
@@ -344,7 +400,7 @@ def test_a_real_clip_drops_cells_that_lose_the_subject(tmp_path: Path,
     monkeypatch.setattr(tiny_clip, "meaningful", True)  # stands in for a real CLIP's verdict
     scores = pd.DataFrame([
         {"checkpoint": "epoch 5", "weight": w, "style_gain": 0.1, "memorization": 0.5,
-         "memorization_gain": 0.0,
+         "memorization_gain": 0.0, "structure": 1.0,
          "diversity_ratio": 1.0, "bleeding_ratio": 0.2, "clip_score_ratio": ratio}
         for w, ratio in ((0.6, 1.0), (0.8, 0.95), (1.0, 0.6))])
     chosen = recommend(scores, Thresholds(), tiny_clip)
@@ -358,7 +414,8 @@ def test_the_usable_range_stops_at_a_failing_weight() -> None:
     reported around the chosen 1.2 is 1.2 alone, never 0.8-1.2 across the failing 1.0."""
     scores = pd.DataFrame([
         {"checkpoint": "epoch 30", "weight": w, "style_gain": gain, "memorization": 0.5,
-         "memorization_gain": 0.0, "diversity_ratio": 1.0, "bleeding_ratio": bleeding}
+         "memorization_gain": 0.0, "diversity_ratio": 1.0, "bleeding_ratio": bleeding,
+         "structure": 1.0}
         for w, gain, bleeding in ((0.4, -0.5, 0.7), (0.8, 0.3, 0.9), (1.0, 0.8, 1.06),
                                   (1.2, 1.8, 0.97))])
     chosen = recommend(scores, Thresholds())

@@ -248,3 +248,43 @@ def test_a_4bit_base_is_refused_without_cuda_with_what_to_do(tmp_path: Path, mod
     with pytest.raises(ValueError, match="nf4 needs a CUDA GPU.*base_quantization: none"):
         loop.train_lora(job, tmp_path / "run", _Log())
     assert not list((tmp_path / "run").glob("epoch_*"))
+
+
+def test_output_preservation_pulls_the_trigger_less_prediction_back_to_the_base(
+        models_dir: Path) -> None:
+    """With the LoRA on, the caption without its trigger drifts from the base model's
+    prediction; rows without the trigger are left alone; the term's gradient undoes it."""
+    from bioart_pipeline.models.families import denoiser_of
+    from bioart_pipeline.training.data import without_trigger
+
+    assert without_trigger("trig, a cell, trig", "trig") == "a cell"
+    assert without_trigger("trigger words, a cell", "trig") == "trigger words, a cell"
+    pipe = load_pipeline(get_profile("tiny"), models_dir)
+    preset = PRESETS["style"]
+    params = loop._add_adapters(pipe, preset)
+    torch.manual_seed(0)
+    for p in params:  # a LoRA that has learned something (lora_B starts at zero)
+        p.data.normal_(0, 0.05)
+    unet = denoiser_of(pipe)
+    inputs = loop._ModelInputs(
+        noisy=torch.randn(3, 4, 16, 16), timesteps=torch.tensor([100, 500, 900]),
+        target=torch.zeros(3, 4, 16, 16), loss_weights=torch.ones(3),
+        time_ids=torch.tensor([[128, 128, 0, 0, 128, 128]] * 3, dtype=torch.float32),
+        captions=["trig, a cell", "", "trig, a neuron"])
+    models = loop._lora_models(pipe, preset).values()
+
+    def drift() -> torch.Tensor:
+        return loop._drift_without_trigger(pipe, unet, inputs, None, torch.device("cpu"),
+                                           "trig", models)
+
+    before = drift()
+    assert before[1] == 0 and (before[[0, 2]] > 0).all()  # caption dropout: nothing to keep
+    optimizer = torch.optim.SGD(params, lr=1.0)
+    for _ in range(10):
+        optimizer.zero_grad()
+        drift().sum().backward()
+        optimizer.step()
+    after = drift().detach()
+    assert after.sum() < 0.5 * before.sum(), (before, after)
+    assert all(layer.disable_adapters is False for layer in unet.modules()
+               if hasattr(layer, "lora_A"))  # the LoRA is back on after each base pass

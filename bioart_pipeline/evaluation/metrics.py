@@ -6,6 +6,7 @@ import itertools
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 _SIZE = 32
 # Sliced Wasserstein over Lab: fixed unit directions (the three axes and 13 mixed ones) and
@@ -78,3 +79,32 @@ def pixel_change(images: list[Image.Image], base: list[Image.Image]) -> float:
                     - np.asarray(b.convert("RGB").resize(a.size), dtype=np.float64)).mean() / 255
              for a, b in zip(images, base, strict=True)]
     return float(np.mean(diffs))
+
+
+# Structure: where the ink lies, at the scale of the subject's parts, not its strokes.
+_LAYOUT_SIZE = 64
+_INK_FULL = 25.0  # Delta E from the paper at which a pixel counts as fully inked
+_LAYOUT_BLUR = 2.0  # pixels of 64: a stroke may thicken or move by about 3 % of the side
+
+
+def ink_map(image: Image.Image) -> np.ndarray:
+    """How far each pixel lies from the paper colour (the median of the border, in Lab),
+    0..1: the drawing's layout whatever its colours (a blue neuron and its orange restyle
+    ink the same pixels), blurred so that line weight and small shifts do not count."""
+    rgb = image.convert("RGB").resize((_LAYOUT_SIZE, _LAYOUT_SIZE), Image.Resampling.BOX)
+    lab = srgb_to_lab(np.asarray(rgb, dtype=np.float64) / 255.0)
+    border = np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])
+    ink = np.clip(np.linalg.norm(lab - np.median(border, axis=0), axis=-1) / _INK_FULL, 0, 1)
+    return ndimage.gaussian_filter(ink, _LAYOUT_BLUR)
+
+
+def structure_kept(image: Image.Image, base: Image.Image) -> float:
+    """Correlation of the two ink maps (-1..1): 1.0 when the LoRA's image keeps the base
+    image's layout (same seed, same prompt), near 0 when the subject moved, melted or was
+    replaced; two blank pages count as the same layout, one blank page as none of it."""
+    a, b = ink_map(image).ravel(), ink_map(base).ravel()
+    a, b = a - a.mean(), b - b.mean()
+    norms = np.linalg.norm(a) * np.linalg.norm(b)
+    if norms < 1e-12:
+        return 1.0 if max(np.abs(a).max(), np.abs(b).max()) < 1e-6 else 0.0
+    return float(a @ b / norms)

@@ -49,6 +49,11 @@ class TrainingPreset:
     pivotal_tokens: int = 0
     embedding_learning_rate: float = 3e-4
     base_quantization: str = "none"
+    # Output preservation (ai-toolkit's "differential output preservation"): each step also
+    # pulls the LoRA's prediction for the caption without the trigger towards the base
+    # model's, with this weight, so the look comes with its trigger (0 = off; each step then
+    # costs two more forward passes and one more backward). See training/loop.py.
+    output_preservation: float = 0.0
 
     def __post_init__(self) -> None:
         if self.lora_targets not in LORA_TARGETS:
@@ -56,6 +61,9 @@ class TrainingPreset:
                              f"got {self.lora_targets!r}")
         if not 0 <= self.pivotal_tokens <= 16:
             raise ValueError(f"pivotal_tokens must be 0 (off) to 16, got {self.pivotal_tokens}")
+        if self.output_preservation < 0:
+            raise ValueError(f"output_preservation must be 0 (off) or more, "
+                             f"got {self.output_preservation}")
         if self.base_quantization not in BASE_QUANTIZATIONS:
             raise ValueError(f"base_quantization must be one of {list(BASE_QUANTIZATIONS)}, "
                              f"got {self.base_quantization!r}")

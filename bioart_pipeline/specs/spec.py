@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,8 @@ def _parse(path: Path, raw: dict[str, Any]) -> LoraSpec:
     family = spec.model_profile.family  # an unknown profile fails here, not mid-pipeline
     family.check_preset(preset)
     spec = dataclasses.replace(spec, evaluation=_evaluation(raw.get("evaluation") or {},
-                                                            family.guidance_scale))
+                                                            family.guidance_scale, spec.type,
+                                                            spec.model_profile.rule_defaults))
     family.check_true_cfg(spec.evaluation.true_cfg_scale)
     if spec.background not in BACKGROUNDS:
         raise ValueError(f"background must be one of {BACKGROUNDS}, got {spec.background!r}")
@@ -188,7 +190,8 @@ def _preprocessing(raw: dict[str, Any]) -> dict[str, float]:
             for key, value in raw.items()}
 
 
-def _evaluation(raw: dict[str, Any], guidance_scale: float) -> EvaluationOptions:
+def _evaluation(raw: dict[str, Any], guidance_scale: float, lora_type: str,
+                rule_defaults: Mapping[str, float]) -> EvaluationOptions:
     defaults = EvaluationOptions(guidance_scale=guidance_scale)
     return EvaluationOptions(
         weights=tuple(float(w) for w in raw.get("weights", defaults.weights)),
@@ -196,5 +199,6 @@ def _evaluation(raw: dict[str, Any], guidance_scale: float) -> EvaluationOptions
         steps=int(raw.get("steps", defaults.steps)),
         guidance_scale=float(raw.get("guidance_scale", defaults.guidance_scale)),
         true_cfg_scale=float(raw.get("true_cfg_scale", defaults.true_cfg_scale)),
-        thresholds=Thresholds(**(raw.get("thresholds") or {})),
+        thresholds=Thresholds.for_type(lora_type,
+                                       **{**rule_defaults, **(raw.get("thresholds") or {})}),
     )

@@ -6,6 +6,7 @@ Encoding once instead of every step is the main speed and memory win of LoRA tra
 from __future__ import annotations
 
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,15 @@ def encode_captions(pipe, family: Family, captions: list[str], device: torch.dev
         out[caption] = TextEmbedding(embeds[0].float().cpu(),
                                      None if pooled is None else pooled[0].float().cpu())
     return out
+
+
+def without_trigger(caption: str, trigger: str) -> str:
+    """The caption with its trigger word taken out ("cellulastyle, a cell" -> "a cell"); a
+    longer word that starts with the trigger stays."""
+    if not trigger:
+        return caption
+    cut = re.sub(rf"(?<![\w-]){re.escape(trigger)}(?![\w-])", "", caption)
+    return re.sub(r"\s*,(\s*,)+\s*", ", ", cut).strip(" ,")
 
 
 def bucket_batches(images: tuple[TrainingImage, ...], batch_size: int, epoch_seed: int

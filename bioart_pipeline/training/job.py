@@ -65,7 +65,8 @@ class TrainingJob:
         # current metadata, so a new author, licence or prompt re-exports without retraining.
         for about in ("export_metadata", "validation_prompts", "sample_steps"):
             payload.pop(about)
-        if not self.preset.pivotal_tokens:  # the trigger then is only in the captions
+        # the trigger then is only in the captions
+        if not (self.preset.pivotal_tokens or self.preset.output_preservation):
             payload.pop("trigger")
         payload["images"] = [(i.key, i.caption, i.role) for i in self.images]
         payload["base"] = base_fingerprint

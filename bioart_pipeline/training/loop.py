@@ -36,6 +36,7 @@ from bioart_pipeline.training.data import (
     cache_latents,
     encode_captions,
     time_ids,
+    without_trigger,
 )
 from bioart_pipeline.training.export import lora_state_dict, write_lora
 from bioart_pipeline.training.guards import (
@@ -124,9 +125,11 @@ class _Session:
         cast_quietly(pipe.vae, self.weight_dtype)
         reporter.log(f"latents: {encoded} encoded, {len(latents) - encoded} reused from cache")
         # Cached when the text encoders are frozen; pivotal tuning trains their new tokens.
+        captions = [i.caption for i in job.images]
+        if preset.output_preservation:
+            captions += [without_trigger(c, job.trigger) for c in captions]
         embeddings = (None if preset.train_text_encoder or preset.pivotal_tokens
-                      else encode_captions(pipe, job.profile.family,
-                                           [i.caption for i in job.images], self.device))
+                      else encode_captions(pipe, job.profile.family, captions, self.device))
         torch.manual_seed(preset.seed)  # here: loading or building a model may reseed torch
         lora_params = _add_adapters(pipe, preset)
         self.new_rows = (add_new_tokens(pipe, job.trigger, preset.pivotal_tokens, preset.seed)
@@ -238,6 +241,11 @@ class _Session:
         with self.clock.model(), self.accelerator.autocast():
             loss = _loss(self.pipe, denoiser, model_inputs, embeddings, self.device,
                          batch_size)
+            if self.preset.output_preservation:
+                drift = _drift_without_trigger(self.pipe, denoiser, model_inputs, embeddings,
+                                               self.device, self.job.trigger,
+                                               _lora_models(self.pipe, self.preset).values())
+                loss = loss + self.preset.output_preservation * drift.sum() / batch_size
         check_finite(loss, self.step + 1, epoch, self.preset, self.accelerator.mixed_precision)
         with self.clock.model():
             self.accelerator.backward(loss / self.preset.grad_accumulation)
@@ -497,6 +505,44 @@ def _loss(pipe, denoiser, inputs: _ModelInputs, embeddings, device, batch_size: 
     per_sample = F.mse_loss(prediction.float(), inputs.target.float(),
                             reduction="none").mean((1, 2, 3))
     return (per_sample * inputs.loss_weights).sum() / batch_size
+
+
+def _drift_without_trigger(pipe, denoiser, inputs: _ModelInputs, embeddings, device,
+                           trigger: str, lora_models) -> torch.Tensor:
+    """Per row: how far the LoRA moves the prediction for the same noisy latent under the
+    caption without its trigger, against the base model (the LoRA off); 0 for a row whose
+    caption has no trigger (caption dropout). Its gradient teaches the LoRA to do nothing
+    there: output preservation."""
+    plain = [without_trigger(c, trigger) for c in inputs.captions]
+    rows = [i for i, (c, p) in enumerate(zip(inputs.captions, plain, strict=True)) if c != p]
+    drift = torch.zeros(len(plain), device=inputs.noisy.device)
+    if not rows:
+        return drift
+    pick = torch.tensor(rows, dtype=torch.long, device=inputs.noisy.device)
+    noisy, timesteps, ids = (t.index_select(0, pick) for t in
+                             (inputs.noisy, inputs.timesteps, inputs.time_ids))
+    captions = [plain[i] for i in rows]
+    predict = family_of(pipe).predict
+    with torch.no_grad(), _adapters_off(lora_models):
+        base = predict(denoiser, noisy, timesteps,
+                       *_conditioning(pipe, captions, embeddings, device), ids)
+    lora = predict(denoiser, noisy, timesteps, *_conditioning(pipe, captions, embeddings, device),
+                   ids)
+    errors = F.mse_loss(lora.float(), base.float(), reduction="none")
+    return drift.index_copy(0, pick, errors.mean(dim=tuple(range(1, errors.dim()))))
+
+
+@contextlib.contextmanager
+def _adapters_off(models):
+    """The base model: every trained model's LoRA layers bypassed, then back on."""
+    models = list(models)
+    for model in models:
+        model.disable_adapters()
+    try:
+        yield
+    finally:
+        for model in models:
+            model.enable_adapters()
 
 
 def _conditioning(pipe, captions, embeddings, device
