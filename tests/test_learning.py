@@ -167,9 +167,10 @@ HANDFUL = ("mito_longitudinal_01", "mito_crosssection_01", "mito_pair_01")
 
 def test_a_lora_trained_far_too_long_on_a_handful_of_images_is_refused_as_memorized(
         tmp_path: Path) -> None:
-    """Three artworks, 200 epochs: asked for their captions, the LoRA redraws them, and the
-    rule must refuse it. The tiny base's redraws stay below the absolute 0.95, so it is the
-    memorization gain over the base that refuses them (see evaluation/scoring.py)."""
+    """Three artworks, 200 epochs: asked for their captions, the LoRA redraws them, asked for a
+    neuron it draws them too, and the rule must refuse it. The tiny base's redraws stay below
+    the absolute 0.95, so it is the memorization gain over the base that refuses them (see
+    evaluation/scoring.py), and the structure measure that sees the neuron replaced."""
     source = SAMPLE_DATA / "portfolio" / "mitochondria"
     handful = tmp_path / "handful"
     handful.mkdir()
@@ -181,7 +182,7 @@ def test_a_lora_trained_far_too_long_on_a_handful_of_images_is_refused_as_memori
     captions = [(source / f"{stem}.txt").read_text().strip() for stem in HANDFUL]
     spec.update(portfolio=[str(handful)], validation_prompts=[
         f"{spec['trigger']}, {captions[0]}", f"{spec['trigger']}, {captions[2]}",
-        "a mitochondrion"])
+        f"{spec['trigger']}, a neuron with dendrites and an axon", "a mitochondrion"])
     spec["training"] = {**spec["training"], "epochs": 200, "save_every_n_epochs": 200}
     # Sampled at 12 steps, not the demo's 8: fewer steps blur the redraws a little (the gain
     # at weight 1.2 read 0.2995 at 8 steps), and real bases are evaluated at 25-30.
@@ -194,3 +195,8 @@ def test_a_lora_trained_far_too_long_on_a_handful_of_images_is_refused_as_memori
     assert not recommendation["passes"]
     assert any("look memorized" in line and not line.startswith("0 ")
                for line in recommendation["reasoning"])
+    # Asked for a neuron, it draws its mitochondria from weight 0.6 on (structure 0.37-0.45
+    # against the base's neuron), before the memorization gain reaches its bar (at 1.0).
+    strong = cells[cells["weight"] >= 0.8]
+    assert (strong["structure"] < Thresholds().min_structure).all(), cells
+    assert strong["verdict"].str.contains("lost structure").all()
