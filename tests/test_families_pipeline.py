@@ -22,7 +22,7 @@ from bioart_pipeline.training.export import read_metadata
 from tests.conftest import quick_spec, release_through_the_demo_runs
 
 ANY_CELL = {"min_style_gain": -1e9, "max_memorization": 1.0, "max_memorization_gain": 1e9,
-            "min_diversity_ratio": 0.0, "max_bleeding_ratio": 1e9}
+            "min_diversity_ratio": 0.0, "max_bleeding_ratio": 1e9, "min_structure": -1.0}
 EXPECTED = {  # profile: (ModelSpec architecture, ss_base_model_version, key prefixes, loader)
     "tiny-sd15": ("stable-diffusion-v1/lora", "sd_v1", ("lora_unet_",),
                   "CheckpointLoaderSimple"),

@@ -57,6 +57,7 @@ def test_overrides_apply(tmp_path: Path) -> None:
     ({"training": {"pivotal_tokens": 2}, "trigger": "cellula style",
       "validation_prompts": ["a cell"]}, "one word"),
     ({"training": {"base_quantization": "int3"}}, "base_quantization must be one of"),
+    ({"training": {"output_preservation": -1.0}}, "output_preservation must be 0 \\(off\\)"),
     ({"evaluation": {"true_cfg_scale": 4.0}}, "already classifier-free"),
     ({"profile": "tiny-flux", "evaluation": {"true_cfg_scale": 0.5}}, "1 \\(off\\) or more"),
 ])
@@ -105,3 +106,21 @@ def test_each_family_gets_its_own_guidance_default(tmp_path: Path) -> None:
     assert load_spec(_write(tmp_path, spec)).evaluation.guidance_scale == 3.5
     spec["profile"] = "tiny-sd15"
     assert load_spec(_write(tmp_path, spec)).evaluation.guidance_scale == 5.0
+
+
+def test_the_rule_defaults_follow_the_lora_type_and_the_base(tmp_path: Path) -> None:
+    """A subject LoRA redraws its subject, so its structure bar is lower; tiny-flux brings its
+    own bleeding bar (models/profiles.py); a spec's own thresholds still go on top."""
+    style = load_spec(_write(tmp_path, quick_spec())).evaluation.thresholds
+    assert (style.min_structure, style.max_bleeding_ratio) == (0.7, 1.0)
+    subject = load_spec(_write(tmp_path, quick_spec(type="subject"))).evaluation.thresholds
+    assert subject.min_structure == 0.5
+    flux = load_spec(_write(tmp_path, quick_spec(profile="tiny-flux"))).evaluation.thresholds
+    assert flux.max_bleeding_ratio == 1.5
+    spec = quick_spec(profile="tiny-flux")
+    spec["evaluation"]["thresholds"] = {"max_bleeding_ratio": 0.8, "min_structure": 0.9}
+    own = load_spec(_write(tmp_path, spec)).evaluation.thresholds
+    assert (own.max_bleeding_ratio, own.min_structure) == (0.8, 0.9)
+    spec["evaluation"]["thresholds"] = {"min_structur": 0.5}
+    with pytest.raises(SpecError, match=r"unknown threshold\(s\) \['min_structur'\].*min_st"):
+        load_spec(_write(tmp_path, spec))

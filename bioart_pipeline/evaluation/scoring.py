@@ -44,7 +44,7 @@ How the model-free measures were tuned (on the pretrained tiny base, the sample 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -69,8 +69,12 @@ class Thresholds:
     @classmethod
     def for_type(cls, lora_type: str, **overrides: float) -> Thresholds:
         """The default rule for a LoRA type, with a spec's overrides on top."""
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise ValueError(f"unknown threshold(s) {unknown}; known: {known}")
         defaults = {"min_structure": SUBJECT_MIN_STRUCTURE} if lora_type == "subject" else {}
-        return cls(**{**defaults, **overrides})
+        return cls(**{**defaults, **{k: float(v) for k, v in overrides.items()}})
 
 
 SUBJECT_MIN_STRUCTURE = 0.5  # see the module docstring
