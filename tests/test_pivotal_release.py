@@ -27,6 +27,10 @@ TRIGGER = "cellulastyle"  # no CLIP vocabulary entry has this name
 def release(tmp_path_factory: pytest.TempPathFactory) -> dict:
     spec = quick_spec(LORA)
     spec["training"] = {**spec["training"], "pivotal_tokens": 2}
+    # Two epochs at 4 steps: the two new tokens alone redraw each seed's composition (structure
+    # 0.28-0.67 against the base, which draws the raw trigger word); what this file tests is
+    # the release of the embedding, not the rule's verdict on so short a run.
+    spec["evaluation"] = {**spec["evaluation"], "thresholds": {"min_structure": 0.0}}
     workspace, folder = release_through_the_demo_runs(tmp_path_factory, LORA, spec)
     return {"workspace": workspace, "folder": folder}
 
