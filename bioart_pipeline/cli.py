@@ -13,12 +13,18 @@ from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.evaluation.stage import current_evaluation
 from bioart_pipeline.licensing.manifest import awaiting_signoff
 from bioart_pipeline.licensing.signoff import draft_signoff, record_signoff
-from bioart_pipeline.release.audit import audit, format_report
+from bioart_pipeline.release.audit import AuditReport, audit, format_report
 from bioart_pipeline.release.bundle import existing_versions
 from bioart_pipeline.release.review import (
     CHECKLIST,
     draft_review,
     record_review,
+)
+from bioart_pipeline.release.trust import (
+    AuditTrust,
+    TrustAnchor,
+    parse_trust_anchor,
+    studio_trust_anchor,
 )
 from bioart_pipeline.specs import list_spec_files, load_spec
 
@@ -62,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     audit = commands.add_parser("audit", help="trace a released LoRA back to its training data")
     audit.add_argument("path", type=Path, help="a release folder or its .safetensors file")
     audit.add_argument("--json", action="store_true", help="machine-readable output")
+    audit.add_argument("--trust-anchor", metavar="PEM|sha256:FINGERPRINT",
+                       help="whose signature the release must carry: the studio's CA "
+                            "certificate or its signing certificate's SHA-256 fingerprint "
+                            "(default: trust_anchor in studio.yaml)")
+    audit.add_argument("--allow-untrusted", action="store_true",
+                       help="without a trust anchor, report the signer as not verified and "
+                            "pass on everything else")
     commands.add_parser("register", help="make every spec file in data/loras/ a partition "
                                          "(what the spec sensor does), checking each spec")
     commands.add_parser("build-base", add_help=False,
@@ -73,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handlers = {"demo": lambda: run_demo(args.lora), "review": lambda: run_review(args),
                 "signoff": lambda: run_signoff(args),
-                "audit": lambda: run_audit(args.path, args.json),
+                "audit": lambda: run_audit(args),
                 "register": run_register}
     return handlers[args.command]()
 
@@ -84,12 +97,25 @@ def run_build_base(options: list[str]) -> int:
     return build_base(options)
 
 
-def run_audit(path: Path, as_json: bool) -> int:
+def run_audit(args: argparse.Namespace) -> int:
     """Exit 0 when every check passes, 1 with the list of problems otherwise."""
     workspace = Workspace.from_env()
-    report = audit(path, workspace.data_dir, workspace.releases_dir)
-    print(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
+    try:
+        trust = AuditTrust(_trust_anchor(workspace, args.trust_anchor), args.allow_untrusted)
+    except ValueError as exc:
+        report = AuditReport(problems=[str(exc)])
+    else:
+        report = audit(args.path, workspace.data_dir, workspace.releases_dir, trust)
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
     return 0 if report.ok else 1
+
+
+def _trust_anchor(workspace: Workspace, given: str | None) -> TrustAnchor | None:
+    """--trust-anchor (relative to the current folder), else studio.yaml's (relative to the
+    data folder)."""
+    if given:
+        return parse_trust_anchor(given, Path.cwd(), workspace.outputs_dir)
+    return studio_trust_anchor(workspace)
 
 
 def run_review(args: argparse.Namespace) -> int:

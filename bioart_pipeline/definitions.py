@@ -35,7 +35,8 @@ def build_definitions(workspace: Workspace | None = None,
     """Environment variables read here and nowhere else: BIOART_DATA_DIR,
     BIOART_OUTPUTS_DIR, BIOART_WANDB_MODE, BIOART_CAPTION_MODEL, BIOART_CLIP_MODEL,
     BIOART_RETRAIN_CRON, BIOART_SIGNING_KEY and BIOART_SIGNING_CERT (PEM files; unset: a local
-    test certificate) and the compute variables of `compute_from_env`. (Secrets are read
+    test certificate), BIOART_TSA_URL (an RFC 3161 time-stamping authority; unset: no
+    timestamp) and the compute variables of `compute_from_env`. (Secrets are read
     where they are used, never copied into configuration: BIOART_TRANSFER_KEY, WANDB_API_KEY,
     cloud storage credentials.)"""
     workspace = workspace or Workspace.from_env()
@@ -66,7 +67,8 @@ def build_definitions(workspace: Workspace | None = None,
             "tracking": Tracking(mode=os.environ.get("BIOART_WANDB_MODE", "offline")),
             "compute": compute,
             "signing": ReleaseSigning(key_file=os.environ.get("BIOART_SIGNING_KEY", ""),
-                                      cert_file=os.environ.get("BIOART_SIGNING_CERT", "")),
+                                      cert_file=os.environ.get("BIOART_SIGNING_CERT", ""),
+                                      tsa_url=os.environ.get("BIOART_TSA_URL", "")),
         },
     )
 

@@ -214,3 +214,66 @@ def release_through_the_demo_runs(tmp_path_factory: pytest.TempPathFactory, name
         assert result.success
     shown = result.asset_materializations_for_node("validated_release")[0].metadata
     return workspace, workspace.outputs_dir / shown["release_folder"].value
+
+
+E2E_PARTITION = "test_style"
+SIGNED_IMAGE = "cells/nucleus_closeup_01.png"  # own work: the studio's notice in the file
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The whole chain, materialized once by Dagster for the session (the end-to-end and the
+    audit tests inspect what it left behind): up to the XY plot, then the demo's review and
+    release."""
+    import dagster as dg
+
+    from bioart_pipeline.cli import _demo_runs
+    from bioart_pipeline.common.paths import Workspace
+    from bioart_pipeline.definitions import build_definitions
+
+    data_dir = make_data_dir(tmp_path_factory.mktemp("e2e"), copy=True)
+    _sign_as_the_studio(data_dir / "portfolio" / SIGNED_IMAGE)
+    workspace = Workspace(data_dir, tmp_path_factory.mktemp("outputs"))
+    defs = build_definitions(workspace)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("lora_specs", [E2E_PARTITION])
+    job = defs.resolve_job_def("lora_pipeline")
+    first = job.execute_in_process(
+        partition_key=E2E_PARTITION, instance=instance, asset_selection=[dg.AssetKey(k) for k in (
+            "raw_portfolio", "preprocessed_images", "captions", "license_manifest",
+            "lora_checkpoints", "xy_plot_evaluation")])
+    _, _, assets, run_config, tags = _demo_runs()[1]  # the demo's review and release
+    release = job.execute_in_process(
+        partition_key=E2E_PARTITION, instance=instance, run_config=run_config, tags=tags,
+        asset_selection=[dg.AssetKey(k) for k in assets])
+    return {"workspace": workspace, "first": first, "release": release, "job": job,
+            "instance": instance}
+
+
+def _sign_as_the_studio(path: Path) -> None:
+    """The same pixels with the studio's own notice in PNG text chunks, as a studio's export
+    writes them: consistent with the sidecar, so the image still trains."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "Cellula Studio")
+    info.add_text("Copyright", "© 2026 Cellula Studio. All rights reserved.")
+    with Image.open(path) as image:
+        image.load()
+        image.save(path, pnginfo=info)
+
+
+def release_folder(pipeline_run: dict) -> Path:
+    shown = pipeline_run["release"].asset_materializations_for_node(
+        "validated_release")[0].metadata["release_folder"].value
+    assert shown == f"releases/{E2E_PARTITION}/v1"  # relative: no home folders on screen
+    return pipeline_run["workspace"].outputs_dir / shown
+
+
+def copy_of_release(pipeline_run: dict, tmp_path: Path) -> Path:
+    """A writable copy of the release, under tmp_path/releases/ as the audit looks for it."""
+    copy = tmp_path / "releases" / E2E_PARTITION / "v1"
+    shutil.copytree(release_folder(pipeline_run), copy)
+    for path in copy.iterdir():
+        path.chmod(0o644)
+    return copy

@@ -276,7 +276,9 @@ def test_the_model_card_lists_the_signoffs_without_the_images() -> None:
                       recommendation={"weight_range": [0.6, 1.0]},
                       review=review, manifest=manifest, epoch=2, rank=32, alpha=16,
                       a1111="trig, a cell <lora:t:0.8>", lora_file="t.safetensors",
-                      embedding="", samples=1, signed_by="CN=test")
+                      embedding="", samples=1, signed_by="CN=test",
+                      timestamp_authority="")
+    assert "No trusted timestamp: no time-stamping authority was configured" in card
     assert ("- Jane Doe on 2026-11-30T10:00:00+00:00: 1 image(s) under CC-BY-SA-4.0. Note: SA "
             "terms cleared") in card
     assert "share_alike" not in card

@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from bioart_pipeline.models.families import family_of
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.release.audit import audit
+from bioart_pipeline.release.trust import AuditTrust, studio_trust_anchor
 from bioart_pipeline.specs import load_spec
 from bioart_pipeline.training.export import read_metadata
 from tests.conftest import quick_spec, release_through_the_demo_runs
@@ -52,7 +53,8 @@ def test_the_release_is_written_for_its_family(release: dict) -> None:
     assert all(k.startswith(prefixes) for k in load_file(str(lora)))
     workflow = json.loads((folder / "comfyui_workflow.json").read_text())
     assert workflow["1"]["class_type"] == loader
-    report = audit(folder, release["workspace"].data_dir, release["workspace"].releases_dir)
+    report = audit(folder, release["workspace"].data_dir, release["workspace"].releases_dir,
+                   AuditTrust(studio_trust_anchor(release["workspace"])))
     assert report.ok, report.problems
 
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 from bioart_pipeline.common.files import sha256_file
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.release.audit import audit
+from bioart_pipeline.release.trust import AuditTrust, studio_trust_anchor
 from bioart_pipeline.specs import load_spec
 from bioart_pipeline.training.pivotal import load_embeddings
 from tests.conftest import quick_spec, release_through_the_demo_runs
@@ -53,7 +54,8 @@ def test_the_release_ships_the_embedding_beside_a_plain_lora(release: dict) -> N
     sbom = json.loads((folder / "sbom.spdx3.json").read_text())["@graph"]
     (entry,) = [o for o in sbom if o.get("name") == f"{TRIGGER}.safetensors"]
     assert entry["verifiedUsing"][0]["hashValue"] == sha256_file(folder / entry["name"])
-    report = audit(folder, release["workspace"].data_dir, release["workspace"].releases_dir)
+    report = audit(folder, release["workspace"].data_dir, release["workspace"].releases_dir,
+                   AuditTrust(studio_trust_anchor(release["workspace"])))
     assert report.ok, report.problems
 
 

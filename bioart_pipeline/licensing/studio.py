@@ -22,9 +22,15 @@ class Studio:
     # third-party licence id -> where its terms allowing AI training are written down
     permitted_licenses: dict[str, str] = field(default_factory=dict)
     declared: bool = False  # False: no studio file, so nothing is own work
+    # whose signature a release must carry: a CA certificate (PEM path) or sha256:<fingerprint>
+    # of the signing certificate (release/trust.py)
+    trust_anchor: str = ""
 
     def is_studio_author(self, author: str) -> bool:
         return any(same_party(author, name) for name in self.authors)
+
+
+_FIELDS = ("name", "authors", "own_licenses", "permitted_licenses", "trust_anchor")
 
 
 def load_studio(path: Path) -> Studio:
@@ -32,10 +38,10 @@ def load_studio(path: Path) -> Studio:
     if not path.exists():
         return Studio()
     raw = read_yaml_mapping(path, "studio file")
-    unknown = sorted(set(raw) - {"name", "authors", "own_licenses", "permitted_licenses"})
+    unknown = sorted(set(raw) - set(_FIELDS))
     if unknown:
-        raise ValueError(f"{path.name}: unknown field(s) {unknown}; expected name, authors, "
-                         "own_licenses, permitted_licenses")
+        raise ValueError(f"{path.name}: unknown field(s) {unknown}; expected "
+                         f"{', '.join(_FIELDS)}")
     permitted = raw.get("permitted_licenses") or {}
     if not isinstance(permitted, dict) or not all(str(v).strip() for v in permitted.values()):
         raise ValueError(f"{path.name}: permitted_licenses maps a licence id to where its terms "
@@ -43,7 +49,7 @@ def load_studio(path: Path) -> Studio:
     return Studio(name=str(raw.get("name") or ""), authors=_names(raw, "authors", path),
                   own_licenses=_names(raw, "own_licenses", path),
                   permitted_licenses={str(k): str(v) for k, v in permitted.items()},
-                  declared=True)
+                  declared=True, trust_anchor=str(raw.get("trust_anchor") or ""))
 
 
 def _names(raw: dict, key: str, path: Path) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from bioart_pipeline.orchestration.partitions import lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.release.audit import audit
 from bioart_pipeline.release.bundle import existing_versions
+from bioart_pipeline.release.trust import AuditTrust, studio_trust_anchor
 
 # Partitioned asset checks are a Dagster preview feature, used knowingly.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -39,17 +40,23 @@ def review_approves_release(context: dg.AssetCheckExecutionContext, studio: Stud
 
 
 @dg.asset_check(asset="validated_release", partitions_def=lora_partitions,
-                description="The published folder passes `bioart audit`: checksums, the "
-                            "LoRA's embedded metadata and every training image traced back.")
+                description="The published folder passes `bioart audit`: checksums, a signer "
+                            "the studio's trust anchor vouches for, the LoRA's embedded "
+                            "metadata and every training image traced back.")
 def release_passes_audit(context: dg.AssetCheckExecutionContext, studio: StudioData
                          ) -> dg.AssetCheckResult:
     workspace = studio.workspace
     folder = existing_versions(workspace.releases_dir / context.partition_key)[-1]
-    report = audit(folder, workspace.data_dir, workspace.releases_dir)
+    try:
+        trust = AuditTrust(studio_trust_anchor(workspace))
+    except ValueError as exc:
+        return dg.AssetCheckResult(passed=False, description=f"{workspace.studio_file.name}: "
+                                                             f"{exc}")
+    report = audit(folder, workspace.data_dir, workspace.releases_dir, trust)
     return dg.AssetCheckResult(
         passed=report.ok,
         description=("; ".join(report.problems) if report.problems else
-                     f"{folder.name}: every file and {len(report.images)} training image(s) "
-                     "verified"),
+                     f"{folder.name}: every file, the signer ({report.signer['subject']}) and "
+                     f"{len(report.images)} training image(s) verified"),
         metadata={"release": folder.name, "problems": len(report.problems),
                   "training_images": len(report.images)})

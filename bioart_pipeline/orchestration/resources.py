@@ -9,6 +9,7 @@ import dagster as dg
 from bioart_pipeline.captioning.florence import CaptionerSettings
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.release.signing import Credentials, load_credentials, test_credentials
+from bioart_pipeline.release.trust import TrustAnchor, check_signer, studio_trust_anchor
 from bioart_pipeline.specs import LoraSpec, load_spec
 
 
@@ -66,15 +67,36 @@ class Tracking(dg.ConfigurableResource):
 
 class ReleaseSigning(dg.ConfigurableResource):
     """The key and certificate chain (PEM files) releases are signed with. Without them, a
-    local test certificate made under the outputs folder, which every release then names."""
+    local test certificate made under the outputs folder, which every release then names.
+    `tsa_url`: an RFC 3161 time-stamping authority for the C2PA signatures ("" none)."""
 
     key_file: str = ""
     cert_file: str = ""
+    tsa_url: str = ""
 
     def credentials(self, workspace: Workspace, studio: str) -> Credentials:
+        """Refused when the studio's trust anchor does not vouch for the certificate: its
+        releases would fail `bioart audit`."""
         if bool(self.key_file) != bool(self.cert_file):
             raise dg.Failure("set both BIOART_SIGNING_KEY and BIOART_SIGNING_CERT (PEM files), "
                              "or neither for a local test certificate")
         if self.key_file:
-            return load_credentials(Path(self.key_file), Path(self.cert_file))
-        return test_credentials(workspace.outputs_dir / "signing", studio)
+            credentials = load_credentials(Path(self.key_file), Path(self.cert_file),
+                                           self.tsa_url)
+        else:
+            credentials = test_credentials(workspace.outputs_dir / "signing", studio,
+                                           self.tsa_url)
+        anchor = _trust_anchor(workspace)
+        signer = check_signer(credentials.chain_pem, anchor)
+        if anchor and not signer.verified:
+            raise dg.Failure(f"the signing certificate {signer.subject} is not the studio's: "
+                             f"{signer.problem}; fix BIOART_SIGNING_CERT or trust_anchor in "
+                             f"{workspace.studio_file.name}")
+        return credentials
+
+
+def _trust_anchor(workspace: Workspace) -> TrustAnchor | None:
+    try:
+        return studio_trust_anchor(workspace)
+    except ValueError as exc:
+        raise dg.Failure(f"{workspace.studio_file.name}: {exc}") from None

@@ -18,10 +18,10 @@ from bioart_pipeline.release.bundle import SUMS, verify_sums
 from bioart_pipeline.release.signing import (
     CERTIFICATE,
     SIGNATURE,
-    describe_signer,
     read_png_claims,
     signature_verifies,
 )
+from bioart_pipeline.release.trust import NO_ANCHOR, AuditTrust, Signer, check_signer
 from bioart_pipeline.training.export import (
     UnreadableLora,
     read_metadata,
@@ -43,9 +43,13 @@ class AuditReport:
     training_config: dict[str, Any] = field(default_factory=dict)
     dagster_runs: dict[str, str] = field(default_factory=dict)
     signed_by: str = ""  # the signing certificate's subject
+    # its issuer, SHA-256 fingerprint, validity, the anchor it was held against and the verdict
+    signer: dict[str, Any] = field(default_factory=dict)
+    timestamps: dict[str, str] = field(default_factory=dict)  # PNG -> RFC 3161 time ("" none)
     review: dict[str, Any] = field(default_factory=dict)
     images: list[dict[str, Any]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was not verified, allowed by option
 
     @property
     def ok(self) -> bool:
@@ -55,16 +59,16 @@ class AuditReport:
         return {**asdict(self), "ok": self.ok}
 
 
-def audit(path: Path, data_dir: Path, releases_dir: Path) -> AuditReport:
+def audit(path: Path, data_dir: Path, releases_dir: Path, trust: AuditTrust) -> AuditReport:
     """Never raises on what it reads: an unreadable LoRA or release file is a problem in the
-    report, named in one line."""
+    report, named in one line. The signer counts only when `trust` vouches for it."""
     report = AuditReport()
     lora = _lora_file(path, report)
     if lora is None:
         return report
     report.lora_file = str(lora)
     try:
-        _audit(lora, data_dir, releases_dir, report)
+        _audit(lora, data_dir, releases_dir, trust, report)
     except UnreadableLora as exc:
         report.problems.append(str(exc))
     except UNREADABLE as exc:
@@ -73,7 +77,8 @@ def audit(path: Path, data_dir: Path, releases_dir: Path) -> AuditReport:
     return report
 
 
-def _audit(lora: Path, data_dir: Path, releases_dir: Path, report: AuditReport) -> None:
+def _audit(lora: Path, data_dir: Path, releases_dir: Path, trust: AuditTrust,
+           report: AuditReport) -> None:
     metadata = read_metadata(lora)
     report.release_id = metadata.get("bioart.release_id", "")
     if not report.release_id:
@@ -85,7 +90,7 @@ def _audit(lora: Path, data_dir: Path, releases_dir: Path, report: AuditReport) 
         return
     report.release_folder = str(folder)
     _check_files(folder, lora, metadata, report)
-    _check_signatures(folder, lora, report)
+    _check_signatures(folder, lora, trust, report)
     _describe(folder, report)
     _check_images(folder / MANIFEST, data_dir, report)
 
@@ -129,29 +134,51 @@ def _check_files(folder: Path, lora: Path, metadata: dict[str, str], report: Aud
     if manifest_sha != metadata.get("bioart.manifest_sha256"):
         report.problems.append("the manifest's sha256 differs from the pointer in the LoRA")
     if "0x" + tensor_hash(read_tensors(lora)) != metadata.get("modelspec.hash_sha256"):
-        report.problems.append("the LoRA's tensors differ from its modelspec.hash_sha256")
+        report.problems.append(f"{lora.name}: its tensors differ from its "
+                               "modelspec.hash_sha256")
 
 
-def _check_signatures(folder: Path, lora: Path, report: AuditReport) -> None:
-    """The signature over SHA256SUMS, and each PNG's C2PA manifest and what it claims."""
+def _check_signatures(folder: Path, lora: Path, trust: AuditTrust, report: AuditReport
+                      ) -> None:
+    """The signature over SHA256SUMS and who made it, then each PNG's C2PA manifest: signed
+    by the same certificate, and claiming this LoRA and release."""
     chain, signature = folder / CERTIFICATE, folder / SIGNATURE
     if not (chain.is_file() and signature.is_file()):
         report.problems.append(f"the release is not signed ({SIGNATURE} or {CERTIFICATE} is "
                                "missing)")
         return
-    report.signed_by = describe_signer(chain.read_bytes())
+    signer = check_signer(chain.read_bytes(), trust.anchor)
+    report.signed_by = signer.subject
+    report.signer = {"subject": signer.subject, "issuer": signer.issuer,
+                     "sha256_fingerprint": signer.fingerprint,
+                     "valid_until": signer.valid_until, "verified": signer.verified,
+                     "trust_anchor": trust.anchor.description if trust.anchor else ""}
     if not signature_verifies(folder / SUMS, signature.read_bytes(), chain.read_bytes()):
         report.problems.append(f"{SUMS}: its signature does not verify (it or {SIGNATURE} "
                                "changed)")
-    lora_sha256 = sha256_file(lora)
+    elif not signer.verified:
+        unverified = f"signature valid, signer not verified: {signer.problem}"
+        allowed = signer.problem == NO_ANCHOR and trust.allow_untrusted
+        (report.notes if allowed else report.problems).append(unverified)
     for image in sorted(folder.glob("*.png")):
-        state, claims, _ = read_png_claims(image)
-        if state in ("Invalid", "missing"):
-            report.problems.append(f"{image.name}: C2PA manifest {state.lower()}")
-        elif (claims.get("lora_sha256"), claims.get("release_id")) != (lora_sha256,
-                                                                        report.release_id):
-            report.problems.append(f"{image.name}: its C2PA claims name another LoRA or "
-                                   "release")
+        problem = _png_problem(image, signer, sha256_file(lora), report)
+        if problem:
+            report.problems.append(f"{image.name}: {problem}")
+
+
+def _png_problem(image: Path, signer: Signer, lora_sha256: str, report: AuditReport) -> str:
+    claims = read_png_claims(image, signer.c2pa_anchors)
+    report.timestamps[image.name] = claims.timestamp
+    if claims.state in ("Invalid", "missing"):
+        return f"C2PA manifest {claims.state.lower()}"
+    if claims.serial_number != signer.serial_number:
+        return f"its C2PA manifest was signed by another certificate than {CERTIFICATE}'s"
+    if signer.verified and claims.state != "Trusted":
+        return "its C2PA signer does not chain to the trust anchor"
+    if (claims.release.get("lora_sha256"), claims.release.get("release_id")) != (
+            lora_sha256, report.release_id):
+        return "its C2PA claims name another LoRA or release"
+    return ""
 
 
 def _describe(folder: Path, report: AuditReport) -> None:
@@ -191,12 +218,32 @@ def _signed(image: dict) -> str:
     return f"  (licence signed off by {image['signed_off_by']}, {image['signed_off_at']})"
 
 
+def _signer_lines(report: AuditReport) -> list[str]:
+    signer = report.signer
+    if not signer:
+        return [f"signed by: {report.signed_by or '-'}"]
+    verdict = (f"verified against {signer['trust_anchor']}" if signer["verified"]
+               else "NOT verified")
+    stamped = {name: time for name, time in report.timestamps.items() if time}
+    if not stamped:
+        stamp = ("trusted timestamp: none (no time-stamping authority was configured: the "
+                 f"signatures prove nothing after the certificate expires on "
+                 f"{signer['valid_until']})")
+    else:
+        missing = sorted(set(report.timestamps) - set(stamped))
+        stamp = (f"trusted timestamp: {', '.join(sorted(set(stamped.values())))}"
+                 + (f"; none on {', '.join(missing)}" if missing else ""))
+    return [f"signed by: {signer['subject']}",
+            f"  issued by {signer['issuer']}; sha256 {signer['sha256_fingerprint']}; {verdict}",
+            f"  {stamp}"]
+
+
 def format_report(report: AuditReport) -> str:
     if not report.release_id:  # nothing to trace: the one line that says why
         return "\n".join(f"audit failed: {p}" for p in report.problems)
     lines = [f"release {report.release_id or '?'}: {report.release_folder or '-'}",
              f"LoRA: {report.lora_file}",
-             f"signed by: {report.signed_by or '-'}",
+             *_signer_lines(report),
              f"base model: {report.base_model.get('source', '?')} "
              f"(license {report.base_model.get('license', '?')}; exact weights "
              f"{report.base_model.get('fingerprint') or '?'})",
@@ -209,6 +256,7 @@ def format_report(report: AuditReport) -> str:
               + (f"\n      rights in the file: {i['embedded_rights']}"
                  if i.get("embedded_rights") else "")
               for i in report.images]
+    lines += [f"NOT VERIFIED: {note}" for note in report.notes]
     lines.append("OK: everything checks out" if report.ok else
                  "PROBLEMS:\n" + "\n".join(f"  - {p}" for p in report.problems))
     return "\n".join(lines)

@@ -40,6 +40,10 @@ from bioart_pipeline.training.export import ALLOWED_METADATA, read_metadata, wri
 
 SUMS = "SHA256SUMS"
 FINGERPRINT = ".fingerprint"
+# The only files SHA256SUMS does not list: itself and the signature over it. Anything else in
+# a release folder that it does not list fails the audit.
+UNLISTED = (SUMS, SIGNATURE)
+_SUMS_LINE = re.compile(r"([0-9a-f]{64}) [ *]([^/\\]+)")
 
 
 @dataclass(frozen=True)
@@ -161,20 +165,42 @@ def _sign_images(folder: Path, credentials: Credentials, release_id: str) -> Non
 
 def _write_sums(folder: Path) -> None:
     lines = [f"{sha256_file(p)}  {p.name}" for p in sorted(folder.iterdir())
-             if p.is_file() and p.name not in (SUMS, FINGERPRINT)]
+             if p.is_file() and p.name not in UNLISTED]
     (folder / SUMS).write_text("\n".join(lines) + "\n")
 
 
+def read_sums(folder: Path) -> dict[str, str]:
+    """File name -> sha256 as SHA256SUMS lists them (sha256sum's format: '<hex>  <name>');
+    a missing file or a line that is not that format raises ValueError naming it."""
+    path = folder / SUMS
+    if not path.is_file():
+        raise ValueError(f"{SUMS} is missing")
+    listed = {}
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        match = _SUMS_LINE.fullmatch(line)
+        if not match or match[2] in (".", ".."):
+            raise ValueError(f"{SUMS} line {number} is not '<sha256>  <file name>': "
+                             f"{line[:120]!r}")
+        listed[match[2]] = match[1]
+    return listed
+
+
 def verify_sums(folder: Path) -> list[str]:
-    """Files whose bytes no longer match SHA256SUMS (or that are missing)."""
+    """Files whose bytes no longer match SHA256SUMS, that are missing, or that it does not
+    list; or why SHA256SUMS itself cannot be read."""
+    try:
+        listed = read_sums(folder)
+    except ValueError as exc:
+        return [str(exc)]
     problems = []
-    for line in (folder / SUMS).read_text().splitlines():
-        digest, name = line.split("  ", 1)
+    for name, digest in listed.items():
         path = folder / name
-        if not path.exists():
+        if not path.is_file():
             problems.append(f"{name}: missing")
         elif sha256_file(path) != digest:
-            problems.append(f"{name}: sha256 differs from SHA256SUMS")
+            problems.append(f"{name}: sha256 differs from {SUMS}")
+    problems += [f"{p.name}: in the folder but not listed in {SUMS}"
+                 for p in sorted(folder.iterdir()) if p.name not in (*listed, *UNLISTED)]
     return problems
 
 

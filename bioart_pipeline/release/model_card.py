@@ -31,9 +31,10 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
                family: Family, intended_use: str,
                recommendation: dict, review: Review, manifest: pd.DataFrame, epoch: int,
                rank: int, alpha: float, a1111: str, lora_file: str, embedding: str,
-               samples: int, signed_by: str) -> str:
+               samples: int, signed_by: str, timestamp_authority: str) -> str:
     """`a1111`: the approved settings as A1111 generation parameters (release/comfyui.py);
-    `embedding`: the pivotal-tuning embedding's name ("" without one)."""
+    `embedding`: the pivotal-tuning embedding's name ("" without one);
+    `timestamp_authority`: the RFC 3161 authority the C2PA signatures were stamped by ("")."""
     included = manifest[manifest["included"]]
     front = {
         "license": "other", "license_name": release_license, "base_model": base_model,
@@ -80,7 +81,12 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
         "## Files", "",
         *[f"- `{name}`: {what}" for name, what in _files(lora_file, embedding, samples)], "",
         f"Signed by {signed_by}: `{SIGNATURE}` is a signature over `SHA256SUMS` with the key of "
-        f"`{CERTIFICATE}`, and every PNG carries a C2PA manifest naming this LoRA's sha256.",
+        f"`{CERTIFICATE}`, and every PNG carries a C2PA manifest naming this LoRA's sha256. "
+        + (f"Each C2PA signature carries an RFC 3161 timestamp from {timestamp_authority}, so "
+           "it stays verifiable after the certificate expires."
+           if timestamp_authority else
+           "No trusted timestamp: no time-stamping authority was configured, so the "
+           "signatures can be checked only while the signing certificate is valid."),
     ]
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,9 @@
   checks it with openssl alone (README).
 
 The key and certificate come from BIOART_SIGNING_KEY and BIOART_SIGNING_CERT (PEM files). The
-demo and the tests use a local test certificate, created once, and the release says so."""
+demo and the tests use a local test CA and certificate, created once, and the release says so.
+With BIOART_TSA_URL set, each C2PA signature gets an RFC 3161 timestamp from that authority,
+so it stays verifiable after the certificate expires; offline, none."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ SIGNATURE = "SHA256SUMS.sig"
 CERTIFICATE = "signing_cert.pem"
 RELEASE_ASSERTION = "org.bioart.release"
 TEST_CERTIFICATE = "test certificate"
+TEST_CA = "test_ca_cert.pem"
 # The studio's terms for images drawn with a released LoRA: no AI training or mining on them.
 TRAINING_MINING = {"entries": {entry: {"use": "notAllowed"} for entry in (
     "cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training",
@@ -44,6 +47,7 @@ class Credentials:
     private_key_pem: bytes
     chain_pem: bytes  # the signing certificate first, then its issuers
     test: bool = False  # the local test certificate, not the studio's identity
+    tsa_url: str = ""  # an RFC 3161 time-stamping authority for the C2PA signatures
 
     @property
     def signed_by(self) -> str:
@@ -55,34 +59,37 @@ def describe_signer(chain_pem: bytes) -> str:
     return x509.load_pem_x509_certificates(chain_pem)[0].subject.rfc4514_string()
 
 
-def load_credentials(key_file: Path, cert_file: Path) -> Credentials:
-    return Credentials(key_file.read_bytes(), cert_file.read_bytes())
+def load_credentials(key_file: Path, cert_file: Path, tsa_url: str = "") -> Credentials:
+    return Credentials(key_file.read_bytes(), cert_file.read_bytes(), tsa_url=tsa_url)
 
 
-def test_credentials(folder: Path, studio: str) -> Credentials:
-    """A local CA and signing certificate for `studio`, made once in `folder` and reused."""
-    key_file, cert_file = folder / "test_signing_key.pem", folder / "test_signing_cert.pem"
-    if not key_file.exists():
+def test_credentials(folder: Path, studio: str, tsa_url: str = "") -> Credentials:
+    """A local CA and signing certificate for `studio`, made once in `folder` and reused;
+    the CA's certificate (TEST_CA) is the demo's trust anchor."""
+    files = {name: folder / name for name in ("test_signing_key.pem", "test_signing_cert.pem",
+                                              TEST_CA)}
+    if not all(path.exists() for path in files.values()):
         folder.mkdir(parents=True, exist_ok=True)
-        key, chain = _make_test_chain(studio)
-        with atomic_path(cert_file) as tmp:
-            tmp.write_bytes(chain)
-        with atomic_path(key_file) as tmp:
-            tmp.write_bytes(key)
-        key_file.chmod(0o600)
-    return Credentials(key_file.read_bytes(), cert_file.read_bytes(), test=True)
+        for path, content in zip(files.values(), _make_test_chain(studio), strict=True):
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(content)
+        files["test_signing_key.pem"].chmod(0o600)
+    return Credentials(files["test_signing_key.pem"].read_bytes(),
+                       files["test_signing_cert.pem"].read_bytes(), test=True, tsa_url=tsa_url)
 
 
-def _make_test_chain(studio: str) -> tuple[bytes, bytes]:
-    """C2PA refuses a self-signed signing certificate: a CA issues it."""
+def _make_test_chain(studio: str) -> tuple[bytes, bytes, bytes]:
+    """(signing key, chain, CA certificate). C2PA refuses a self-signed signing certificate:
+    a CA issues it. The CA's key is not kept: nothing else can be issued under it."""
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(
         ec.SECP256R1())
     ca_name, name = _name(f"{studio} test CA", studio), _name(TEST_CERTIFICATE, studio)
     ca = _certificate(ca_name, ca_name, ca_key, ca_key.public_key(), ca=True)
     leaf = _certificate(name, ca_name, ca_key, key.public_key(), ca=False)
     chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, ca))
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()), chain
+    return (key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()), chain,
+            ca.public_bytes(serialization.Encoding.PEM))
 
 
 def _name(common_name: str, organization: str) -> x509.Name:
@@ -131,25 +138,38 @@ def sign_png(path: Path, credentials: Credentials, assertions: list[dict]) -> No
                 "title": path.name, "format": "image/png", "assertions": assertions}
     signer = c2pa.Signer.from_info(c2pa.C2paSignerInfo(
         alg=b"es256", sign_cert=credentials.chain_pem,
-        private_key=credentials.private_key_pem, ta_url=None))
+        private_key=credentials.private_key_pem,
+        ta_url=credentials.tsa_url.encode() if credentials.tsa_url else None))
     with (c2pa.Builder(json.dumps(manifest)) as builder, atomic_path(path) as tmp,
           path.open("rb") as source, tmp.open("w+b") as signed):
         builder.sign(signer, "image/png", source, signed)
 
 
-def read_png_claims(path: Path) -> tuple[str, dict, str]:
-    """(C2PA validation state, the release assertion, the signer) of a signed PNG; the state
-    is 'Invalid' when any byte the manifest covers changed, 'missing' without a manifest."""
+@dataclass(frozen=True)
+class PngClaims:
+    state: str  # 'Trusted', 'Valid' (signature intact, signer not trusted), 'Invalid', 'missing'
+    release: dict  # the release assertion
+    serial_number: int | None  # the signing certificate's
+    timestamp: str  # the RFC 3161 time of the signature, "" without one
+
+
+def read_png_claims(path: Path, trust_anchors: str = "") -> PngClaims:
+    """A signed PNG's C2PA manifest, validated with `trust_anchors` (PEM) as the only trust
+    list: 'Invalid' when any byte the manifest covers changed, 'Trusted' only when its signer
+    chains to an anchor."""
+    settings = {"trust": {"trust_anchors": trust_anchors}} if trust_anchors else {}
     try:
-        with path.open("rb") as image:
-            reader = c2pa.Reader("image/png", image)
+        with path.open("rb") as image, c2pa.Context.from_dict(settings) as context:
+            reader = c2pa.Reader("image/png", image, context=context)
             state, store = reader.get_validation_state(), json.loads(reader.json())
     except c2pa.C2paError:
-        return "missing", {}, ""
+        return PngClaims("missing", {}, None, "")
     active = store["manifests"][store["active_manifest"]]
     claims = next((a["data"] for a in active["assertions"]
                    if a["label"] == RELEASE_ASSERTION), {})
-    return state, claims, active.get("signature_info", {}).get("common_name", "")
+    info = active.get("signature_info", {})
+    serial = info.get("cert_serial_number")
+    return PngClaims(state, claims, int(serial) if serial else None, info.get("time", ""))
 
 
 def sign_file(path: Path, credentials: Credentials) -> bytes:

@@ -86,7 +86,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
         manifest=manifest, epoch=int(row["epoch"]),
         rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw),
         lora_file=draw.lora_file, embedding=draw.embedding, samples=len(cells),
-        signed_by=credentials.signed_by)
+        signed_by=credentials.signed_by, timestamp_authority=credentials.tsa_url)
     summary = training_summary(SummaryHeader(
         provider=spec.author, model=stem, spec_type=spec.type, base_model=profile.pinned_source,
         approved_on=review.reviewed_at[:10]), manifest, load_studio(workspace.studio_file))
