@@ -277,3 +277,60 @@ def copy_of_release(pipeline_run: dict, tmp_path: Path) -> Path:
     for path in copy.iterdir():
         path.chmod(0o644)
     return copy
+
+
+def check_summary_against_manifest(folder: Path) -> None:
+    """TRAINING_DATA_SUMMARY.md, field by field, against the release's own manifest, studio
+    and records, each expected value worked out here from the manifest's rows."""
+    import datetime
+    import json
+    import re
+
+    import pandas as pd
+
+    from bioart_pipeline.licensing.embedded import OPT_OUT_PROTOCOLS
+    from bioart_pipeline.licensing.studio import load_studio
+
+    summary = (folder / "TRAINING_DATA_SUMMARY.md").read_text()
+    fields = dict(re.findall(r"^- \*\*(.+?)\*\*: (.*)$", summary, re.M))
+    manifest = pd.read_parquet(folder / "license_manifest.parquet")
+    studio = load_studio(SAMPLE_DATA / "studio.yaml")
+    trained, left_out = manifest[manifest["included"]], manifest[~manifest["included"]]
+    made = trained["model_made"] != ""
+    own = ~made & trained["license"].isin(studio.own_licenses) & (trained["author"]
+                                                                  == studio.name)
+    public = ~made & ~own & trained["source"].str.match(r"https?://")
+    release = json.loads((folder / "release.json").read_text())
+    config = json.loads((folder / "training_config.json").read_text())
+
+    def works(mask: pd.Series) -> str:
+        n = int(mask.sum())
+        return "no" if n == 0 else f"yes: {n} work{'s' if n != 1 else ''} "
+
+    assert fields["Provider name and contact details"] == f"{studio.name}, {studio.contact}"
+    assert fields["Versioned model name"].startswith(
+        f"{Path(release['lora_file']).stem}, release {release['release_id']}: a ")
+    assert config["profile"]["source"] in fields["Model dependencies"]
+    placed = datetime.date.fromisoformat(fields["Date of placement on the market"])
+    assert abs((datetime.date.today() - placed).days) <= 1
+    n = len(trained)
+    assert fields["Training data size"] == (
+        f"Less than 1 million images ({n} image{'s' if n != 1 else ''})")
+    assert fields["Latest date of data collection"].startswith(max(trained["retrieved"]))
+    assert fields["Third-party works"].startswith(f"{int((~own & ~made).sum())}, ")
+    assert fields["2.1 Publicly available datasets"].startswith(works(public))
+    assert fields["2.6 Other sources of data"].startswith(works(own))
+    assert fields["2.5 Synthetic data"].startswith(works(made))
+    others = ~made & ~own & ~public
+    licensed = others & trained["license"].isin(studio.permitted_licenses)
+    assert fields["2.2.1 Private datasets commercially licensed by rightsholders"].startswith(
+        works(licensed))
+    assert fields["2.2.2 Private datasets obtained from other third parties"].startswith(
+        works(others & ~licensed))
+    rows = re.findall(r"^\| (2\.[\d.]+ [^|]+) \| ([^|]+) \| (\d+) \|$", summary, re.M)
+    assert sum(int(count) for *_, count in rows) == n
+    reserved = int(left_out["verdict_reason"].str.contains("training reserved").sum())
+    assert fields["Refused for a reservation of rights embedded in the file"] == (
+        f"{reserved} image{'s' if reserved != 1 else ''}")
+    assert all(f"  - {protocol}" in summary for protocol in OPT_OUT_PROTOCOLS)
+    assert not re.search(r"\b1 (works|images)\b", summary)

@@ -11,6 +11,7 @@ from bioart_pipeline.release.comfyui import (
     DrawSettings,
     a1111_infotext,
     checkpoint_file_name,
+    comfyui_prompt,
     comfyui_workflow,
 )
 
@@ -109,6 +110,21 @@ def test_a_pivotal_embedding_is_written_as_comfyui_reads_it_and_a1111_as_its_nam
     assert a1111_infotext(settings).startswith("cellulastyle, a neuron <lora:")
     assert checkpoint_file_name("stable-diffusion-v1-5/stable-diffusion-v1-5") == \
         "v1-5-pruned-emaonly.safetensors"
+
+
+@pytest.mark.parametrize(("prompt", "written"), [
+    ("cellulamito, cellulamitochondria", "embedding:cellulamito, cellulamitochondria"),
+    ("embedding:cellulamito, a cell", "embedding:cellulamito, a cell"),
+    ("a cell,cellulamito", "a cell, embedding:cellulamito"),
+    ("(cellulamito:1.2) a cell", "(embedding:cellulamito:1.2) a cell"),
+    ("cellulamito-like, a cellulamito", "cellulamito-like, a embedding:cellulamito"),
+])
+def test_only_the_whole_trigger_word_becomes_the_embedding(prompt: str, written: str) -> None:
+    assert comfyui_prompt(prompt, "cellulamito") == written
+    # as comfy/sd1_clip.py reads it: space-separated words, trailing commas stripped
+    names = [w.removeprefix("embedding:").strip(",") for w in written.replace("(", " ").split()
+             if w.startswith("embedding:")]
+    assert names and {n.split(":")[0] for n in names} == {"cellulamito"}
 
 
 def test_the_flux_workflow_loads_its_parts_and_samples_as_the_grid_did() -> None:

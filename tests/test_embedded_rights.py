@@ -252,11 +252,11 @@ def test_a_model_made_image_trains_only_signed_off_and_is_counted(cases: dict) -
     signed = manifest_of(cases["root"], cases["folder"], cases["studio"],
                          signoffs=load_signoffs(cases["root"] / "signoffs", "embedded"))
     assert signed.at["c2pa_model_made.png", "included"]
-    summary = training_summary(SummaryHeader("Studio", "m", "style", "base", "2026-12-07"),
-                               signed.reset_index(), cases["studio"])
-    assert ("**2.5 Synthetic data**: 1 images declare in their metadata that a model made "
-            "them") in summary
-    assert "Refused for a reservation of rights embedded in the file: 4." in summary
+    summary = training_summary(SummaryHeader("m", "style", "base", "its card"),
+                               signed.reset_index(), cases["studio"], "m-v1", "2026-12-07")
+    assert ("**2.5 Synthetic data**: yes: 1 work each declaring in its metadata that a model "
+            "made it") in summary
+    assert "**Refused for a reservation of rights embedded in the file**: 4 images" in summary
 
 
 @pytest.mark.parametrize(("text", "reserves"), [

@@ -20,7 +20,11 @@ from bioart_pipeline.release.audit import audit
 from bioart_pipeline.release.trust import AuditTrust, studio_trust_anchor
 from bioart_pipeline.specs import load_spec
 from bioart_pipeline.training.export import read_metadata
-from tests.conftest import quick_spec, release_through_the_demo_runs
+from tests.conftest import (
+    check_summary_against_manifest,
+    quick_spec,
+    release_through_the_demo_runs,
+)
 
 ANY_CELL = {"min_style_gain": -1e9, "max_memorization": 1.0, "max_memorization_gain": 1e9,
             "min_diversity_ratio": 0.0, "max_bleeding_ratio": 1e9, "min_structure": -1.0}
@@ -56,6 +60,7 @@ def test_the_release_is_written_for_its_family(release: dict) -> None:
     report = audit(folder, release["workspace"].data_dir, release["workspace"].releases_dir,
                    AuditTrust(studio_trust_anchor(release["workspace"])))
     assert report.ok, report.problems
+    check_summary_against_manifest(folder)
 
 
 def test_the_released_lora_draws_the_approved_cell(release: dict) -> None:

@@ -24,7 +24,13 @@ from bioart_pipeline.release import signing
 from bioart_pipeline.release.audit import audit
 from bioart_pipeline.release.bundle import SUMS, read_sums
 from bioart_pipeline.release.trust import AuditTrust, check_signer, studio_trust_anchor
-from tests.conftest import E2E_PARTITION, SIGNED_IMAGE, copy_of_release, release_folder
+from tests.conftest import (
+    E2E_PARTITION,
+    SIGNED_IMAGE,
+    check_summary_against_manifest,
+    copy_of_release,
+    release_folder,
+)
 
 STUDIO = "Cellula Studio"
 NOT_THE_ANCHOR = ("signature valid, signer not verified: its certificate does not chain to "
@@ -314,3 +320,7 @@ def test_a_configured_time_stamping_authority_is_used_and_never_skipped(tmp_path
     Image.new("RGB", (8, 8)).save(image)
     with pytest.raises(signing.c2pa.C2paError, match="127.0.0.1:9"):
         signing.sign_png(image, credentials, signing.release_assertions({}))
+
+
+def test_the_training_summary_matches_the_manifest_field_by_field(release: Path) -> None:
+    check_summary_against_manifest(release)

@@ -55,6 +55,19 @@ MODEL_MADE = ("trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia",
 # training-mining entries a LoRA's training falls under (cawg.* and the older c2pa.* names)
 _TRAINING_USES = ("ai_training", "ai_generative_training", "data_mining")
 
+# What the public summary's 3.1 states as checked (release/training_summary.py): exactly the
+# carriers _reservations reads.
+OPT_OUT_PROTOCOLS = (
+    "W3C TDMRep `tdm:reservation` = 1 in XMP (with its `tdm:policy`), the machine-readable "
+    "opt-out of EU DSM Directive Art. 4(3)",
+    "C2PA and CAWG training-mining assertions (`cawg.training-mining`, `c2pa.training-mining`):"
+    " `notAllowed` for " + ", ".join(_TRAINING_USES) + " refuses; `constrained` needs a "
+    "person's sign-off",
+    "IPTC PLUS `plus:DataMining` in XMP: the DMI-PROHIBITED values",
+    "a reservation of AI training or text-and-data mining written in "
+    + ", ".join({**NOTICES, **USAGE_TERMS}.values()),
+)
+
 # "training" alone is no AI topic: medical illustrations are made for nurse training.
 _AI_TOPIC = re.compile(
     r"\b(?:a\.?i|artificial intelligence|machine[- ]learning|neural networks?|llms?|"

@@ -25,12 +25,17 @@ class Studio:
     # whose signature a release must carry: a CA certificate (PEM path) or sha256:<fingerprint>
     # of the signing certificate (release/trust.py)
     trust_anchor: str = ""
+    # for the public training-data summary (release/training_summary.py)
+    contact: str = ""
+    authorised_representative: str = ""  # in the Union, for a provider established outside
+    code_of_practice_signatory: bool | None = None  # None: not stated
 
     def is_studio_author(self, author: str) -> bool:
         return any(same_party(author, name) for name in self.authors)
 
 
-_FIELDS = ("name", "authors", "own_licenses", "permitted_licenses", "trust_anchor")
+_FIELDS = ("name", "authors", "own_licenses", "permitted_licenses", "trust_anchor", "contact",
+           "authorised_representative", "code_of_practice_signatory")
 
 
 def load_studio(path: Path) -> Studio:
@@ -49,7 +54,17 @@ def load_studio(path: Path) -> Studio:
     return Studio(name=str(raw.get("name") or ""), authors=_names(raw, "authors", path),
                   own_licenses=_names(raw, "own_licenses", path),
                   permitted_licenses={str(k): str(v) for k, v in permitted.items()},
-                  declared=True, trust_anchor=str(raw.get("trust_anchor") or ""))
+                  declared=True, trust_anchor=str(raw.get("trust_anchor") or ""),
+                  contact=str(raw.get("contact") or ""),
+                  authorised_representative=str(raw.get("authorised_representative") or ""),
+                  code_of_practice_signatory=_yes_no(raw, "code_of_practice_signatory", path))
+
+
+def _yes_no(raw: dict, key: str, path: Path) -> bool | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"{path.name}: {key} is true or false, not {value!r}")
+    return value
 
 
 def _names(raw: dict, key: str, path: Path) -> tuple[str, ...]:

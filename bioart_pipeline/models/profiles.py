@@ -78,6 +78,16 @@ class ModelProfile:
         return f"{self.source}@{self.revision}" if self.revision else self.source
 
     @property
+    def training_content_reference(self) -> str:
+        """Where the base model's own training content is documented, for the public
+        summary: the built-in base's origin, a hub model's card; never a local path."""
+        if self.base_model_origin:
+            return self.base_model_origin
+        if is_local_source(self.source):
+            return "a local copy of the base model: see its provider's documentation"
+        return f"https://huggingface.co/{self.source}"
+
+    @property
     def is_builtin(self) -> bool:
         return self.source.startswith("builtin:")
 

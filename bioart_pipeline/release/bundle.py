@@ -10,9 +10,11 @@ signing certificate, SHA256SUMS and its signature (release/signing.py).
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,7 +66,8 @@ class ReleaseInputs:
     # the spec's current title, author, licence, trigger: written over the checkpoint's own
     export_metadata: dict[str, str]
     comfyui_workflow: dict
-    training_summary: str  # TRAINING_DATA_SUMMARY.md
+    # (release id, date placed on the market) -> TRAINING_DATA_SUMMARY.md
+    training_summary: Callable[[str, str], str]
     sbom: SbomInputs  # sbom.spdx3.json, written once the LoRA file's hash is known
     sample_files: tuple[Path, ...]  # the approved grid cell, one image per prompt
     credentials: Credentials
@@ -100,7 +103,7 @@ def _fingerprint(inputs: ReleaseInputs) -> str:
     review = dataclasses.asdict(inputs.review)
     return sha256_json([sha256_file(inputs.checkpoint_file), sha256_file(inputs.manifest_file),
                         review, inputs.stem, inputs.model_card, inputs.export_metadata,
-                        inputs.comfyui_workflow, inputs.training_summary,
+                        inputs.comfyui_workflow, inputs.training_summary("", ""),
                         dataclasses.asdict(inputs.sbom), inputs.credentials.chain_pem.decode(),
                         [sha256_file(p) for p in inputs.sample_files]])
 
@@ -145,7 +148,9 @@ def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> Non
                                     "dagster_runs": inputs.dagster_runs,
                                     "inputs_fingerprint": inputs.inputs_fingerprint})
     (folder / "README.md").write_text(inputs.model_card, encoding="utf-8")
-    (folder / SUMMARY).write_text(inputs.training_summary, encoding="utf-8")
+    placed_on = datetime.datetime.now(datetime.UTC).date().isoformat()
+    (folder / SUMMARY).write_text(inputs.training_summary(release_id, placed_on),
+                                  encoding="utf-8")
 
 
 def embedding_file(name: str) -> str:

@@ -7,6 +7,7 @@ so the seed gives a different (equally valid) image than the grid's."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -112,9 +113,15 @@ def _flux_graph(s: DrawSettings) -> dict:
 
 
 def comfyui_prompt(prompt: str, embedding: str) -> str:
-    """ComfyUI reads an embedding only as `embedding:<file name>` in the prompt; A1111 reads
-    the name itself, which is the trigger word."""
-    return prompt.replace(embedding, f"embedding:{embedding}") if embedding else prompt
+    """ComfyUI reads an embedding only as a space-separated word `embedding:<file name>`
+    (comfy/sd1_clip.py strips trailing commas, weights come off before); A1111 reads the name
+    itself, which is the trigger word. Only the trigger as a whole word is written so: not
+    inside a longer word, not a second time after `embedding:`."""
+    if not embedding:
+        return prompt
+    whole_word = re.compile(rf"(^|[\s(,]){re.escape(embedding)}(?![\w-])")
+    return whole_word.sub(
+        lambda m: f"{m[1]}{' ' if m[1] == ',' else ''}embedding:{embedding}", prompt)
 
 
 def _node(class_type: str, title: str, **inputs: object) -> dict:

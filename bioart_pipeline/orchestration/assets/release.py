@@ -2,6 +2,7 @@
 
 
 import dataclasses
+import functools
 from pathlib import Path
 
 import dagster as dg
@@ -87,9 +88,11 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
         rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw),
         lora_file=draw.lora_file, embedding=draw.embedding, samples=len(cells),
         signed_by=credentials.signed_by, timestamp_authority=credentials.tsa_url)
-    summary = training_summary(SummaryHeader(
-        provider=spec.author, model=stem, spec_type=spec.type, base_model=profile.pinned_source,
-        approved_on=review.reviewed_at[:10]), manifest, load_studio(workspace.studio_file))
+    summary = functools.partial(
+        training_summary, SummaryHeader(
+            model=stem, spec_type=spec.type, base_model=profile.pinned_source,
+            base_model_summary=profile.training_content_reference),
+        manifest, load_studio(workspace.studio_file))
     folder, created = publish(workspace.releases_dir, ReleaseInputs(
         lora=spec.name, stem=stem,
         checkpoint_file=Path(row["file"]), manifest_file=manifest_file,
