@@ -299,7 +299,7 @@ def test_pivotal_checkpoints_render_with_their_own_embedding_and_leave_none_behi
     """Each checkpoint's bundled embedding is loaded with it: its cells are what a fresh
     pipeline with that LoRA and embedding draws; the base row reads the trigger as plain text,
     and the pipeline ends with neither adapter nor token left."""
-    from bioart_pipeline.training.pivotal import load_embeddings, split_bundle
+    from bioart_pipeline.generation.embeddings import load_embeddings, split_bundle
 
     files = [_pivotal_checkpoint(models_dir, tmp_path / f"epoch_{n}.safetensors", seed=n)
              for n in (1, 2)]

@@ -13,11 +13,11 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from bioart_pipeline.common.files import sha256_file
+from bioart_pipeline.generation.embeddings import load_embeddings
 from bioart_pipeline.models.profiles import get_profile, load_pipeline
 from bioart_pipeline.release.audit import audit
 from bioart_pipeline.release.trust import AuditTrust, studio_trust_anchor
 from bioart_pipeline.specs import load_spec
-from bioart_pipeline.training.pivotal import load_embeddings
 from tests.conftest import quick_spec, release_through_the_demo_runs
 
 LORA = "pivotal"

@@ -11,8 +11,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from bioart_pipeline.generation.embeddings import split_bundle
 from bioart_pipeline.training import loop
-from bioart_pipeline.training.pivotal import add_new_tokens, split_bundle, write_embedding
+from bioart_pipeline.training.pivotal import add_new_tokens, write_embedding
 from tests.conftest import tiny_pipe, tiny_training_job
 
 TRIGGER = "zqxcellstyle"  # made up: no CLIP vocabulary entry has this name

@@ -1,4 +1,5 @@
-"""Render the XY plot: base pipeline loaded once, checkpoints swapped with the adapter API."""
+"""Render the XY plot through the renderer (generation/): the base pipeline loaded once, each
+checkpoint loaded once and scaled to every weight."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from tqdm import tqdm
 from bioart_pipeline.common.charts import wrap_words
 from bioart_pipeline.common.files import atomic_path
 from bioart_pipeline.evaluation.scoring import BASE_LABEL
-from bioart_pipeline.models.families import family_of
+from bioart_pipeline.generation.recipe import LoraWeight, Recipe
+from bioart_pipeline.generation.renderer import Renderer
 
 # Bump when rendering or scoring changes what an evaluation folder holds: cached evaluations
 # made by older code are then redone, not reused. 2: each weight set absolutely before fusing.
@@ -42,48 +44,30 @@ def render_xy(pipe, checkpoints: list[Checkpoint], settings: XYSettings, out_dir
               ) -> pd.DataFrame:
     """One row per generated image: prompt, checkpoint, weight, seed, file.
     The base model (weight 0) is rendered first, before any adapter is loaded; each checkpoint
-    is then loaded once, scaled to each weight, and deleted: never a model reload."""
-    from diffusers.utils import logging as diffusers_logging
-    from safetensors.torch import load_file
-
-    from bioart_pipeline.training.pivotal import load_embeddings, split_bundle, unload_embeddings
-
-    # diffusers warns for every UNet-only LoRA that it found no text-encoder keys.
-    diffusers_logging.set_verbosity_error()
-    rows = _render_cells(pipe, BASE_LABEL, 0.0, settings, out_dir)
+    is then loaded once, scaled to each weight, and unloaded: never a model reload."""
+    renderer = Renderer(pipe)
+    rows = _render_cells(renderer, BASE_LABEL, 0.0, (), settings, out_dir)
     cells = len(checkpoints) * len(settings.weights)
     with tqdm(total=cells, desc="xy plot", unit="cell", leave=False) as progress:
         for index, checkpoint in enumerate(checkpoints):
-            adapter = f"ckpt{index}"
-            # A pivotal-tuning checkpoint bundles its trigger's vectors: loaded with the LoRA,
-            # as the release's embedding file is, and unloaded with it.
-            lora, embeddings = split_bundle(load_file(str(checkpoint.file)))
-            pipe.load_lora_weights(lora, adapter_name=adapter)
-            loaded = load_embeddings(pipe, embeddings)
-            for weight in settings.weights:
-                # Scaled, not fused into the weights: fusing and unfusing bf16/fp16 weights
-                # at every weight drifts them by rounding, and the base would change under
-                # the grid. The LoRA layers' extra matmuls are small beside the UNet's.
-                pipe.set_adapters([adapter], adapter_weights=[weight])
-                rows += _render_cells(pipe, checkpoint.label, weight, settings, out_dir)
-                progress.update()
-            pipe.delete_adapters([adapter])
-            unload_embeddings(pipe, loaded)
+            with renderer.lora(f"ckpt{index}", checkpoint.file) as adapter:
+                for weight in settings.weights:
+                    rows += _render_cells(renderer, checkpoint.label, weight,
+                                          (LoraWeight(adapter, weight),), settings, out_dir)
+                    progress.update()
     return pd.DataFrame(rows)
 
 
-def _render_cells(pipe, label: str, weight: float, settings: XYSettings, out_dir: Path
-                  ) -> list[dict]:
-    """Every prompt x seed of one (checkpoint, weight) cell in a single batch."""
-    import torch
-
+def _render_cells(renderer: Renderer, label: str, weight: float, loras: tuple[LoraWeight, ...],
+                  settings: XYSettings, out_dir: Path) -> list[dict]:
+    """Every prompt x seed of one (checkpoint, weight) cell, drawn as one batch."""
     jobs = [(p_index, prompt, seed) for p_index, prompt in enumerate(settings.prompts)
             for seed in settings.seeds]
-    images = pipe(prompt=[prompt for _, prompt, _ in jobs],
-                  generator=[torch.Generator("cpu").manual_seed(seed) for _, _, seed in jobs],
-                  num_inference_steps=settings.steps, height=settings.size, width=settings.size,
-                  **family_of(pipe).guidance_options(settings.guidance_scale,
-                                                     settings.true_cfg_scale, len(jobs))).images
+    images = renderer.render([
+        Recipe(prompt=prompt, seed=seed, steps=settings.steps,
+               guidance_scale=settings.guidance_scale, width=settings.size,
+               height=settings.size, loras=loras, true_cfg_scale=settings.true_cfg_scale)
+        for _, prompt, seed in jobs])
     rows = []
     for (p_index, prompt, seed), image in zip(jobs, images, strict=True):
         file = out_dir / f"p{p_index}_{label.replace(' ', '')}_w{weight:.2f}_s{seed}.png"

@@ -111,7 +111,8 @@ def _fingerprint(inputs: ReleaseInputs) -> str:
 def _write_contents(folder: Path, inputs: ReleaseInputs, release_id: str) -> None:
     from safetensors.torch import load_file  # torch, when a release is written
 
-    from bioart_pipeline.training.pivotal import split_bundle, write_embedding
+    from bioart_pipeline.generation.embeddings import split_bundle
+    from bioart_pipeline.training.pivotal import write_embedding
 
     manifest_copy = folder / "license_manifest.parquet"
     shutil.copyfile(inputs.manifest_file, manifest_copy)

@@ -13,17 +13,15 @@ splits them into a separate embedding file, the form ComfyUI and A1111 load.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import torch
 from safetensors.torch import save
 
 from bioart_pipeline.common.files import atomic_write_bytes
+from bioart_pipeline.generation.embeddings import BUNDLE_PREFIX
 from bioart_pipeline.models.families import Family, family_of
 from bioart_pipeline.specs.spec import check_trigger
-
-BUNDLE_PREFIX = "bundle_emb."
 
 
 class NewTokenEmbedding(torch.nn.Module):
@@ -89,44 +87,7 @@ def bundled(trigger: str, rows: dict[str, torch.Tensor], family: Family
             tensor.detach().float().cpu().contiguous() for name, tensor in rows.items()}
 
 
-def split_bundle(tensors: dict[str, torch.Tensor]
-                 ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
-    """(the LoRA's own tensors, {embedding name: {key: vectors}}) of a checkpoint file."""
-    lora = {k: v for k, v in tensors.items() if not k.startswith(BUNDLE_PREFIX)}
-    embeddings: dict[str, dict[str, torch.Tensor]] = {}
-    for key, tensor in tensors.items():
-        if key.startswith(BUNDLE_PREFIX):
-            name, vector_key = key.removeprefix(BUNDLE_PREFIX).split(".", 1)
-            embeddings.setdefault(name, {})[vector_key] = tensor
-    return lora, embeddings
-
-
 def write_embedding(path: Path, vectors: dict[str, torch.Tensor]) -> Path:
     """An embedding file as A1111 and ComfyUI read it (`clip_l` / `clip_g`, or `emb_params`),
     loaded under its file name."""
     return atomic_write_bytes(path, save({k: v.contiguous() for k, v in vectors.items()}))
-
-
-def load_embeddings(pipe, embeddings: dict[str, dict[str, torch.Tensor]]) -> list[str]:
-    """Load each bundled embedding into its text encoders under its name, as a user loads the
-    released file; returns the names (for `unload_embeddings`)."""
-    family = family_of(pipe)
-    for name, vectors in embeddings.items():
-        for encoder_name, tokenizer_name in zip(family.text_encoders, family.tokenizers,
-                                                strict=True):
-            pipe.load_textual_inversion(vectors[family.embedding_keys[encoder_name]], token=name,
-                                        text_encoder=getattr(pipe, encoder_name),
-                                        tokenizer=getattr(pipe, tokenizer_name))
-    return list(embeddings)
-
-
-def unload_embeddings(pipe, names: list[str]) -> None:
-    family = family_of(pipe)
-    for encoder_name, tokenizer_name in zip(family.text_encoders, family.tokenizers,
-                                            strict=True):
-        tokenizer = getattr(pipe, tokenizer_name)
-        tokens = [t for name in names for t in tokenizer.get_vocab()
-                  if t == name or re.fullmatch(rf"{re.escape(name)}_\d+", t)]
-        if tokens:
-            pipe.unload_textual_inversion(tokens=tokens, tokenizer=tokenizer,
-                                          text_encoder=getattr(pipe, encoder_name))
