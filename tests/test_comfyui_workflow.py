@@ -7,13 +7,14 @@ import dataclasses
 
 import pytest
 
-from bioart_pipeline.release.comfyui import (
-    DrawSettings,
+from bioart_pipeline.generation.comfyui import (
+    ComfyFiles,
     a1111_infotext,
     checkpoint_file_name,
     comfyui_prompt,
     comfyui_workflow,
 )
+from bioart_pipeline.generation.recipe import LoraWeight, Recipe
 
 # ComfyUI's nodes.py (comfyanonymous/ComfyUI): required inputs (name -> type; a list type is
 # a choice, "STRING"/"INT"/"FLOAT" a widget value) and RETURN_TYPES of the core nodes used.
@@ -44,17 +45,28 @@ FIXED_CHOICES = {("UNETLoader", "weight_dtype"): ("default", "fp8_e4m3fn", "fp8_
                  ("DualCLIPLoader", "type"): ("sdxl", "sd3", "flux", "hunyuan_video"),
                  ("KSampler", "scheduler"): ("normal", "karras", "simple", "sgm_uniform")}
 WIDGETS = {"STRING": str, "CHOICE": str, "INT": int, "FLOAT": float}
-SETTINGS = DrawSettings(checkpoint="sd_xl_base_1.0.safetensors",
-                        lora_file="cellula_cellstyle_32_30.safetensors", weight=0.8,
-                        prompt="cellulastyle, a neuron", negative="", steps=30, cfg=7.0, seed=3,
-                        size=1024)
-FLUX = dataclasses.replace(SETTINGS, checkpoint="flux1-dev.safetensors", cfg=3.5, family="flux")
+LORA = "cellula_cellstyle_32_30.safetensors"
+RECIPE = Recipe(prompt="cellulastyle, a neuron", seed=3, steps=30, guidance_scale=7.0,
+                width=1024, height=1024, loras=(LoraWeight("style", 0.8),))
+FILES = ComfyFiles(checkpoint="sd_xl_base_1.0.safetensors", loras={"style": LORA})
+SETTINGS = (RECIPE, FILES)
+FLUX = (dataclasses.replace(RECIPE, guidance_scale=3.5),
+        dataclasses.replace(FILES, checkpoint="flux1-dev.safetensors", family="flux"))
+# A style + subject stack, the subject's weight negative: one loader each, in stacking order.
+STACK = (dataclasses.replace(RECIPE, loras=(LoraWeight("style", 0.8),
+                                            LoraWeight("subject", -0.4))),
+         dataclasses.replace(FILES, loras={"style": LORA,
+                                           "subject": "cellula_mito_16_20.safetensors"}))
 
 
-@pytest.mark.parametrize("settings", [SETTINGS, FLUX], ids=["sdxl", "flux"])
-def test_every_link_points_at_an_existing_output_of_the_right_type(settings: DrawSettings
-                                                                  ) -> None:
-    workflow = comfyui_workflow(settings)
+STACK_FLUX = (STACK[0], dataclasses.replace(STACK[1], checkpoint="flux1-dev.safetensors",
+                                             family="flux"))
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, FLUX, STACK, STACK_FLUX],
+                         ids=["sdxl", "flux", "sdxl-stack", "flux-stack"])
+def test_every_link_points_at_an_existing_output_of_the_right_type(settings: tuple) -> None:
+    workflow = comfyui_workflow(*settings)
     for node_id, node in workflow.items():
         required, _ = CORE_NODES[node["class_type"]]
         assert set(node["inputs"]) == set(required), node_id
@@ -73,9 +85,9 @@ def test_every_link_points_at_an_existing_output_of_the_right_type(settings: Dra
 
 
 def test_the_workflow_carries_the_approved_settings() -> None:
-    workflow = comfyui_workflow(SETTINGS)
+    workflow = comfyui_workflow(*SETTINGS)
     by_type = {n["class_type"]: n["inputs"] for n in workflow.values()}
-    assert by_type["LoraLoader"]["lora_name"] == SETTINGS.lora_file
+    assert by_type["LoraLoader"]["lora_name"] == LORA
     assert by_type["LoraLoader"]["strength_model"] == 0.8
     assert by_type["CheckpointLoaderSimple"]["ckpt_name"] == "sd_xl_base_1.0.safetensors"
     sampler = by_type["KSampler"]
@@ -87,7 +99,7 @@ def test_the_workflow_carries_the_approved_settings() -> None:
 
 
 def test_the_a1111_line_names_the_lora_at_its_weight() -> None:
-    assert a1111_infotext(SETTINGS).splitlines() == [
+    assert a1111_infotext(*SETTINGS).splitlines() == [
         "cellulastyle, a neuron <lora:cellula_cellstyle_32_30:0.8>",
         "Steps: 30, Sampler: Euler, CFG scale: 7, Seed: 3, Size: 1024x1024"]
 
@@ -103,11 +115,11 @@ def test_the_base_model_is_named_as_comfyui_lists_it(source: str, name: str) -> 
 
 
 def test_a_pivotal_embedding_is_written_as_comfyui_reads_it_and_a1111_as_its_name() -> None:
-    settings = dataclasses.replace(SETTINGS, embedding="cellulastyle")
-    prompt = next(n["inputs"]["text"] for n in comfyui_workflow(settings).values()
+    settings = (RECIPE, dataclasses.replace(FILES, embeddings=("cellulastyle",)))
+    prompt = next(n["inputs"]["text"] for n in comfyui_workflow(*settings).values()
                   if n["_meta"]["title"].startswith("Prompt"))
     assert prompt == "embedding:cellulastyle, a neuron"
-    assert a1111_infotext(settings).startswith("cellulastyle, a neuron <lora:")
+    assert a1111_infotext(*settings).startswith("cellulastyle, a neuron <lora:")
     assert checkpoint_file_name("stable-diffusion-v1-5/stable-diffusion-v1-5") == \
         "v1-5-pruned-emaonly.safetensors"
 
@@ -128,24 +140,41 @@ def test_only_the_whole_trigger_word_becomes_the_embedding(prompt: str, written:
 
 
 def test_the_flux_workflow_loads_its_parts_and_samples_as_the_grid_did() -> None:
-    workflow = comfyui_workflow(FLUX)
+    workflow = comfyui_workflow(*FLUX)
     by_type = {n["class_type"]: n["inputs"] for n in workflow.values()}
     assert by_type["UNETLoader"]["unet_name"] == "flux1-dev.safetensors"
     assert by_type["DualCLIPLoader"]["type"] == "flux"
-    assert by_type["LoraLoaderModelOnly"] == {"model": ["1", 0], "lora_name": FLUX.lora_file,
+    assert by_type["LoraLoaderModelOnly"] == {"model": ["1", 0], "lora_name": LORA,
                                               "strength_model": 0.8}
     assert by_type["FluxGuidance"]["guidance"] == 3.5  # the distilled guidance, not CFG
     sampler = by_type["KSampler"]
     assert (sampler["cfg"], sampler["scheduler"], sampler["steps"]) == (1.0, "simple", 30)
     assert workflow[sampler["positive"][0]]["class_type"] == "FluxGuidance"
-    assert "CFG scale: 1, Distilled CFG Scale: 3.5" in a1111_infotext(FLUX)
+    assert "CFG scale: 1, Distilled CFG Scale: 3.5" in a1111_infotext(*FLUX)
     assert checkpoint_file_name("black-forest-labs/FLUX.1-dev") == "flux1-dev.safetensors"
 
 
 def test_a_flux_grid_drawn_with_true_cfg_gives_the_sampler_that_cfg() -> None:
-    settings = dataclasses.replace(FLUX, cfg=1.0, true_cfg=5.0)
-    workflow = comfyui_workflow(settings)
+    settings = (dataclasses.replace(FLUX[0], guidance_scale=1.0, true_cfg_scale=5.0), FLUX[1])
+    workflow = comfyui_workflow(*settings)
     sampler = next(n["inputs"] for n in workflow.values() if n["class_type"] == "KSampler")
     assert sampler["cfg"] == 5.0
     assert workflow[sampler["negative"][0]]["inputs"]["text"] == ""  # the grid's empty prompt
-    assert "CFG scale: 5, Distilled CFG Scale: 1" in a1111_infotext(settings)
+    assert "CFG scale: 5, Distilled CFG Scale: 1" in a1111_infotext(*settings)
+
+
+@pytest.mark.parametrize("settings", [STACK, STACK_FLUX], ids=["sdxl", "flux"])
+def test_a_stack_chains_its_loras_in_order_into_the_sampler(settings: tuple) -> None:
+    workflow = comfyui_workflow(*settings)
+    sampler = next(n["inputs"] for n in workflow.values() if n["class_type"] == "KSampler")
+    chain, node = [], workflow[sampler["model"][0]]
+    while node["class_type"].startswith("LoraLoader"):
+        chain.append((node["inputs"]["lora_name"], node["inputs"]["strength_model"]))
+        node = workflow[node["inputs"]["model"][0]]
+    assert chain[::-1] == [(LORA, 0.8), ("cellula_mito_16_20.safetensors", -0.4)]
+    if settings[1].family != "flux":  # the prompt is encoded by the CLIP both LoRAs patched
+        prompt = workflow[sampler["positive"][0]]["inputs"]
+        assert workflow[prompt["clip"][0]]["inputs"]["lora_name"] == chain[0][0]
+    assert a1111_infotext(*settings).splitlines()[0] == (
+        "cellulastyle, a neuron <lora:cellula_cellstyle_32_30:0.8> "
+        "<lora:cellula_mito_16_20:-0.4>")

@@ -26,7 +26,7 @@ from bioart_pipeline.common.files import (
     sha256_file,
     sha256_json,
 )
-from bioart_pipeline.release.comfyui import WORKFLOW
+from bioart_pipeline.generation.comfyui import WORKFLOW
 from bioart_pipeline.release.review import Review
 from bioart_pipeline.release.sbom import SBOM, SbomInputs, spdx_document
 from bioart_pipeline.release.signing import (

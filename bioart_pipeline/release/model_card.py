@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
+from bioart_pipeline.generation.comfyui import WORKFLOW
 from bioart_pipeline.models.families import Family
 from bioart_pipeline.release.bundle import embedding_file
-from bioart_pipeline.release.comfyui import WORKFLOW
 from bioart_pipeline.release.review import Review
 from bioart_pipeline.release.sbom import SBOM
 from bioart_pipeline.release.signing import CERTIFICATE, SIGNATURE
@@ -32,7 +32,7 @@ def model_card(*, title: str, spec_type: str, trigger: str, release_license: str
                recommendation: dict, review: Review, manifest: pd.DataFrame, epoch: int,
                rank: int, alpha: float, a1111: str, lora_file: str, embedding: str,
                samples: int, signed_by: str, timestamp_authority: str) -> str:
-    """`a1111`: the approved settings as A1111 generation parameters (release/comfyui.py);
+    """`a1111`: the approved settings as A1111 generation parameters (generation/comfyui.py);
     `embedding`: the pivotal-tuning embedding's name ("" without one);
     `timestamp_authority`: the RFC 3161 authority the C2PA signatures were stamped by ("")."""
     included = manifest[manifest["included"]]

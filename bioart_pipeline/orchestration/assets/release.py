@@ -11,6 +11,13 @@ from PIL import Image
 from bioart_pipeline.common.charts import captioned_strip, markdown_image
 from bioart_pipeline.common.files import read_json, read_table, sha256_file
 from bioart_pipeline.evaluation.stage import GRID, SCORES, cell_images, current_evaluation
+from bioart_pipeline.generation.comfyui import (
+    ComfyFiles,
+    a1111_infotext,
+    checkpoint_file_name,
+    comfyui_workflow,
+)
+from bioart_pipeline.generation.recipe import LoraWeight, Recipe
 from bioart_pipeline.licensing.studio import load_studio
 from bioart_pipeline.models.profiles import ModelProfile
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
@@ -25,12 +32,6 @@ from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partit
 from bioart_pipeline.orchestration.resources import ReleaseSigning, StudioData
 from bioart_pipeline.portfolio.changes import INPUTS_FILE
 from bioart_pipeline.release.bundle import SUMS, ReleaseInputs, publish
-from bioart_pipeline.release.comfyui import (
-    DrawSettings,
-    a1111_infotext,
-    checkpoint_file_name,
-    comfyui_workflow,
-)
 from bioart_pipeline.release.model_card import LIMITATIONS, model_card
 from bioart_pipeline.release.review import Review, latest_review
 from bioart_pipeline.release.sbom import SbomInputs
@@ -70,7 +71,8 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
     profile = trained_profile(spec, Path(row["file"]))
     report = read_json(Path(row["file"]).parent / REPORT)
     stem = spec.release_stem(int(row["epoch"]))
-    draw = _draw_settings(spec, profile, f"{stem}.safetensors", review.weight)
+    lora_name = f"{stem}.safetensors"
+    draw = _approved_recipe(spec, profile, lora_name, review.weight)
     credentials = signing.credentials(workspace, spec.author)
     if credentials.test:
         context.log.warning("signing with a local test certificate (set BIOART_SIGNING_KEY and "
@@ -85,8 +87,8 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
         base_model_origin=profile.base_model_origin, family=profile.family,
         intended_use=spec.intended_use, recommendation=recommendation, review=review,
         manifest=manifest, epoch=int(row["epoch"]),
-        rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(draw),
-        lora_file=draw.lora_file, embedding=draw.embedding, samples=len(cells),
+        rank=spec.training.rank, alpha=spec.training.alpha, a1111=a1111_infotext(*draw),
+        lora_file=lora_name, embedding=" ".join(draw[1].embeddings), samples=len(cells),
         signed_by=credentials.signed_by, timestamp_authority=credentials.tsa_url)
     summary = functools.partial(
         training_summary, SummaryHeader(
@@ -103,7 +105,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
                          "base_model_fingerprint": report["base_model"],
                          "training_run": {k: v for k, v in report.items() if k != "losses"}},
         review=review, recommendation=recommendation, model_card=card,
-        export_metadata=spec_metadata(spec), comfyui_workflow=comfyui_workflow(draw),
+        export_metadata=spec_metadata(spec), comfyui_workflow=comfyui_workflow(*draw),
         training_summary=summary,
         sbom=_sbom_inputs(spec, profile), sample_files=tuple(path for _, path in cells),
         credentials=credentials,
@@ -112,7 +114,7 @@ def validated_release(context: dg.AssetExecutionContext, studio: StudioData,
                                      / INPUTS_FILE)["fingerprint"]))
     context.log.info(f"release {'written' if created else 'unchanged'}: "
                      f"{workspace.display_path(folder)}")
-    lora_file = folder / draw.lora_file
+    lora_file = folder / lora_name
     return dg.MaterializeResult(
         metadata={"release_folder": path_value(workspace, folder),
                   "lora_file": path_value(workspace, lora_file),
@@ -166,16 +168,19 @@ def _cell_md(cells: list[tuple[str, Path]], review: Review) -> str:
                           max_side=1280)
 
 
-def _draw_settings(spec: LoraSpec, profile: ModelProfile, lora_file: str, weight: float
-                   ) -> DrawSettings:
-    """The XY plot's sampling settings at the approved weight, for ComfyUI and A1111."""
+def _approved_recipe(spec: LoraSpec, profile: ModelProfile, lora_file: str, weight: float
+                     ) -> tuple[Recipe, ComfyFiles]:
+    """The XY plot's first prompt and seed at the approved weight, for ComfyUI and A1111."""
     ev = spec.evaluation
-    return DrawSettings(
-        checkpoint=checkpoint_file_name(profile.source), lora_file=lora_file, weight=weight,
-        prompt=spec.validation_prompts[0], negative="", steps=ev.steps, cfg=ev.guidance_scale,
-        seed=ev.seeds[0], size=profile.resolution,
-        embedding=spec.trigger if spec.training.pivotal_tokens else "",
-        family=profile.architecture, true_cfg=ev.true_cfg_scale)
+    recipe = Recipe(prompt=spec.validation_prompts[0], seed=ev.seeds[0], steps=ev.steps,
+                    guidance_scale=ev.guidance_scale, width=profile.resolution,
+                    height=profile.resolution, loras=(LoraWeight(spec.name, weight),),
+                    true_cfg_scale=ev.true_cfg_scale)
+    files = ComfyFiles(checkpoint=checkpoint_file_name(profile.source),
+                       loras={spec.name: lora_file},
+                       embeddings=(spec.trigger,) if spec.training.pivotal_tokens else (),
+                       family=profile.architecture)
+    return recipe, files
 
 
 def _sbom_inputs(spec: LoraSpec, profile: ModelProfile) -> SbomInputs:
