@@ -38,7 +38,6 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from bioart_pipeline.common.files import read_json
 from bioart_pipeline.compute.jobs import save_job
 from bioart_pipeline.compute.placement import Placement
-from bioart_pipeline.evaluation.scoring import Thresholds
 from bioart_pipeline.evaluation.stage import XYJob
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.models.clip_tokenizer import VOCAB_SIZE
@@ -47,6 +46,7 @@ from bioart_pipeline.models.profiles import get_profile
 from bioart_pipeline.models.tiny_sd15 import write_sd15_folder
 from bioart_pipeline.models.tiny_sdxl import write_sdxl_folder
 from bioart_pipeline.specs.presets import PRESETS
+from bioart_pipeline.specs.thresholds import Thresholds
 from bioart_pipeline.training.job import REPORT, TrainingImage, TrainingJob
 
 from common import SDXL_UNET, illustration

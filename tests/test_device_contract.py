@@ -30,10 +30,10 @@ from bioart_pipeline.captioning.florence import (
 from bioart_pipeline.common.files import read_json
 from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.evaluation.clip_scores import TINY_CLIP_SOURCE
-from bioart_pipeline.evaluation.scoring import Thresholds
 from bioart_pipeline.evaluation.stage import RECOMMENDATION, XYJob, run_xy_job
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.models.profiles import get_profile, load_pipeline, profile_fingerprint
+from bioart_pipeline.specs.thresholds import Thresholds
 from bioart_pipeline.training.data import cache_latents
 from bioart_pipeline.training.job import REPORT
 from bioart_pipeline.training.loop import run_training_job

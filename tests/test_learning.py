@@ -28,9 +28,10 @@ import yaml
 from bioart_pipeline.common.files import read_json
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.definitions import build_definitions
-from bioart_pipeline.evaluation.scoring import BASE_LABEL, Thresholds, epoch_of
+from bioart_pipeline.evaluation.scoring import BASE_LABEL, epoch_of
 from bioart_pipeline.evaluation.stage import RECOMMENDATION, SCORES
 from bioart_pipeline.models.profiles import get_profile
+from bioart_pipeline.specs.thresholds import Thresholds
 from tests.conftest import SAMPLE_DATA, make_data_dir
 
 # About 10 minutes on 2 CPU cores: `make test-learning`, which CI runs after `make test`.

@@ -88,3 +88,9 @@ class Workspace:
             if absolute.is_relative_to(root):
                 return absolute.relative_to(root).as_posix()
         return path.as_posix()
+
+
+def signoff_files(signoffs_dir: Path, lora: str) -> list[Path]:
+    """A LoRA's sign-off records (licensing/signoff.py writes them), oldest first: also an
+    input of its raw portfolio's fingerprint (portfolio/changes.py)."""
+    return sorted((signoffs_dir / lora).glob("*.json"))

@@ -44,7 +44,7 @@ How the model-free measures were tuned (on the pretrained tiny base, the sample 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -52,32 +52,9 @@ from PIL import Image
 
 from bioart_pipeline.evaluation import metrics
 from bioart_pipeline.evaluation.clip_scores import ClipScorer, clip_score
+from bioart_pipeline.specs.thresholds import Thresholds
 
 BASE_LABEL = "base"  # the column rendered without any LoRA
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    min_style_gain: float = 0.0
-    max_memorization: float = 0.95
-    max_memorization_gain: float = 0.3
-    min_diversity_ratio: float = 0.5
-    max_bleeding_ratio: float = 1.0
-    min_clip_score_ratio: float = 0.9
-    min_structure: float = 0.7
-
-    @classmethod
-    def for_type(cls, lora_type: str, **overrides: float) -> Thresholds:
-        """The default rule for a LoRA type, with a spec's overrides on top."""
-        known = [f.name for f in fields(cls)]
-        unknown = sorted(set(overrides) - set(known))
-        if unknown:
-            raise ValueError(f"unknown threshold(s) {unknown}; known: {known}")
-        defaults = {"min_structure": SUBJECT_MIN_STRUCTURE} if lora_type == "subject" else {}
-        return cls(**{**defaults, **{k: float(v) for k, v in overrides.items()}})
-
-
-SUBJECT_MIN_STRUCTURE = 0.5  # see the module docstring
 
 
 def score_cells(images: pd.DataFrame, training: list[Image.Image], trigger: str,

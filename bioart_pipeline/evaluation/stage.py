@@ -30,7 +30,7 @@ from bioart_pipeline.common.reporting import Reporter
 from bioart_pipeline.common.tracking import Tracker
 from bioart_pipeline.compute.placement import Placement
 from bioart_pipeline.evaluation.clip_scores import ClipScorer
-from bioart_pipeline.evaluation.scoring import Thresholds, judge_cells, recommend, score_cells
+from bioart_pipeline.evaluation.scoring import judge_cells, recommend, score_cells
 from bioart_pipeline.evaluation.xy_plot import (
     EVALUATION_VERSION,
     Checkpoint,
@@ -40,6 +40,7 @@ from bioart_pipeline.evaluation.xy_plot import (
     stack,
 )
 from bioart_pipeline.models.profiles import ModelProfile, load_pipeline
+from bioart_pipeline.specs.thresholds import Thresholds
 
 SCORES = "scores.parquet"
 RECOMMENDATION = "recommendation.json"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from bioart_pipeline.common.files import atomic_write_json, read_json
+from bioart_pipeline.common.paths import signoff_files
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,6 @@ def record_signoff(signoffs_dir: Path, signoff: SignOff) -> Path:
 def load_signoffs(signoffs_dir: Path, lora: str) -> list[SignOff]:
     """Every sign-off recorded for `lora`, oldest first."""
     return [SignOff(**read_json(f)) for f in signoff_files(signoffs_dir, lora)]
-
-
-def signoff_files(signoffs_dir: Path, lora: str) -> list[Path]:
-    return sorted((signoffs_dir / lora).glob("*.json"))
 
 
 def covering(signoffs: list[SignOff], path: str, sha256: str) -> SignOff | None:

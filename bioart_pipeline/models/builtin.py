@@ -19,7 +19,8 @@ TINY_SD15_ORIGIN = ("bioart textbook-tiny SD 1.5, pretrained by bioart_pipeline 
                     "build-base --family sd15`) on a procedurally drawn corpus of generic "
                     "textbook illustrations; no third-party images "
                     "(bioart_pipeline/models/textbook_tiny_sd15/README.md)")
-TINY_FLUX_VERSION = "tiny-flux-v2"  # tiny_flux.py and textbook_tiny_flux/
+# v3: v2's weights, the T5 vocabulary read from its committed file (was retrained per build)
+TINY_FLUX_VERSION = "tiny-flux-v3"  # tiny_flux.py and textbook_tiny_flux/
 TINY_FLUX_ORIGIN = ("bioart textbook-tiny Flux, pretrained by bioart_pipeline (`bioart "
                     "build-base --family flux`) on a procedurally drawn corpus of generic "
                     "textbook illustrations, with a T5-form tokenizer trained offline on its "
@@ -38,11 +39,14 @@ TEXTBOOK_TINY_FLUX = MODELS_DIR / "textbook_tiny_flux"
 BUILT_FROM = {
     TINY_VERSION: (TEXTBOOK_TINY,),
     TINY_SD15_VERSION: (TEXTBOOK_TINY_SD15, TEXTBOOK_TINY / "vae"),
-    TINY_FLUX_VERSION: (TEXTBOOK_TINY_FLUX, TEXTBOOK_TINY / "vae"),
+    TINY_FLUX_VERSION: (TEXTBOOK_TINY_FLUX, TEXTBOOK_TINY / "vae",
+                        MODELS_DIR / "tiny_flux_t5_vocabulary.json"),
 }
 
 
 def committed_files(version: str) -> list[Path]:
-    """The weight files and build.json a built-in diffusion model is built from, sorted."""
-    return sorted(f for folder in BUILT_FROM[version] for f in folder.rglob("*")
-                  if f.suffix == ".safetensors" or f.name == "build.json")
+    """The weight files, build.json and other named files (a vocabulary) a built-in diffusion
+    model is built from, sorted."""
+    return sorted(f for source in BUILT_FROM[version]
+                  for f in (source.rglob("*") if source.is_dir() else [source])
+                  if not source.is_dir() or f.suffix == ".safetensors" or f.name == "build.json")

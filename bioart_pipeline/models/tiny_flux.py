@@ -26,7 +26,6 @@ from diffusers import (
     FluxPipeline,
     FluxTransformer2DModel,
 )
-from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import CLIPTokenizer, T5Config, T5EncoderModel, T5Tokenizer
 
 from bioart_pipeline.models import tiny_sdxl
@@ -37,7 +36,9 @@ PRETRAINED_DIR = TEXTBOOK_TINY_FLUX  # version and fingerprint: builtin.py
 T5_HIDDEN = 32
 T5_VOCAB = 1000
 T5_MAX_LENGTH = 512  # FluxPipeline's max_sequence_length default (Flux.1-dev)
-TOKENIZER_CAPTIONS = 1000  # corpus captions the T5-form tokenizer is trained on
+# The T5-form vocabulary, committed: trained again, the trainer would give the pieces that never
+# occur in the captions other ids (their order follows thread timing).
+T5_VOCABULARY = Path(__file__).with_name("tiny_flux_t5_vocabulary.json")
 # Flux.1-dev's scheduler_config.json: the shift grows with the image's token count.
 SCHEDULER_CONFIG = {"num_train_timesteps": 1000, "shift": 3.0, "use_dynamic_shifting": True,
                     "base_shift": 0.5, "max_shift": 1.15, "base_image_seq_len": 256,
@@ -69,19 +70,10 @@ def text_encoders() -> tuple[torch.nn.Module, torch.nn.Module]:
 
 def t5_tokenizer() -> T5Tokenizer:
     """T5's form (Unigram over Metaspace pieces; <pad> 0, </s> 1, <unk> 2, </s> appended),
-    trained on the corpus captions; every printable ASCII character is a piece, so any word
-    tokenizes."""
-    from bioart_pipeline.pretraining.corpus import corpus_item
-
-    captions = [corpus_item(0, i).caption for i in range(TOKENIZER_CAPTIONS)]
-    tokenizer = Tokenizer(models.Unigram())
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    tokenizer.train_from_iterator(captions, trainers.UnigramTrainer(
-        vocab_size=T5_VOCAB, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>",
-        initial_alphabet=[chr(c) for c in range(32, 127)], shrinking_factor=0.75))
-    # Scores rounded: the trainer's last digits vary with thread timing.
-    vocab = [(piece, round(score, 6))
-             for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
+    its vocabulary trained on the corpus captions by `bioart build-base --family flux`
+    (pretraining/base_model.py) and committed: every printable ASCII character is a piece, so
+    any word tokenizes."""
+    vocab = [(piece, score) for piece, score in json.loads(T5_VOCABULARY.read_text())]
     return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=T5_MAX_LENGTH)
 
 

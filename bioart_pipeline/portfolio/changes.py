@@ -12,8 +12,7 @@ import os
 from pathlib import Path
 
 from bioart_pipeline.common.files import atomic_write_json, read_json, sha256_file, sha256_json
-from bioart_pipeline.common.paths import Workspace
-from bioart_pipeline.licensing.signoff import signoff_files
+from bioart_pipeline.common.paths import Workspace, signoff_files
 from bioart_pipeline.specs import LoraSpec, SpecError, list_spec_files, load_spec
 
 INPUTS_FILE = "inputs.json"  # written by raw_portfolio beside its table, copied into releases

@@ -108,6 +108,8 @@ class Target:
     # False: the pipeline's VAE is textbook-tiny's (same architecture), not trained again
     trains_vae: bool = True
     readme: str = "BASE_MODEL.md"  # beside this file; the weights folder's README.md
+    # What the family's pipeline needs before it can be built (Flux: its T5 vocabulary).
+    prepare: Callable[[], None] | None = None
     settings: Mapping[str, object] = field(default_factory=dict)  # the family's own defaults
 
 
@@ -125,9 +127,28 @@ TARGETS = {
                    tiny_flux.random_transformer,
                    lambda folder: tiny_flux.build_tiny_flux(folder, pretrained=False),
                    tiny_flux.text_encoders, trains_vae=False, readme="BASE_MODEL_FLUX.md",
+                   prepare=lambda: write_t5_vocabulary(tiny_flux.T5_VOCABULARY),
                    # 1.6 s a step on 2 cores (512 T5 tokens a caption): 3000 steps, 80 minutes
                    settings={"unet_steps": 3000}),
 }
+
+
+def write_t5_vocabulary(path: Path, captions: int = 1000, size: int = tiny_flux.T5_VOCAB
+                        ) -> Path:
+    """A T5-form Unigram vocabulary (<pad> 0, </s> 1, <unk> 2; every printable ASCII character
+    a piece) trained on the first `captions` corpus captions, as tiny_flux.t5_tokenizer reads
+    it. Scores rounded: the trainer's last digits vary with thread timing."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.train_from_iterator(
+        [corpus_item(0, i).caption for i in range(captions)], trainers.UnigramTrainer(
+            vocab_size=size, special_tokens=["<pad>", "</s>", "<unk>"], unk_token="<unk>",
+            initial_alphabet=[chr(c) for c in range(32, 127)], shrinking_factor=0.75))
+    vocab = [(piece, round(score, 6))
+             for piece, score in json.loads(tokenizer.to_str())["model"]["vocab"]]
+    return atomic_write_json(path, vocab)
 
 
 # --- work folder ------------------------------------------------------------------------------
@@ -491,6 +512,8 @@ def build_base(work: Path, out: Path, settings: BaseSettings, target: Target = T
             fh.write(line + "\n")
 
     started = time.perf_counter()
+    if target.prepare is not None:
+        target.prepare()
     pipe = target.family.pipeline.from_pretrained(target.random_pipeline(work / "random"),
                                                   **target.family.load_options)
     pipe.set_progress_bar_config(disable=True)

@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from bioart_pipeline.evaluation.scoring import Thresholds
 from bioart_pipeline.models.profiles import ModelProfile, get_profile
 from bioart_pipeline.specs.presets import PRESETS, TrainingPreset
+from bioart_pipeline.specs.thresholds import Thresholds
 
 LORA_TYPES = tuple(PRESETS)
 INTENDED_USES = ("commercial", "internal", "non-commercial")
