@@ -119,7 +119,7 @@ def _trust_anchor(workspace: Workspace, given: str | None) -> TrustAnchor | None
 
 
 def run_review(args: argparse.Namespace) -> int:
-    from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
+    from bioart_pipeline.training.checkpoints import checkpoint_labels, checkpoint_table
 
     workspace = Workspace.from_env()
     evaluation, recommendation = current_evaluation(workspace, args.lora)

@@ -8,9 +8,9 @@ import dagster as dg
 from bioart_pipeline.common.files import read_table
 from bioart_pipeline.evaluation.stage import current_evaluation
 from bioart_pipeline.licensing.rules import REFUSED
-from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.release.review import human_only_base, latest_review, release_blocker
+from bioart_pipeline.training.checkpoints import checkpoint_labels, checkpoint_table
 
 
 def licence_gate(studio: StudioData, lora: str) -> dg.AssetCheckResult:

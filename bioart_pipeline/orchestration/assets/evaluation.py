@@ -21,12 +21,12 @@ from bioart_pipeline.evaluation.stage import (
 )
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.licensing.manifest import training_rows
-from bioart_pipeline.orchestration.assets.training import checkpoint_table, trained_profile
 from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_value
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import ClipModel, StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
+from bioart_pipeline.training.checkpoints import checkpoint_table, trained_profile
 
 
 def xy_plot_evaluation_asset(pool: str | None) -> dg.AssetsDefinition:

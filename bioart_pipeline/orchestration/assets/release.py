@@ -21,11 +21,6 @@ from bioart_pipeline.generation.recipe import LoraWeight, Recipe
 from bioart_pipeline.licensing.studio import load_studio
 from bioart_pipeline.models.profiles import ModelProfile
 from bioart_pipeline.orchestration.assets.licensing import ATTRIBUTION
-from bioart_pipeline.orchestration.assets.training import (
-    checkpoint_labels,
-    checkpoint_table,
-    trained_profile,
-)
 from bioart_pipeline.orchestration.gates import GATES, release_gates
 from bioart_pipeline.orchestration.metadata import data_version, path_value
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
@@ -37,6 +32,11 @@ from bioart_pipeline.release.review import Review, latest_review
 from bioart_pipeline.release.sbom import SbomInputs
 from bioart_pipeline.release.training_summary import SummaryHeader, training_summary
 from bioart_pipeline.specs import LoraSpec
+from bioart_pipeline.training.checkpoints import (
+    checkpoint_labels,
+    checkpoint_table,
+    trained_profile,
+)
 from bioart_pipeline.training.export import spec_metadata
 from bioart_pipeline.training.job import REPORT
 

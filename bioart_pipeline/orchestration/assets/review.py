@@ -9,7 +9,6 @@ from pydantic import Field, create_model, field_validator
 
 from bioart_pipeline.common.files import sha256_json
 from bioart_pipeline.evaluation.stage import current_evaluation
-from bioart_pipeline.orchestration.assets.training import checkpoint_labels, checkpoint_table
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData
 from bioart_pipeline.release.review import (
@@ -21,6 +20,7 @@ from bioart_pipeline.release.review import (
     latest_review,
     record_review,
 )
+from bioart_pipeline.training.checkpoints import checkpoint_labels, checkpoint_table
 
 RECOMMENDED = "recommended"
 # Set by `bioart demo` on its release run: the review it records is labelled automated, only

@@ -1,8 +1,6 @@
 """lora_checkpoints: train the LoRA through the compute resource; checkpoints every N epochs."""
 
 
-import dataclasses
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -12,7 +10,7 @@ from bioart_pipeline.common.charts import markdown_image
 from bioart_pipeline.common.files import read_json, read_table, write_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.licensing.manifest import training_rows
-from bioart_pipeline.models.profiles import ModelProfile, pin_revision, profile_fingerprint
+from bioart_pipeline.models.profiles import pin_revision, profile_fingerprint
 from bioart_pipeline.orchestration.compute import GpuCompute
 from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_preview
 from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
@@ -115,20 +113,3 @@ def build_job(spec: LoraSpec, workspace: Workspace, tracking: Tracking, compute:
 
 def _pair(table: pd.DataFrame, key: str, first: str, second: str) -> tuple[int, int]:
     return int(table.at[key, first]), int(table.at[key, second])
-
-
-def trained_profile(spec: LoraSpec, checkpoint_file: Path) -> ModelProfile:
-    """The base model a checkpoint was trained on: the spec's, at the hub commit the run
-    pinned (the XY plot must load the same weights, the release must name them)."""
-    report = read_json(checkpoint_file.parent / REPORT)
-    revision = report.get("base_model_revision") or spec.model_profile.revision
-    return dataclasses.replace(spec.model_profile, revision=revision)
-
-
-def checkpoint_table(workspace: Workspace, lora: str) -> pd.DataFrame:
-    return read_table(workspace.table("lora_checkpoints", lora))
-
-
-def checkpoint_labels(checkpoints: pd.DataFrame) -> list[str]:
-    """How the XY plot and reviews name checkpoints: "epoch N"."""
-    return [f"epoch {epoch}" for epoch in checkpoints["epoch"]]
