@@ -104,8 +104,7 @@ def check_signer(chain_pem: bytes, anchor: TrustAnchor | None,
     if problem:
         return replace(signer, problem=problem)
     anchors = anchor.ca_certificates or tuple(_issuers_of(leaf, chain[1:]))
-    return replace(signer, verified=True, problem="",
-                               c2pa_anchors=_pem(anchors))
+    return replace(signer, verified=True, problem="", c2pa_anchors=_pem(anchors))
 
 
 def format_fingerprint(hex_digest: str) -> str:
