@@ -95,12 +95,8 @@ def _checkpoint_graph(r: Recipe, files: ComfyFiles) -> list[dict]:
         _node("CLIPTextEncode", "Prompt (with the trigger word)", text=prompt, clip=clip),
         _node("CLIPTextEncode", "Negative prompt", text=r.negative_prompt, clip=clip),
         _node("EmptyLatentImage", "Size", width=r.width, height=r.height, batch_size=1),
-        _node("KSampler", "Sampler (the renderer's settings)", model=model,
-              positive=[str(n + 1), 0], negative=[str(n + 2), 0], latent_image=[str(n + 3), 0],
-              seed=r.seed, steps=r.steps, cfg=r.guidance_scale, sampler_name=COMFYUI_SAMPLER,
-              scheduler=COMFYUI_SCHEDULER, denoise=1.0),
-        _node("VAEDecode", "Decode", samples=[str(n + 4), 0], vae=["1", 2]),
-        _node("SaveImage", "Save", images=[str(n + 5), 0], filename_prefix=_prefix(files)),
+        *_sample_and_save(r, files, model, n + 1, r.guidance_scale, COMFYUI_SCHEDULER,
+                          vae=["1", 2]),
     ]
 
 
@@ -123,18 +119,27 @@ def _flux_graph(r: Recipe, files: ComfyFiles) -> list[dict]:
         _node("CLIPTextEncode", "Negative prompt (used at a CFG above 1)",
               text=r.negative_prompt, clip=["2", 0]),
         _node("EmptySD3LatentImage", "Size", width=r.width, height=r.height, batch_size=1),
-        _node("KSampler", "Sampler (the renderer's settings)", model=model,
-              positive=[str(n + 2), 0], negative=[str(n + 3), 0], latent_image=[str(n + 4), 0],
-              seed=r.seed, steps=r.steps, cfg=r.true_cfg_scale, sampler_name=COMFYUI_SAMPLER,
-              scheduler=FLUX_SCHEDULER, denoise=1.0),
-        _node("VAEDecode", "Decode", samples=[str(n + 5), 0], vae=["3", 0]),
-        _node("SaveImage", "Save", images=[str(n + 6), 0], filename_prefix=_prefix(files)),
+        *_sample_and_save(r, files, model, n + 2, r.true_cfg_scale, FLUX_SCHEDULER,
+                          vae=["3", 0]),
     ]
 
 
-def _prefix(files: ComfyFiles) -> str:
-    """The output files named after the recipe's LoRAs."""
-    return "_".join(PurePath(f).stem for f in files.loras.values()) or "bioart"
+def _sample_and_save(r: Recipe, files: ComfyFiles, model: list, positive: int, cfg: float,
+                     scheduler: str, vae: list) -> list[dict]:
+    """KSampler, decode and save, the sampler's positive, negative and latent inputs being
+    the nodes `positive`, `positive` + 1 and + 2, and the sampler itself the next one."""
+    sampler = positive + 3
+    return [
+        _node("KSampler", "Sampler (the renderer's settings)", model=model,
+              positive=[str(positive), 0], negative=[str(positive + 1), 0],
+              latent_image=[str(positive + 2), 0], seed=r.seed, steps=r.steps, cfg=cfg,
+              sampler_name=COMFYUI_SAMPLER, scheduler=scheduler, denoise=1.0),
+        _node("VAEDecode", "Decode", samples=[str(sampler), 0], vae=vae),
+        # The output files named after the recipe's LoRAs.
+        _node("SaveImage", "Save", images=[str(sampler + 1), 0],
+              filename_prefix="_".join(PurePath(f).stem for f in files.loras.values())
+              or "bioart"),
+    ]
 
 
 def comfyui_prompt(prompt: str, embedding: str) -> str:
