@@ -123,3 +123,53 @@ def test_metadata_values_are_strings_with_tensor_hash(tmp_path: Path) -> None:
     metadata = read_metadata(path)
     assert metadata["modelspec.hash_sha256"].startswith("0x")
     assert load_file(str(path)).keys() == tensors.keys()
+
+
+# Stable Diffusion 1.5 as released (runwayml/stable-diffusion-v1-5: unet/config.json and the
+# text tower of openai/clip-vit-large-patch14), built on the meta device: no weights, no download.
+SD15_UNET = dict(sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+                 block_out_channels=(320, 640, 1280, 1280), attention_head_dim=8,
+                 cross_attention_dim=768, norm_num_groups=32,
+                 down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+                 up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3)
+SD15_TEXT = dict(hidden_size=768, intermediate_size=3072, num_attention_heads=12,
+                 num_hidden_layers=12, max_position_embeddings=77, hidden_act="quick_gelu")
+
+
+def _sd15_modules() -> dict[str, torch.nn.Module]:
+    """Kohya name -> module of a full SD 1.5, named as ComfyUI's comfy/lora.py names them
+    (`lora_unet_` / `lora_te_` + the module path with dots as underscores)."""
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    with torch.device("meta"):
+        models = {"lora_unet_": UNet2DConditionModel(**SD15_UNET),
+                  "lora_te_": CLIPTextModel(CLIPTextConfig(**SD15_TEXT))}
+    modules = {}
+    for prefix, model in models.items():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Linear | torch.nn.Conv2d):
+                name = name if prefix == "lora_unet_" or name.startswith("text_model.") \
+                    else f"text_model.{name}"
+                modules[prefix + name.replace(".", "_")] = module
+    return modules
+
+
+@pytest.mark.parametrize("targets", LORA_TARGETS)
+def test_the_tiny_sd15_export_finds_every_module_in_full_sd15(models_dir: Path, targets: str
+                                                              ) -> None:
+    """The demo's SD 1.5 LoRAs train on a base of SD 1.5's layout: every key of their export
+    lands on a module of the real model, of the same kind (a 1x1 conv's LoRA is 4-D)."""
+    pipe = random_lora_pipe(models_dir, rank=RANK, alpha=ALPHA, targets=targets,
+                            profile="tiny-sd15")
+    keys = kohya_state_dict(lora_state(pipe), ALPHA, family_of(pipe))
+    modules = _sd15_modules()
+    names = {k.split(".", 1)[0] for k in keys}
+    assert [n for n in sorted(names) if n not in modules] == []
+    kinds = {n: keys[f"{n}.lora_down.weight"].dim() for n in names}
+    wrong = [n for n, dim in kinds.items()
+             if dim != (4 if isinstance(modules[n], torch.nn.Conv2d) else 2)]
+    assert wrong == []
+    unet = [n for n in names if n.startswith("lora_unet_")]
+    assert any("down_blocks_0_attentions_0" in n for n in unet)  # SD 1.5's first level
+    assert len(names) == len(keys) / 3

@@ -14,7 +14,7 @@ TINY_VERSION = "tiny-sdxl-v3"  # tiny_sdxl.py and textbook_tiny/
 TINY_ORIGIN = ("bioart textbook-tiny, pretrained by bioart_pipeline (`bioart build-base`) on a "
                "procedurally drawn corpus of generic textbook illustrations; no third-party "
                "images (bioart_pipeline/models/textbook_tiny/README.md)")
-TINY_SD15_VERSION = "tiny-sd15-v2"  # tiny_sd15.py and textbook_tiny_sd15/
+TINY_SD15_VERSION = "tiny-sd15-v3"  # tiny_sd15.py and textbook_tiny_sd15/
 TINY_SD15_ORIGIN = ("bioart textbook-tiny SD 1.5, pretrained by bioart_pipeline (`bioart "
                     "build-base --family sd15`) on a procedurally drawn corpus of generic "
                     "textbook illustrations; no third-party images "

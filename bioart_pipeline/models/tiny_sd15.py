@@ -24,9 +24,28 @@ from bioart_pipeline.models.clip_tokenizer import EOS, write_clip_tokenizer
 PRETRAINED_DIR = TEXTBOOK_TINY_SD15  # version and fingerprint: builtin.py
 
 
+# SD 1.5's block layout, only narrower, so that a LoRA trained here carries the module names a
+# real SD 1.5 has (runwayml/stable-diffusion-v1-5 unet/config.json): attention in the first three
+# levels, none in the last, one transformer layer per block, 1x1 convolutions as proj_in/out.
+UNET_SHAPE = dict(
+    sample_size=32,
+    in_channels=4,
+    out_channels=4,
+    block_out_channels=(32, 48, 64, 64),
+    layers_per_block=2,
+    down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
+    up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
+    mid_block_type="UNetMidBlock2DCrossAttn",
+    attention_head_dim=(1, 2, 2, 2),  # diffusers' name for the number of heads
+    transformer_layers_per_block=1,
+    use_linear_projection=False,
+    norm_num_groups=tiny_sdxl.NORM_GROUPS,
+    cross_attention_dim=tiny_sdxl.TE1_HIDDEN,
+)
+
+
 def random_unet() -> UNet2DConditionModel:
-    return tiny_sdxl.seeded(lambda: UNet2DConditionModel(
-        **tiny_sdxl.UNET_SHAPE, cross_attention_dim=tiny_sdxl.TE1_HIDDEN))
+    return tiny_sdxl.seeded(lambda: UNet2DConditionModel(**UNET_SHAPE))
 
 
 def text_encoder() -> CLIPTextModel:

@@ -93,7 +93,7 @@ def random_vae() -> AutoencoderKL:
 
 
 # Like SDXL, the full-resolution level has no attention (attention over 32x32 tokens dominated
-# the cost); the lower level and the mid block carry cross-attention. Shared with tiny SD 1.5.
+# the cost); the lower level and the mid block carry cross-attention.
 UNET_SHAPE = dict(
     sample_size=32,
     in_channels=4,
