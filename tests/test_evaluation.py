@@ -28,7 +28,7 @@ from bioart_pipeline.evaluation.scoring import (
     recommend,
     score_cells,
 )
-from bioart_pipeline.evaluation.stage import SCORES, evaluate, is_complete
+from bioart_pipeline.evaluation.stage import RECOMMENDATION, SCORES, XYJob, evaluate
 from bioart_pipeline.evaluation.xy_plot import (
     OUTLINE,
     Checkpoint,
@@ -354,7 +354,7 @@ def test_evaluation_writes_its_folder_and_logs_the_grid_to_offline_wandb(
     evaluate(lambda: tiny_pipe(models_dir), [Checkpoint("epoch 1", lora)], settings,
              [drawing(seed) for seed in range(3)], TRIGGER, Thresholds(), folder, tracker)
 
-    assert is_complete(folder)
+    assert (folder / XYJob.done_file).exists() and XYJob.done_file == RECOMMENDATION
     assert len(pd.read_parquet(folder / SCORES)) == 2  # base + one checkpoint x one weight
     run = next(folder.glob("wandb/offline-run-*"))
     assert list(run.glob("files/media/images/xy_grid_*.png"))

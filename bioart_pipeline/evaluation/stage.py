@@ -159,10 +159,6 @@ def evaluate(load_pipeline: Callable, checkpoints: list[Checkpoint], settings: X
     return images
 
 
-def is_complete(folder: Path) -> bool:
-    return (folder / RECOMMENDATION).exists()
-
-
 def current_evaluation(workspace: Workspace, lora: str) -> tuple[str, dict]:
     """The evaluation key and recommendation that the stage's latest table points at."""
     scores = read_table(workspace.table("xy_plot_evaluation", lora))

@@ -36,6 +36,7 @@ from bioart_pipeline.compute.transfer import (
     pack_inputs,
     unpack_outputs,
 )
+from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 
 JOB_FILE = "job.json"  # kept beside the outputs: what exactly ran
 
@@ -61,6 +62,24 @@ class GpuCompute(dg.ConfigurableResource):
     @abc.abstractmethod
     def run(self, context: dg.AssetExecutionContext, job: GpuJob, out_dir: Path) -> None:
         """Run `job`; on success its outputs are in `out_dir` with `job.done_file` last."""
+
+    def run_once(self, context: dg.AssetExecutionContext, job: GpuJob, out_dir: Path,
+                 display_dir: str) -> bool:
+        """Run `job` unless `out_dir` already holds its finished outputs (its folder is keyed
+        by everything the job reads); returns whether they were reused."""
+        if (out_dir / job.done_file).exists():
+            context.log.info(f"identical inputs already ran as {title(job.kind)} in "
+                             f"{display_dir}: reusing it")
+            return True
+        self.run(context, job, out_dir)
+        return False
+
+
+def gpu_asset(name: str, pool: str | None, deps: list[str], kinds: set[str]):
+    """The decorator of a stage whose work runs as jobs on the compute resource: a partition
+    per LoRA, in the pipeline's group and the resource's pool."""
+    return dg.asset(name=name, partitions_def=lora_partitions, group_name=PIPELINE_GROUP,
+                    kinds=kinds, deps=deps, pool=pool)
 
 
 class LocalCompute(GpuCompute):

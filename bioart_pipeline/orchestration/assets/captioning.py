@@ -20,14 +20,13 @@ from bioart_pipeline.captioning.terminology import load_terminology
 from bioart_pipeline.common.files import read_json, read_table, sha256_json, write_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.models.clip_tokenizer import MODEL_MAX_LENGTH, clip_token_counter
-from bioart_pipeline.orchestration.compute import GpuCompute
+from bioart_pipeline.orchestration.compute import GpuCompute, gpu_asset
 from bioart_pipeline.orchestration.metadata import (
     counts_md,
     path_value,
     stage_result,
     table_preview,
 )
-from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import CaptionModel, StudioData
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 
@@ -36,8 +35,7 @@ def captions_asset(pool: str | None) -> dg.AssetsDefinition:
     """`pool`: the compute resource's (see lora_checkpoints_asset): the captioning model
     runs as a job there."""
 
-    @dg.asset(name="captions", partitions_def=lora_partitions, group_name=PIPELINE_GROUP,
-              kinds={"parquet"}, deps=["preprocessed_images"], pool=pool)
+    @gpu_asset("captions", pool, ["preprocessed_images"], {"parquet"})
     def captions(context: dg.AssetExecutionContext, studio: StudioData,
                  captioner: CaptionModel, compute: GpuCompute) -> dg.MaterializeResult:
         """Artist sidecar captions, else Florence-2 with the studio's terminology; edits made

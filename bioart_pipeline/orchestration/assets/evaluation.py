@@ -16,14 +16,12 @@ from bioart_pipeline.evaluation.stage import (
     XYJob,
     evaluation_folder,
     evaluation_key,
-    is_complete,
     prompt_grid_file,
 )
 from bioart_pipeline.evaluation.xy_plot import Checkpoint, XYSettings
 from bioart_pipeline.licensing.manifest import training_rows
-from bioart_pipeline.orchestration.compute import GpuCompute
+from bioart_pipeline.orchestration.compute import GpuCompute, gpu_asset
 from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_value
-from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import ClipModel, StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 from bioart_pipeline.training.checkpoints import checkpoint_table, trained_profile
@@ -32,9 +30,8 @@ from bioart_pipeline.training.checkpoints import checkpoint_table, trained_profi
 def xy_plot_evaluation_asset(pool: str | None) -> dg.AssetsDefinition:
     """`pool`: the compute resource's (see lora_checkpoints_asset)."""
 
-    @dg.asset(name="xy_plot_evaluation", partitions_def=lora_partitions, group_name=PIPELINE_GROUP,
-              kinds={"pytorch"},
-              deps=["lora_checkpoints", "license_manifest", "preprocessed_images"], pool=pool)
+    @gpu_asset("xy_plot_evaluation", pool,
+               ["lora_checkpoints", "license_manifest", "preprocessed_images"], {"pytorch"})
     def xy_plot_evaluation(context: dg.AssetExecutionContext, studio: StudioData,
                            compute: GpuCompute, tracking: Tracking, clip: ClipModel
                            ) -> dg.MaterializeResult:
@@ -59,23 +56,19 @@ def _evaluate(context: dg.AssetExecutionContext, studio: StudioData, compute: Gp
     key = evaluation_key(list(checkpoints["sha256"]), settings, spec.trigger, ev.thresholds,
                          clip.model or None)
     folder = evaluation_folder(workspace, spec.name, key)
-    if is_complete(folder):
-        context.log.info("same checkpoints and settings already evaluated in "
-                         f"{workspace.display_path(folder)}")
-    else:
-        manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
-        cache = workspace.cache_dir / "preprocessed"
-        job = XYJob(
-            lora=spec.name, profile=profile,
-            checkpoints=tuple(Checkpoint(f"epoch {r.epoch}", Path(r.file))
-                              for r in checkpoints.itertuples()),
-            settings=settings,
-            training_images=tuple(str(preprocessed_file(cache, k)) for k in manifest["key"]),
-            trigger=spec.trigger, thresholds=ev.thresholds, clip_model=clip.model,
-            models_dir=str(workspace.models_dir), tracking_name=f"{spec.name}-xy-{key}",
-            wandb_mode=tracking.mode, wandb_project=tracking.project,
-            placement=compute.placement)
-        compute.run(context, job, folder)
+    manifest = training_rows(read_table(workspace.table("license_manifest", spec.name)))
+    cache = workspace.cache_dir / "preprocessed"
+    job = XYJob(
+        lora=spec.name, profile=profile,
+        checkpoints=tuple(Checkpoint(f"epoch {r.epoch}", Path(r.file))
+                          for r in checkpoints.itertuples()),
+        settings=settings,
+        training_images=tuple(str(preprocessed_file(cache, k)) for k in manifest["key"]),
+        trigger=spec.trigger, thresholds=ev.thresholds, clip_model=clip.model,
+        models_dir=str(workspace.models_dir), tracking_name=f"{spec.name}-xy-{key}",
+        wandb_mode=tracking.mode, wandb_project=tracking.project,
+        placement=compute.placement)
+    compute.run_once(context, job, folder, workspace.display_path(folder))
     scores = read_table(folder / SCORES)
     recommendation = read_json(folder / RECOMMENDATION)
     # The stage table lives beside the run folders so the next stage finds the current one.

@@ -11,9 +11,8 @@ from bioart_pipeline.common.files import read_json, read_table, write_table
 from bioart_pipeline.common.paths import Workspace
 from bioart_pipeline.licensing.manifest import training_rows
 from bioart_pipeline.models.profiles import pin_revision, profile_fingerprint
-from bioart_pipeline.orchestration.compute import GpuCompute
+from bioart_pipeline.orchestration.compute import GpuCompute, gpu_asset
 from bioart_pipeline.orchestration.metadata import path_value, stage_result, table_preview
-from bioart_pipeline.orchestration.partitions import PIPELINE_GROUP, lora_partitions
 from bioart_pipeline.orchestration.resources import StudioData, Tracking
 from bioart_pipeline.preprocessing.stage import preprocessed_file
 from bioart_pipeline.specs import LoraSpec
@@ -25,9 +24,8 @@ def lora_checkpoints_asset(pool: str | None) -> dg.AssetsDefinition:
     """`pool`: the compute resource's (one GPU job at a time on this machine's card;
     none on a cluster, whose own scheduler queues jobs until GPUs are free)."""
 
-    @dg.asset(name="lora_checkpoints", partitions_def=lora_partitions, group_name=PIPELINE_GROUP,
-              kinds={"pytorch", "safetensors"},
-              deps=["license_manifest", "preprocessed_images"], pool=pool)
+    @gpu_asset("lora_checkpoints", pool, ["license_manifest", "preprocessed_images"],
+               {"pytorch", "safetensors"})
     def lora_checkpoints(context: dg.AssetExecutionContext, studio: StudioData,
                          compute: GpuCompute, tracking: Tracking) -> dg.MaterializeResult:
         """LoRA checkpoints (kohya-format safetensors) every N epochs, with the loss curve.
@@ -44,12 +42,7 @@ def _train(context: dg.AssetExecutionContext, studio: StudioData, compute: GpuCo
     job = build_job(spec, workspace, tracking, compute)
     key = job.cache_key(profile_fingerprint(job.profile, workspace.models_dir))
     run_dir = workspace.stage_dir("lora_checkpoints", spec.name) / key
-    reused = (run_dir / REPORT).exists()
-    if reused:
-        context.log.info(f"identical inputs already trained in {workspace.display_path(run_dir)}: "
-                         "reusing it")
-    else:
-        compute.run(context, job, run_dir)
+    reused = compute.run_once(context, job, run_dir, workspace.display_path(run_dir))
     report = read_json(run_dir / REPORT)
     table = pd.DataFrame([{**c, "run": key, "file": str(run_dir / c["file"])}
                           for c in report["checkpoints"]])
