@@ -50,3 +50,16 @@ def test_imports_only_run_down() -> None:
                    for room in sorted(_imported(module))
                    if LAYERS.index(room) > LAYERS.index(layer)]
     assert upward == []
+
+
+WORKSHOP = ("pretraining", "sample_portfolio")  # builds the embedded default, never runs in it
+
+
+def test_the_runtime_never_imports_the_workshop() -> None:
+    """Only the command line (`bioart build-base`) reaches the workshop: a Ray worker or a
+    Dagster run never loads the corpus painter or the base-model builders."""
+    reaching = [f"{m.relative_to(PACKAGE)} imports {room}"
+                for m in sorted(PACKAGE.rglob("*.py"))
+                if _layer(m) not in (*WORKSHOP, "cli")
+                for room in sorted(_imported(m) & set(WORKSHOP))]
+    assert reaching == []
