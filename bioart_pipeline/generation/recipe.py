@@ -1,5 +1,6 @@
 """What to draw, as data: the prompt, the seed, the sampler's settings and the LoRAs at their
-weights. The renderer draws a recipe; nothing else in the package calls a pipeline to draw."""
+weights. The renderer draws a recipe. (Two drawings do not go through it yet: the validation
+strip while a LoRA trains, training/samples.py, and the base builders' sample sheets.)"""
 
 from __future__ import annotations
 
